@@ -1,0 +1,15 @@
+"""ditto: DITTO (Diffusion Inference-Time T-Optimization, Novack et al. 2024) for Stable Audio Open.
+
+Control a text-to-music diffusion model without training it: optimize the initial noise x_T so that a
+differentiable feature of the decoded audio matches a target, backpropagating through the whole sampling chain.
+"""
+
+from . import audio, sampling
+from .audio import read_audio, write_audio
+from .generation import (Conditioning, SamplerConfig, build_conditioning, decode, generate, sample_latents)
+from .loading import Model, ModelLoadError, load_model, save_model
+
+__all__ = [
+    "Conditioning", "Model", "ModelLoadError", "SamplerConfig", "audio", "build_conditioning", "decode",
+    "generate", "load_model", "read_audio", "sample_latents", "sampling", "save_model", "write_audio",
+]

@@ -1,0 +1,283 @@
+"""Text-to-audio generation through ditto's own differentiable samplers, identical to stable-audio-tools.
+
+`generate` follows SAT 0.0.19 `generate_diffusion_cond` step for step (seeding, the order of random draws,
+conditioning, init-audio encoding, CFG, decoding), so the same arguments give the same audio; the difference is
+that the chain (`sample_latents`) is differentiable in x_T and can be checkpointed step by step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import typing as tp
+from os import PathLike
+
+import numpy as np
+import torch
+
+from . import audio as audio_io
+from . import sat as sat_adapter
+from . import sampling
+from .loading import Model
+
+SamplerName = tp.Literal["dpmpp-2m", "k-heun", "k-lms", "k-dpm-2", "k-dpm-fast", "k-dpmpp-2s-ancestral",
+                         "dpmpp-2m-sde", "dpmpp-3m-sde", "v-ddim", "euler", "rk4", "dpmpp", "pingpong"]
+ScheduleName = tp.Literal["polyexponential", "karras", "exponential", "linear", "cosine"]
+InitAudio = tp.Union[tp.Tuple[int, torch.Tensor], str, PathLike]
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplerConfig:
+    """How one chain x_T -> x_0 runs. Defaults are SAT's / the SAO 1.0 model card's."""
+
+    sampler: str = "dpmpp-3m-sde"  # see sampling.V_SAMPLERS / RF_SAMPLERS
+    steps: int = 100  # sampler steps (k-dpm-fast: model evaluations)
+    sigma_min: float = 0.3  # lowest noise level (v models)
+    sigma_max: float = 500.0  # highest noise level; v-ddim and flows clamp it to 1
+    rho: float = 1.0  # polyexponential / karras shape
+    schedule: str = "polyexponential"  # SAT's k-diffusion schedule
+    cfg_scale: float = 7.0  # classifier-free guidance weight (1 = off)
+    cfg_interval: tuple[float, float] = (0.0, 1.0)  # CFG only while sin(t*pi/2) lies in this interval (SAT)
+    scale_phi: float = 0.0  # CFG rescale toward the conditional output's std (SAT)
+    checkpoint: bool = False  # checkpoint every sampler step (memory flat in steps)
+    autocast_bf16: bool = False  # run the DiT under bf16 autocast
+
+    def validate(self, model: Model) -> None:
+        valid = sampling.V_SAMPLERS if model.diffusion_objective == "v" else sampling.RF_SAMPLERS
+        if self.sampler not in valid:
+            raise ValueError(f"unknown sampler {self.sampler!r} for a {model.diffusion_objective!r} model; "
+                             f"valid: {', '.join(valid)}")
+        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
+            raise ValueError(f"steps must be an integer >= 1, got {self.steps!r}")
+        if not (self.sigma_min > 0):
+            raise ValueError(f"sigma_min must be > 0, got {self.sigma_min!r}")
+        if not (self.sigma_min < self.sigma_max):
+            raise ValueError(f"sigma_min ({self.sigma_min!r}) must be below sigma_max ({self.sigma_max!r})")
+        if self.schedule not in sampling.SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}; valid: {', '.join(sampling.SCHEDULES)}")
+        lo, hi = self.cfg_interval
+        if not (0.0 <= lo <= hi <= 1.0):
+            raise ValueError(f"cfg_interval must satisfy 0 <= low <= high <= 1, got {self.cfg_interval!r}")
+        if not math.isfinite(self.cfg_scale):
+            raise ValueError(f"cfg_scale must be finite, got {self.cfg_scale!r}")
+
+    @property
+    def stochastic(self) -> bool:
+        return self.sampler in sampling.STOCHASTIC_SAMPLERS
+
+
+@dataclasses.dataclass
+class Conditioning:
+    """The network's conditioning keyword arguments for one batch, computed once per prompt."""
+
+    inputs: dict  # cross_attn_cond, global_cond, ... (SAT `get_conditioning_inputs`)
+    negative_inputs: dict  # negative_cross_attn_cond, ... or {}
+    batch_size: int
+
+
+def build_conditioning(model: Model, prompt: str, *, seconds_start: float = 0.0, seconds_total: float,
+                       batch_size: int = 1, negative_prompt: str | None = None) -> Conditioning:
+    """Prompt + timing -> conditioning tensors, as SAT's `generate_diffusion_cond` computes them."""
+    if not isinstance(prompt, str):
+        raise ValueError(f"prompt must be a string, got {prompt!r}")
+    conditioning = [{"prompt": prompt, "seconds_start": seconds_start, "seconds_total": seconds_total}] * batch_size
+    with torch.no_grad():
+        inputs = sat_adapter.conditioning_inputs(model.sat, conditioning, model.device)
+        negative = {}
+        if negative_prompt is not None:
+            negative_conditioning = [{**c, "prompt": negative_prompt} for c in conditioning]
+            negative = sat_adapter.conditioning_inputs(model.sat, negative_conditioning, model.device, negative=True)
+    inputs = {k: v.type(model.dtype) if v is not None else v for k, v in inputs.items()}
+    return Conditioning(inputs=inputs, negative_inputs=negative, batch_size=batch_size)
+
+
+def velocity_model(model: Model, cond: Conditioning, config: SamplerConfig) -> sampling.VelocityModel:
+    """The raw network `(x, t) -> v` with CFG (SAT semantics), DiT layer checkpointing off."""
+    autocast = (torch.autocast(model.device.type, dtype=torch.bfloat16) if config.autocast_bf16
+                else contextlib.nullcontext())
+
+    def v(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        with autocast:
+            out = model.sat.model(x, t, **cond.inputs, **cond.negative_inputs, cfg_scale=config.cfg_scale,
+                                  cfg_interval=config.cfg_interval, scale_phi=config.scale_phi, batch_cfg=True,
+                                  rescale_cfg=True, use_checkpointing=False)
+        return out.to(x.dtype)
+
+    return v
+
+
+def v_denoiser(v_model: sampling.VelocityModel) -> sampling.Denoiser:
+    """k-diffusion `VDenoiser`: D(x, sigma) = c_skip x + c_out F(c_in x, atan(sigma) 2/pi), sigma_data = 1."""
+    def denoise(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        s = sigma[:, None, None]
+        c_skip = 1.0 / (s ** 2 + 1.0)
+        c_out = -s * 1.0 / (s ** 2 + 1.0) ** 0.5
+        c_in = 1 / (s ** 2 + 1.0) ** 0.5
+        return v_model(x * c_in, sigma.atan() / math.pi * 2) * c_out + x * c_skip
+    return denoise
+
+
+def make_noise_source(kind: str, like: torch.Tensor, sigmas: torch.Tensor | None, seed: int | None):
+    """Per-step noise for stochastic samplers, a deterministic function of `seed`.
+
+    SDE samplers use k-diffusion's Brownian tree (noise between two sigmas); ancestral and ping-pong samplers use
+    i.i.d. normals. With `seed=None` both follow SAT exactly: the tree's seed and the normals come from the global
+    RNG, right where SAT draws them.
+    """
+    if kind in ("dpmpp-2m-sde", "dpmpp-3m-sde"):
+        positive = sigmas[sigmas > 0]
+        return sat_adapter.BrownianTreeNoiseSampler(like, positive.min(), sigmas.max(), seed=seed)
+    generator = None
+    if seed is not None:
+        generator = torch.Generator(device=like.device).manual_seed(seed)
+
+    def normal(sigma, sigma_next):
+        return torch.randn(like.shape, generator=generator, device=like.device, dtype=like.dtype)
+    return normal
+
+
+def sample_latents(model: Model, x_T: torch.Tensor, cond: Conditioning, config: SamplerConfig, *,
+                   init_latents: torch.Tensor | None = None, init_noise_level: float = 1.0,
+                   noise_seed: int | None = None, progress: bool = False) -> torch.Tensor:
+    """Run the chain: unit-variance x_T (batch, latent_channels, latent_frames) -> x_0 latents, differentiably.
+
+    `init_latents` starts from encoded audio at noise level `init_noise_level` (audio-to-audio). Stochastic
+    samplers draw per-step noise from a source seeded by `noise_seed` (None: the global RNG, as SAT does), so for a
+    fixed seed the result is a deterministic function of x_T.
+    """
+    config.validate(model)
+    step_kw = dict(checkpoint=config.checkpoint, progress=progress)
+    sigma_max = init_noise_level if init_latents is not None else config.sigma_max
+    v_model = velocity_model(model, cond, config)
+    x_T = x_T.to(model.dtype)
+
+    if model.diffusion_objective != "v":  # rectified flow (SAT `sample_rf`)
+        t_max = min(sigma_max, 1.0)
+        x = x_T if init_latents is None else init_latents * (1 - t_max) + x_T * t_max
+        if config.sampler == "rk4":
+            t = torch.linspace(t_max, 0, config.steps + 1)
+            if model.sat.dist_shift is not None:
+                t = model.sat.dist_shift.time_shift(t, x.shape[-1])
+            return sampling.sample_flow_rk4(v_model, x, t, **step_kw)
+        t = sampling.rf_timesteps(config.steps, t_max)
+        if config.sampler == "euler":
+            return sampling.sample_flow_euler(v_model, x, t, **step_kw)
+        if config.sampler == "dpmpp":
+            return sampling.sample_flow_dpmpp(v_model, x, t, **step_kw)
+        noise = make_noise_source("pingpong", x, None, noise_seed)
+        return sampling.sample_flow_pingpong(v_model, x, t, noise=noise, **step_kw)
+
+    if config.sampler == "v-ddim":  # SAT `sample` with eta = 0
+        t_max = min(sigma_max, 1.0)
+        if init_latents is None:
+            x = x_T
+        else:
+            t_max_tensor = torch.tensor(t_max)
+            x = init_latents * torch.cos(t_max_tensor * math.pi / 2) + x_T * torch.sin(t_max_tensor * math.pi / 2)
+        return sampling.sample_v_ddim(v_model, x, config.steps, t_max=t_max, **step_kw)
+
+    denoise = v_denoiser(v_model)
+    sigmas = sampling.get_sigmas(config.schedule, config.steps, config.sigma_min, sigma_max, config.rho,
+                                 device=model.device)
+    x = x_T * sigmas[0]
+    if init_latents is not None:
+        x = init_latents + x
+    if config.sampler == "k-dpm-fast":
+        return sampling.sample_dpm_fast(denoise, x, config.sigma_min, sigma_max, config.steps, **step_kw)
+    if config.stochastic:
+        noise = make_noise_source(config.sampler, x, sigmas, noise_seed)
+        sampler = {"k-dpmpp-2s-ancestral": sampling.sample_dpmpp_2s_ancestral,
+                   "dpmpp-2m-sde": sampling.sample_dpmpp_2m_sde,
+                   "dpmpp-3m-sde": sampling.sample_dpmpp_3m_sde}[config.sampler]
+        return sampler(denoise, x, sigmas, noise=noise, **step_kw)
+    sampler = {"dpmpp-2m": sampling.sample_dpmpp_2m, "k-heun": sampling.sample_heun,
+               "k-lms": sampling.sample_lms, "k-dpm-2": sampling.sample_dpm_2}[config.sampler]
+    return sampler(denoise, x, sigmas, **step_kw)
+
+
+def decode(model: Model, latents: torch.Tensor, *, chunk_latents: int | None = None) -> torch.Tensor:
+    """Latents (batch, latent_channels, latent_frames) -> audio (batch, channels, samples) through the VAE decoder."""
+    return sat_adapter.decode(model.sat, latents, chunk_latents=chunk_latents)
+
+
+def resolve_length(model: Model, sample_size: int | None, seconds_start: float, seconds_total: float | None):
+    """Validated (sample_size in samples, seconds_total) with the model's window as the default."""
+    if sample_size is None:
+        sample_size = model.sample_size
+    if isinstance(sample_size, bool) or not isinstance(sample_size, (int, np.integer)) or sample_size <= 0 \
+            or sample_size % model.latent_stride:
+        raise ValueError(f"sample_size must be a positive multiple of the latent stride {model.latent_stride} "
+                         f"samples, got {sample_size!r}")
+    if not (seconds_start >= 0):
+        raise ValueError(f"seconds_start must be >= 0, got {seconds_start!r}")
+    if seconds_total is None:
+        seconds_total = sample_size / model.sample_rate
+    if not (seconds_total > 0):
+        raise ValueError(f"seconds_total must be > 0, got {seconds_total!r}")
+    return int(sample_size), seconds_total
+
+
+def prepare_init_audio(model: Model, init_audio: InitAudio, sample_size: int) -> torch.Tensor:
+    """(sample_rate, audio (channels, samples) or (samples,)) or a file path -> (1, channels, sample_size) at the
+    model's rate and channel count, cropped or zero-padded at the end (SAT `prepare_audio`)."""
+    if isinstance(init_audio, (str, PathLike)):
+        audio, sample_rate = init_audio, None
+    elif isinstance(init_audio, tuple) and len(init_audio) == 2:
+        sample_rate, audio = init_audio
+    else:
+        raise ValueError(f"init_audio must be (sample_rate, tensor) or a file path, got {type(init_audio).__name__}")
+    return audio_io.load_for_model(audio, sample_rate, target_rate=model.sample_rate, channels=model.channels,
+                                   length=sample_size).to(model.device)
+
+
+def generate(model: Model, prompt: str, *, seconds_start: float = 0, seconds_total: float | None = None,
+             sample_size: int | None = None, steps: int = 100, cfg_scale: float = 7.0,
+             sampler: SamplerName = "dpmpp-3m-sde", sigma_min: float = 0.3, sigma_max: float = 500.0,
+             rho: float = 1.0, cfg_interval: tuple[float, float] = (0.0, 1.0), scale_phi: float = 0.0,
+             negative_prompt: str | None = None, seed: int = 0, batch_size: int = 1,
+             init_audio: InitAudio | None = None, init_noise_level: float = 1.0,
+             cut_to_seconds_total: bool = False, schedule: ScheduleName = "polyexponential",
+             checkpoint: bool = False, autocast_bf16: bool = False, x_T: torch.Tensor | None = None,
+             progress: bool = False) -> torch.Tensor:
+    """Generate audio (batch, channels, samples); equals SAT's `generate_diffusion_cond` with the same arguments.
+
+    `seed=-1` draws a random seed (as SAT). `x_T` (batch, latent_channels, latent_frames), unit variance,
+    replaces the seeded draw, e.g. an x_T saved by `ditto.optimize`. `sample_size` defaults to the model's
+    window; `seconds_total` (the timing condition) to that window's length. `cut_to_seconds_total` trims the
+    output to `seconds_total`, like the SAT UI.
+    """
+    config = SamplerConfig(sampler=sampler, steps=steps, sigma_min=sigma_min, sigma_max=sigma_max, rho=rho,
+                           schedule=schedule, cfg_scale=cfg_scale, cfg_interval=tuple(cfg_interval),
+                           scale_phi=scale_phi, checkpoint=checkpoint, autocast_bf16=autocast_bf16)
+    config.validate(model)
+    sample_size, seconds_total = resolve_length(model, sample_size, seconds_start, seconds_total)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    if init_audio is not None and not (init_noise_level > 0):
+        raise ValueError(f"init_noise_level must be > 0, got {init_noise_level!r}")
+    latent_shape = (batch_size, model.latent_channels, sample_size // model.latent_stride)
+
+    if seed == -1:
+        seed = int(np.random.randint(0, 2**32 - 1))
+    torch.manual_seed(seed)
+    noise = torch.randn(latent_shape, device=model.device)
+    if x_T is not None:
+        if tuple(x_T.shape) != latent_shape:
+            raise ValueError(f"x_T must have shape {latent_shape} (batch, latent_channels, latent_frames), "
+                             f"got {tuple(x_T.shape)}")
+        noise = x_T.to(model.device)
+    cond = build_conditioning(model, prompt, seconds_start=seconds_start, seconds_total=seconds_total,
+                              batch_size=batch_size, negative_prompt=negative_prompt)
+    init_latents = None
+    if init_audio is not None:
+        with torch.no_grad():
+            init_latents = sat_adapter.encode(model.sat, prepare_init_audio(model, init_audio, sample_size))
+        init_latents = init_latents.repeat(batch_size, 1, 1)
+
+    latents = sample_latents(model, noise, cond, config, init_latents=init_latents,
+                             init_noise_level=init_noise_level, progress=progress)
+    audio = decode(model, latents)
+    if cut_to_seconds_total:
+        audio = audio[..., :int(seconds_total * model.sample_rate)]
+    return audio

@@ -1,0 +1,213 @@
+"""Load Stable Audio models: a hub repo id, a local directory, or the embedded tiny model.
+
+All three go through one code path: a directory (or hub snapshot) holding `model_config.json` and
+`model.safetensors`, the format Stability AI publishes Stable Audio Open in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import os
+import re
+from pathlib import Path
+
+import torch
+
+from . import sat as sat_adapter
+
+TINY_DIR = Path(__file__).parent / "tiny"
+CONFIG_NAME = "model_config.json"
+SAFETENSORS_NAME = "model.safetensors"
+PICKLE_NAME = "model.ckpt"
+
+
+class ModelLoadError(ValueError):
+    """A model source that cannot be loaded; the message names the source and what would be valid."""
+
+
+@dataclasses.dataclass
+class Model:
+    """A loaded Stable Audio model and the facts the rest of ditto needs about it."""
+
+    sat: torch.nn.Module  # stable-audio-tools ConditionedDiffusionModelWrapper, in eval() mode
+    config: dict  # the parsed model_config.json
+    source: str  # what load_model was given
+    device: torch.device
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self.config["sample_rate"])
+
+    @property
+    def sample_size(self) -> int:
+        """The model's window in audio samples (SAO 1.0: 2097152 = 47.55 s)."""
+        return int(self.config["sample_size"])
+
+    @property
+    def channels(self) -> int:
+        return int(self.config.get("audio_channels", 2))
+
+    @property
+    def latent_stride(self) -> int:
+        """Audio samples per latent frame (SAO's Oobleck VAE: 2048); the smallest step of `sample_size`."""
+        return int(self.sat.min_input_length)
+
+    @property
+    def latent_channels(self) -> int:
+        return int(self.sat.io_channels)
+
+    @property
+    def diffusion_objective(self) -> str:
+        """"v" (SAO 1.0) or "rectified_flow" / "rf_denoiser" (SAO Small)."""
+        return self.sat.diffusion_objective
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.sat.model.parameters()).dtype
+
+
+def load_model(source: str | os.PathLike = "tiny", device=None, dtype: torch.dtype | None = None, *,
+               trust_pickle: bool = False, token: str | None = None, revision: str | None = None) -> Model:
+    """Load a Stable Audio model from `"tiny"`, a local directory, or a Hugging Face hub repo id.
+
+    - `"tiny"`: the embedded few-MB model with SAO 1.0's structure (`ditto/tiny/`, made by
+      `scripts/make_tiny_model.py`); no download.
+    - a directory holding `model_config.json` + `model.safetensors`.
+    - a hub repo id such as `"stabilityai/stable-audio-open-1.0"`: huggingface_hub downloads both files into
+      its cache, honouring `HF_TOKEN` / `token`, `HF_HUB_OFFLINE` and `revision`.
+    Weights load from safetensors only. A pickle `model.ckpt` is refused unless `trust_pickle=True`, and even
+    then is read with `torch.load(weights_only=True)`.
+    """
+    device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    source_str = os.fspath(source)
+    if source_str == "tiny":
+        config_path, weights_path = _local_files(TINY_DIR, trust_pickle)
+    elif os.path.isdir(source_str):
+        config_path, weights_path = _local_files(Path(source_str), trust_pickle)
+    elif _looks_like_path(source_str):
+        raise ModelLoadError(f"model directory {source_str!r} does not exist; pass 'tiny', a directory holding "
+                             f"{CONFIG_NAME} + {SAFETENSORS_NAME}, or a hub repo id like 'stabilityai/stable-audio-open-1.0'")
+    else:
+        config_path, weights_path = _hub_files(source_str, trust_pickle, token, revision)
+
+    config = _read_config(config_path)
+    sat = sat_adapter.build_model(config)
+    state_dict = _read_weights(weights_path)
+    missing, unexpected = sat.load_state_dict(state_dict, strict=False)
+    if missing or unexpected:
+        raise ModelLoadError(f"weights {str(weights_path)!r} do not match {str(config_path)!r}: "
+                             f"{len(missing)} missing keys (e.g. {missing[:2]}), {len(unexpected)} unexpected (e.g. {unexpected[:2]})")
+    sat = sat.to(device=device, dtype=dtype).eval().requires_grad_(False)
+    return Model(sat=sat, config=config, source=source_str, device=device)
+
+
+def save_model(model: Model, directory: str | os.PathLike) -> Path:
+    """Write `model` as `model_config.json` + `model.safetensors` (the Stable Audio format) into a new directory."""
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    if directory.exists() and any(directory.iterdir()):
+        raise ValueError(f"directory {str(directory)!r} is not empty; choose a new one (nothing is overwritten)")
+    directory.mkdir(parents=True, exist_ok=True)
+    state_dict = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.sat.state_dict().items()}
+    _atomic_write(directory / SAFETENSORS_NAME, lambda p: save_file(state_dict, str(p)))
+    _atomic_write(directory / CONFIG_NAME, lambda p: p.write_text(json.dumps(model.config, indent=4) + "\n"))
+    return directory
+
+
+def _atomic_write(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def _looks_like_path(source: str) -> bool:
+    """Anything but an `owner/name` hub repo id is taken for a local path."""
+    return not _REPO_ID.match(source)
+
+
+def _local_files(directory: Path, trust_pickle: bool) -> tuple[Path, Path]:
+    config_path = directory / CONFIG_NAME
+    if not config_path.is_file():
+        raise ModelLoadError(f"{str(config_path)!r} not found; a model directory holds {CONFIG_NAME} + {SAFETENSORS_NAME}")
+    weights_path = directory / SAFETENSORS_NAME
+    if weights_path.is_file():
+        return config_path, weights_path
+    pickle_path = directory / PICKLE_NAME
+    if pickle_path.is_file():
+        return config_path, _checked_pickle(pickle_path, trust_pickle)
+    raise ModelLoadError(f"{str(weights_path)!r} not found; a model directory holds {CONFIG_NAME} + {SAFETENSORS_NAME}")
+
+
+def _checked_pickle(path: Path, trust_pickle: bool) -> Path:
+    if not trust_pickle:
+        raise ModelLoadError(f"refusing pickle checkpoint {str(path)!r}: unpickling can run arbitrary code; convert it "
+                             f"to {SAFETENSORS_NAME} or pass trust_pickle=True (then loaded with weights_only=True)")
+    return path
+
+
+def _hub_files(repo_id: str, trust_pickle: bool, token: str | None, revision: str | None) -> tuple[Path, Path]:
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import (EntryNotFoundError, GatedRepoError, LocalEntryNotFoundError,
+                                        RepositoryNotFoundError)
+
+    def download(filename: str) -> Path:
+        try:
+            return Path(hf_hub_download(repo_id, filename=filename, repo_type="model", token=token, revision=revision))
+        except GatedRepoError as e:
+            raise ModelLoadError(f"hub repo {repo_id!r} is gated: accept its terms on the hub, then set HF_TOKEN or "
+                                 f"pass token=... ({type(e).__name__})") from None
+        except RepositoryNotFoundError:
+            raise ModelLoadError(f"hub repo {repo_id!r} not found (or private without a token); pass 'tiny', a local "
+                                 f"directory, or a repo id like 'stabilityai/stable-audio-open-1.0'") from None
+        except LocalEntryNotFoundError:
+            raise ModelLoadError(f"cannot fetch {filename!r} of hub repo {repo_id!r}: the hub is unreachable or "
+                                 f"HF_HUB_OFFLINE=1 is set, and the file is not in the local cache") from None
+
+    config_path = download(CONFIG_NAME)
+    try:
+        weights_path = download(SAFETENSORS_NAME)
+    except ModelLoadError:
+        raise
+    except EntryNotFoundError:
+        if not trust_pickle:
+            raise ModelLoadError(f"hub repo {repo_id!r} has no {SAFETENSORS_NAME}; its {PICKLE_NAME} is a pickle and "
+                                 f"is refused unless trust_pickle=True") from None
+        weights_path = download(PICKLE_NAME)
+    return config_path, weights_path
+
+
+def _read_config(path: Path) -> dict:
+    try:
+        config = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as e:
+        raise ModelLoadError(f"malformed config JSON {str(path)!r}: {e.msg} at line {e.lineno} column {e.colno}") from None
+    if not isinstance(config, dict):
+        raise ModelLoadError(f"malformed config JSON {str(path)!r}: expected an object, got {type(config).__name__}")
+    model_type = config.get("model_type")
+    if model_type not in sat_adapter.SUPPORTED_MODEL_TYPES:
+        raise ModelLoadError(f"unsupported model_type {model_type!r} in {str(path)!r}; ditto supports "
+                             f"{', '.join(sat_adapter.SUPPORTED_MODEL_TYPES)} (text-conditioned diffusion)")
+    for key in ("sample_rate", "sample_size"):
+        if not isinstance(config.get(key), int):
+            raise ModelLoadError(f"config {str(path)!r} needs an integer {key!r}, got {config.get(key)!r}")
+    conditioners = config.get("model", {}).get("conditioning", {}).get("configs", [])
+    if any(c.get("type") == "t5" for c in conditioners) and importlib.util.find_spec("transformers") is None:
+        raise ModelLoadError(f"{str(path)!r} conditions on T5, which needs transformers: pip install 'ditto-audio[sao]'")
+    return config
+
+
+def _read_weights(path: Path) -> dict[str, torch.Tensor]:
+    if Path(path).suffix == ".safetensors":
+        from safetensors.torch import load_file
+        return load_file(str(path))
+    state = torch.load(str(path), map_location="cpu", weights_only=True)
+    return state.get("state_dict", state)

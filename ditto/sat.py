@@ -1,0 +1,96 @@
+"""The one adapter to stable-audio-tools (SAT) and k-diffusion: every import of either lives here.
+
+The rest of ditto talks to a SAT `ConditionedDiffusionModelWrapper` only through these functions, so that
+a change in SAT touches one file (the pattern of k-diffusion's `external.py::VDenoiser`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import typing as tp
+import warnings
+
+import torch
+
+with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+    # SAT prints "flash_attn not installed" and clip warns about pkg_resources on import.
+    warnings.simplefilter("ignore")
+    logging.getLogger("stable_audio_tools").setLevel(logging.ERROR)
+    from k_diffusion.sampling import BrownianTreeNoiseSampler
+    from stable_audio_tools.inference.generation import generate_diffusion_cond
+    from stable_audio_tools.inference.utils import prepare_audio
+    from stable_audio_tools.models.factory import create_model_from_config
+
+__all__ = [
+    "BrownianTreeNoiseSampler",
+    "build_model",
+    "conditioning_inputs",
+    "decode",
+    "encode",
+    "generate_diffusion_cond",
+    "prepare_audio",
+    "set_decoder_checkpointing",
+]
+
+SUPPORTED_MODEL_TYPES = ("diffusion_cond",)
+
+
+def build_model(config: dict) -> torch.nn.Module:
+    """A SAT model built from a parsed `model_config.json` (weights still random)."""
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")  # torch's weight_norm deprecation, once per conv
+        return create_model_from_config(config)
+
+
+def conditioning_inputs(sat: torch.nn.Module, conditioning: list[dict], device, *, negative: bool = False) -> dict:
+    """SAT's conditioner + `get_conditioning_inputs`, exactly as `generate_diffusion_cond` calls them."""
+    tensors = sat.conditioner(conditioning, device)
+    return sat.get_conditioning_inputs(tensors, negative=negative)
+
+
+def encode(sat: torch.nn.Module, audio: torch.Tensor, *, sample: bool = True) -> torch.Tensor:
+    """Audio (batch, channels, samples) -> latents (batch, latent_channels, latent_frames).
+
+    `sample=True` draws from the VAE posterior with the global RNG, as SAT does for init audio;
+    `sample=False` returns the posterior mean (deterministic, for references).
+    """
+    pretransform = sat.pretransform
+    if sample:
+        return pretransform.encode(audio)
+    vae = pretransform.model
+    pre_bottleneck = vae.encode(audio, skip_bottleneck=True, iterate_batch=pretransform.iterate_batch)
+    mean, _scale = pre_bottleneck.chunk(2, dim=1)
+    return mean / pretransform.scale
+
+
+def decode(sat: torch.nn.Module, latents: torch.Tensor, *, chunk_latents: int | None = None, overlap: int = 32) -> torch.Tensor:
+    """Latents (batch, latent_channels, latent_frames) -> audio (batch, channels, samples), autograd-safe.
+
+    `chunk_latents` decodes in overlapping chunks of that many latents (SAT's `decode_audio(chunked=True)`),
+    which bounds the decoder's activation memory; None decodes in one pass.
+    """
+    pretransform = sat.pretransform
+    latents = latents.to(next(pretransform.parameters()).dtype)
+    if chunk_latents is None or latents.shape[-1] <= chunk_latents:
+        return pretransform.decode(latents)
+    z = latents * pretransform.scale
+    return pretransform.model.decode_audio(z, chunked=True, chunk_size=chunk_latents, overlap=overlap,
+                                           iterate_batch=pretransform.iterate_batch)
+
+
+@contextlib.contextmanager
+def set_decoder_checkpointing(sat: torch.nn.Module, enabled: bool) -> tp.Iterator[None]:
+    """Temporarily put the VAE in train() mode, where Oobleck checkpoints its residual units.
+
+    The Oobleck VAE has no dropout or normalisation, so train() and eval() compute identical outputs;
+    only what autograd keeps for backward changes (DESIGN.md §2).
+    """
+    vae = sat.pretransform.model
+    was_training = vae.training
+    vae.train(enabled)
+    try:
+        yield
+    finally:
+        vae.train(was_training)

@@ -30,7 +30,7 @@ test: install
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q tests
 
 demo: install
-	HF_HUB_OFFLINE=1 $(PY) recipes/intensity.py --out out/demo --overwrite
+	HF_HUB_OFFLINE=1 $(PY) recipes/generate.py --out out/demo --overwrite
 
 bench: install
 	HF_HUB_OFFLINE=1 $(PY) benchmarks/sampling.py

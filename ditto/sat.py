@@ -36,6 +36,10 @@ __all__ = [
 
 SUPPORTED_MODEL_TYPES = ("diffusion_cond",)
 
+# k-diffusion queries its Brownian tree at float32 sigmas that round just outside the tree's float64 interval;
+# torchsde warns on every step about this harmless ~1e-8 overshoot (SAT shows the same warnings).
+warnings.filterwarnings("ignore", message="Should have (ta|tb)", module="torchsde")
+
 
 def build_model(config: dict) -> torch.nn.Module:
     """A SAT model built from a parsed `model_config.json` (weights still random)."""

@@ -1,0 +1,161 @@
+"""load_model: the tiny model, local directories in the Stable Audio format, the hub, and every error by name."""
+
+import json
+import shutil
+
+import pytest
+import torch
+from huggingface_hub.errors import GatedRepoError
+
+import ditto
+from ditto import loading
+
+
+def short_generation(model):
+    return ditto.generate(model, "solo piano", sample_size=4096, steps=3, sampler="dpmpp-2m", seed=1)
+
+
+def test_tiny_model_has_sao_structure(tiny):
+    assert (tiny.sample_rate, tiny.channels, tiny.latent_stride, tiny.latent_channels) == (44100, 2, 2048, 64)
+    assert tiny.sample_size % tiny.latent_stride == 0
+    assert tiny.diffusion_objective == "v"
+    assert tiny.device == torch.device("cpu")
+    assert not tiny.sat.training
+
+
+def test_tiny_model_is_not_degenerate(tiny):
+    """The DiT's output layers are not zero, and the output depends on the seed and the prompt."""
+    audio = short_generation(tiny)
+    other_seed = ditto.generate(tiny, "solo piano", sample_size=4096, steps=3, sampler="dpmpp-2m", seed=2)
+    other_prompt = ditto.generate(tiny, "techno drums", sample_size=4096, steps=3, sampler="dpmpp-2m", seed=1)
+    assert audio.abs().max() > 1e-3
+    assert (audio - other_seed).abs().max() > 1e-2 * audio.abs().max()
+    assert (audio - other_prompt).abs().max() > 1e-3 * audio.abs().max()
+
+
+def test_local_directory_round_trip_is_identical(tiny, tmp_path):
+    directory = ditto.save_model(tiny, tmp_path / "copy")
+    assert sorted(p.name for p in directory.iterdir()) == ["model.safetensors", "model_config.json"]
+    assert torch.equal(short_generation(ditto.load_model(directory, device="cpu")), short_generation(tiny))
+
+
+def test_save_model_never_overwrites(tiny, tmp_path):
+    (tmp_path / "keep.txt").write_text("mine")
+    with pytest.raises(ValueError, match="not empty"):
+        ditto.save_model(tiny, tmp_path)
+    assert (tmp_path / "keep.txt").read_text() == "mine"
+
+
+@pytest.fixture()
+def pickle_dir(tiny, tmp_path):
+    directory = tmp_path / "pickled"
+    directory.mkdir()
+    shutil.copy(loading.TINY_DIR / "model_config.json", directory)
+    torch.save({"state_dict": tiny.sat.state_dict()}, directory / "model.ckpt")
+    return directory
+
+
+def test_pickle_checkpoint_is_refused_by_default(pickle_dir):
+    with pytest.raises(loading.ModelLoadError, match="trust_pickle=True") as info:
+        ditto.load_model(pickle_dir, device="cpu")
+    assert "model.ckpt" in str(info.value)
+
+
+def test_pickle_checkpoint_loads_when_trusted(tiny, pickle_dir):
+    model = ditto.load_model(pickle_dir, device="cpu", trust_pickle=True)
+    assert torch.equal(short_generation(model), short_generation(tiny))
+
+
+def copy_tiny(tmp_path, config_text=None):
+    directory = tmp_path / "model"
+    directory.mkdir()
+    shutil.copy(loading.TINY_DIR / "model.safetensors", directory)
+    text = config_text if config_text is not None else (loading.TINY_DIR / "model_config.json").read_text()
+    (directory / "model_config.json").write_text(text)
+    return directory
+
+
+def tiny_config_with(**changes):
+    config = json.loads((loading.TINY_DIR / "model_config.json").read_text())
+    config.update(changes)
+    return json.dumps(config)
+
+
+def test_missing_directory(tmp_path):
+    with pytest.raises(loading.ModelLoadError, match="does not exist") as info:
+        ditto.load_model(tmp_path / "nowhere")
+    assert "nowhere" in str(info.value)
+
+
+def test_missing_config(tmp_path):
+    directory = copy_tiny(tmp_path)
+    (directory / "model_config.json").unlink()
+    with pytest.raises(loading.ModelLoadError, match="model_config.json"):
+        ditto.load_model(directory)
+
+
+def test_missing_weights(tmp_path):
+    directory = copy_tiny(tmp_path)
+    (directory / "model.safetensors").unlink()
+    with pytest.raises(loading.ModelLoadError, match="model.safetensors"):
+        ditto.load_model(directory)
+
+
+def test_malformed_config_json(tmp_path):
+    with pytest.raises(loading.ModelLoadError, match="malformed config JSON .*line 1"):
+        ditto.load_model(copy_tiny(tmp_path, config_text='{"model_type": '))
+
+
+def test_unsupported_model_type(tmp_path):
+    with pytest.raises(loading.ModelLoadError, match="'autoencoder'"):
+        ditto.load_model(copy_tiny(tmp_path, config_text=tiny_config_with(model_type="autoencoder")))
+
+
+def test_weights_that_do_not_match_the_config(tmp_path):
+    config = json.loads((loading.TINY_DIR / "model_config.json").read_text())
+    config["model"]["diffusion"]["config"]["depth"] = 3
+    with pytest.raises(loading.ModelLoadError, match="missing keys"):
+        ditto.load_model(copy_tiny(tmp_path, config_text=json.dumps(config)))
+
+
+def test_t5_conditioner_without_the_sao_extra(tmp_path, monkeypatch):
+    config = json.loads((loading.TINY_DIR / "model_config.json").read_text())
+    config["model"]["conditioning"]["configs"][0] = {"id": "prompt", "type": "t5",
+                                                     "config": {"t5_model_name": "t5-base", "max_length": 128}}
+    real_find_spec = loading.importlib.util.find_spec
+    monkeypatch.setattr(loading.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "transformers" else real_find_spec(name, *a))
+    with pytest.raises(loading.ModelLoadError, match=r"ditto-audio\[sao\]"):
+        ditto.load_model(copy_tiny(tmp_path, config_text=json.dumps(config)))
+
+
+def test_hub_unreachable_while_offline():
+    with pytest.raises(loading.ModelLoadError, match="HF_HUB_OFFLINE") as info:
+        ditto.load_model("stabilityai/stable-audio-open-1.0")
+    assert "stabilityai/stable-audio-open-1.0" in str(info.value)
+
+
+def test_gated_repo_without_token(monkeypatch):
+    def gated(repo_id, **kwargs):
+        error = GatedRepoError.__new__(GatedRepoError)
+        Exception.__init__(error, "401 gated")
+        raise error
+
+    monkeypatch.setattr("huggingface_hub.hf_hub_download", gated)
+    with pytest.raises(loading.ModelLoadError, match="gated.*HF_TOKEN") as info:
+        ditto.load_model("stabilityai/stable-audio-open-1.0")
+    assert "stabilityai/stable-audio-open-1.0" in str(info.value)
+
+
+def test_hub_download_uses_the_same_local_loader(tiny, monkeypatch):
+    """A hub repo id resolves through huggingface_hub into the two files, then loads like a directory."""
+    calls = []
+
+    def from_cache(repo_id, filename, **kwargs):
+        calls.append((repo_id, filename, kwargs.get("token")))
+        return str(loading.TINY_DIR / filename)
+
+    monkeypatch.setattr("huggingface_hub.hf_hub_download", from_cache)
+    model = ditto.load_model("someone/tiny-sao", device="cpu", token="hf_x")
+    assert calls == [("someone/tiny-sao", "model_config.json", "hf_x"), ("someone/tiny-sao", "model.safetensors", "hf_x")]
+    assert torch.equal(short_generation(model), short_generation(tiny))

@@ -77,13 +77,19 @@ class Conditioning:
 
 
 def build_conditioning(model: Model, prompt: str, *, seconds_start: float = 0.0, seconds_total: float,
-                       batch_size: int = 1, negative_prompt: str | None = None) -> Conditioning:
-    """Prompt + timing -> conditioning tensors, as SAT's `generate_diffusion_cond` computes them."""
+                       batch_size: int = 1, negative_prompt: str | None = None,
+                       conditioning_tensors: dict | None = None) -> Conditioning:
+    """Prompt + timing -> conditioning tensors, as SAT's `generate_diffusion_cond` computes them.
+
+    `conditioning_tensors` (SAT's argument of that name: conditioner id -> [tensor, mask]) replaces or adds
+    entries of what the conditioner computes, e.g. precomputed T5 tokens for "prompt".
+    """
     if not isinstance(prompt, str):
         raise ValueError(f"prompt must be a string, got {prompt!r}")
     conditioning = [{"prompt": prompt, "seconds_start": seconds_start, "seconds_total": seconds_total}] * batch_size
     with torch.no_grad():
-        inputs = sat_adapter.conditioning_inputs(model.sat, conditioning, model.device)
+        tensors = {**model.sat.conditioner(conditioning, model.device), **(conditioning_tensors or {})}
+        inputs = model.sat.get_conditioning_inputs(tensors)
         negative = {}
         if negative_prompt is not None:
             negative_conditioning = [{**c, "prompt": negative_prompt} for c in conditioning]
@@ -239,7 +245,7 @@ def generate(model: Model, prompt: str, *, seconds_start: float = 0, seconds_tot
              init_audio: InitAudio | None = None, init_noise_level: float = 1.0,
              cut_to_seconds_total: bool = False, schedule: ScheduleName = "polyexponential",
              checkpoint: bool = False, autocast_bf16: bool = False, x_T: torch.Tensor | None = None,
-             progress: bool = False) -> torch.Tensor:
+             conditioning_tensors: dict | None = None, progress: bool = False) -> torch.Tensor:
     """Generate audio (batch, channels, samples); equals SAT's `generate_diffusion_cond` with the same arguments.
 
     `seed=-1` draws a random seed (as SAT). `x_T` (batch, latent_channels, latent_frames), unit variance,
@@ -268,7 +274,8 @@ def generate(model: Model, prompt: str, *, seconds_start: float = 0, seconds_tot
                              f"got {tuple(x_T.shape)}")
         noise = x_T.to(model.device)
     cond = build_conditioning(model, prompt, seconds_start=seconds_start, seconds_total=seconds_total,
-                              batch_size=batch_size, negative_prompt=negative_prompt)
+                              batch_size=batch_size, negative_prompt=negative_prompt,
+                              conditioning_tensors=conditioning_tensors)
     init_latents = None
     if init_audio is not None:
         with torch.no_grad():

@@ -1,0 +1,68 @@
+"""Differentiable losses and metrics on audio for DITTO (Novack et al. 2024): intensity, melody and structure.
+
+Every objective is called as ``loss = obj(audio, sample_rate)`` with audio of shape (batch, channels, samples)
+(float, samples in [-1, 1]; channels are mixed to mono inside each feature) and returns a loss of shape (batch,)
+that is differentiable with respect to audio. For convenience (channels, samples) — one clip, never a batch of
+mono clips — and (samples,) are accepted too and get the missing leading dims. ``obj.metric(audio, sample_rate)``
+returns the paper's evaluation numbers as floats averaged over the batch:
+
+    Intensity  {"intensity_mse_db2": MSE in dB² between the smoothed loudness and the target curve}
+    Melody     {"melody_accuracy": percent of melody frames whose chroma argmax is the target pitch class}
+    Structure  {"structure_mse": MSE between the smoothed MFCC self-similarity and the target's}
+
+Targets do not depend on the clip length: intensity curves are spread over the clip, note times and section
+boundaries in seconds (or fractions), and each call maps the target onto however many feature frames the audio has.
+
+    obj = objectives.Intensity.from_shape("crescendo", low_db=-40.0, high_db=-10.0)
+    obj = objectives.Melody.from_notes("C4:0.5 E4:0.5 r:0.25 G4:1")
+    obj = 0.025 * objectives.Intensity([-30, -10, -30]) + objectives.Structure("ABA")
+
+Custom objectives: any callable ``fn(audio (batch, channels, samples), sample_rate) -> loss (batch,)`` works
+wherever an objective is expected; it may carry ``fn.metric(audio, sample_rate) -> dict[str, float]``. To weight
+or add one, wrap it: ``0.5 * objectives.Objective.wrap(fn, metric=None)``; ``objective + fn`` and
+``objectives.Sum(fn, other)`` wrap plain callables automatically. Subclassing ``Objective`` (define __call__ and
+optionally metric) gives the same arithmetic. A weighted sum's metric() merges its terms' metrics.
+
+Each feature is also a plain function, so control and evaluation share one definition: ``rms_db``,
+``intensity_db``, ``chroma``, ``melody_log_probs``, ``mfcc``, ``mfcc_self_similarity``.
+This package imports torch, torchaudio, librosa (filterbanks only), scipy, numpy and mido — never ditto or
+stable_audio_tools.
+"""
+
+from .base import FunctionObjective, Objective, Sum, Weighted, as_audio_batch, mono
+from .intensity import SHAPES, Intensity, IntensityConfig, intensity_db, rms_db, shape_curve
+from .melody import (
+    NO_MELODY,
+    PITCH_CLASSES,
+    ChromaExtractor,
+    Melody,
+    MelodyConfig,
+    Note,
+    chroma,
+    highpass,
+    melody_log_probs,
+    melody_targets,
+    notes_from_midi,
+    parse_notes,
+    pitch_from_name,
+)
+from .smoothing import interpolate_curve, savgol_smooth, savgol_smooth_2d, savgol_window
+from .structure import (
+    Structure,
+    StructureConfig,
+    check_form,
+    form_self_similarity,
+    mfcc,
+    mfcc_self_similarity,
+    section_labels,
+)
+
+__all__ = [
+    "Objective", "Weighted", "Sum", "FunctionObjective", "as_audio_batch", "mono",
+    "Intensity", "IntensityConfig", "SHAPES", "rms_db", "intensity_db", "shape_curve",
+    "Melody", "MelodyConfig", "Note", "ChromaExtractor", "NO_MELODY", "PITCH_CLASSES", "chroma", "highpass",
+    "melody_log_probs", "melody_targets", "notes_from_midi", "parse_notes", "pitch_from_name",
+    "Structure", "StructureConfig", "check_form", "form_self_similarity", "mfcc", "mfcc_self_similarity",
+    "section_labels",
+    "savgol_window", "savgol_smooth", "savgol_smooth_2d", "interpolate_curve",
+]

@@ -1,0 +1,229 @@
+"""Objective base class, weighted sums of objectives, and audio-argument checks shared by every feature."""
+
+from __future__ import annotations
+
+import abc
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+LossFn = Callable[[torch.Tensor, int], torch.Tensor]
+MetricFn = Callable[[torch.Tensor, int], Mapping[str, float]]
+
+
+def as_audio_batch(audio: Any) -> torch.Tensor:
+    """Audio as a float tensor (batch, channels, samples); (channels, samples) and (samples,) gain leading dims.
+
+    A 2-D input is read as one clip's channels, never as a batch of mono clips. Half-precision input is
+    promoted to float32 (STFTs and dB conversions need it); float64 stays float64.
+    """
+    if not isinstance(audio, torch.Tensor):
+        audio = torch.as_tensor(np.asarray(audio))
+    if audio.ndim == 1:
+        audio = audio[None, None]
+    elif audio.ndim == 2:
+        audio = audio[None]
+    elif audio.ndim != 3:
+        raise ValueError(
+            f"audio has {audio.ndim} dims, shape {tuple(audio.shape)}; "
+            "expected (batch, channels, samples), (channels, samples) or (samples,)"
+        )
+    if not audio.is_floating_point():
+        raise ValueError(f"audio has dtype {audio.dtype}; expected a floating-point tensor with samples in [-1, 1]")
+    if audio.dtype in (torch.float16, torch.bfloat16):
+        audio = audio.float()
+    if audio.shape[0] == 0 or audio.shape[1] == 0 or audio.shape[2] == 0:
+        raise ValueError(f"audio has shape {tuple(audio.shape)}; batch, channels and samples must all be non-empty")
+    return audio
+
+
+def mono(audio: Any) -> torch.Tensor:
+    """Mono mixdown (mean over channels) of audio given as (batch, channels, samples) or the shorter forms."""
+    return as_audio_batch(audio).mean(dim=1)  # (batch, samples)
+
+
+def check_sample_rate(sample_rate: Any) -> int:
+    """The sample rate as a positive int; a ValueError names anything else."""
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, float, np.integer, np.floating)):
+        raise ValueError(f"sample_rate {sample_rate!r} is not a number; expected a positive integer in Hz such as 44100")
+    if not math.isfinite(sample_rate) or sample_rate <= 0 or int(sample_rate) != sample_rate:
+        raise ValueError(f"sample_rate {sample_rate!r} is invalid; expected a positive integer in Hz such as 44100")
+    return int(sample_rate)
+
+
+def single_reference(audio: Any, min_samples: int) -> torch.Tensor:
+    """A reference clip as (1, channels, samples), checked to hold one clip at least min_samples long."""
+    audio = as_audio_batch(audio).detach()
+    if audio.shape[0] != 1:
+        raise ValueError(f"reference audio has batch size {audio.shape[0]}; expected one clip (batch size 1)")
+    if audio.shape[-1] < min_samples:
+        raise ValueError(
+            f"reference audio has {audio.shape[-1]} samples, shorter than one frame; "
+            f"expected at least {min_samples} samples"
+        )
+    if not torch.isfinite(audio).all():
+        raise ValueError("reference audio contains NaN or inf samples; expected finite samples")
+    return audio
+
+
+def finite_curve(values: Any, name: str) -> torch.Tensor:
+    """A non-empty 1-D float64 tensor of finite values (a scalar becomes length 1); a ValueError names the bad value."""
+    try:
+        curve = torch.as_tensor(np.asarray(values, dtype=np.float64))
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name} {values!r} is not a sequence of numbers: {error}") from None
+    if curve.ndim == 0:
+        curve = curve[None]
+    if curve.ndim != 1:
+        raise ValueError(f"{name} has shape {tuple(curve.shape)}; expected a 1-D sequence of values")
+    if curve.numel() == 0:
+        raise ValueError(f"{name} is empty; expected at least one value")
+    bad = (~torch.isfinite(curve)).nonzero()
+    if len(bad):
+        index = int(bad[0])
+        raise ValueError(f"{name} has value {float(curve[index])} at index {index}; expected finite numbers")
+    return curve
+
+
+class Objective(abc.ABC):
+    """A differentiable loss on audio: obj(audio (batch, channels, samples), sample_rate) -> loss (batch,).
+
+    Objectives combine with numbers and each other: ``0.025 * intensity + melody`` is an objective whose
+    loss is the weighted sum of the terms' losses and whose ``metric`` merges the terms' metrics.
+    """
+
+    @abc.abstractmethod
+    def __call__(self, audio: torch.Tensor, sample_rate: int) -> torch.Tensor:
+        """Loss per clip, shape (batch,), differentiable with respect to audio."""
+
+    def metric(self, audio: torch.Tensor, sample_rate: int) -> dict[str, float]:
+        """Evaluation numbers (floats averaged over the batch); objectives without a paper metric report none."""
+        return {}
+
+    @staticmethod
+    def wrap(fn: LossFn, metric: MetricFn | None = None, name: str | None = None) -> Objective:
+        """An Objective around a plain callable (audio, sample_rate) -> loss (batch,), so it can be weighted and summed.
+
+        metric defaults to ``fn.metric`` when fn has one. Objectives are returned unchanged.
+        """
+        if isinstance(fn, Objective):
+            return fn
+        if not callable(fn):
+            raise ValueError(f"{fn!r} is not callable; expected (audio, sample_rate) -> loss of shape (batch,)")
+        return FunctionObjective(fn, metric=metric, name=name)
+
+    def __mul__(self, weight: float) -> Objective:
+        if not isinstance(weight, (int, float, np.integer, np.floating)) or isinstance(weight, bool):
+            return NotImplemented
+        return Weighted(self, weight)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, divisor: float) -> Objective:
+        if not isinstance(divisor, (int, float, np.integer, np.floating)) or isinstance(divisor, bool):
+            return NotImplemented
+        if divisor == 0:
+            raise ValueError("cannot divide an objective by 0; expected a non-zero number")
+        return Weighted(self, 1.0 / float(divisor))
+
+    def __add__(self, other: Objective | LossFn) -> Objective:
+        if not callable(other):
+            return NotImplemented
+        return Sum(self, other)
+
+    def __radd__(self, other: Objective | LossFn | int) -> Objective:
+        if isinstance(other, (int, float)) and not isinstance(other, bool) and other == 0:
+            return self  # lets built-in sum() start from 0
+        if not callable(other):
+            return NotImplemented
+        return Sum(other, self)
+
+
+class FunctionObjective(Objective):
+    """An Objective around a plain loss callable (see Objective.wrap); checks the loss has shape (batch,)."""
+
+    def __init__(self, fn: LossFn, metric: MetricFn | None = None, name: str | None = None):
+        self.fn = fn
+        self.metric_fn = metric if metric is not None else getattr(fn, "metric", None)
+        self.name = name or getattr(fn, "__name__", type(fn).__name__)
+
+    def __call__(self, audio: torch.Tensor, sample_rate: int) -> torch.Tensor:
+        loss = self.fn(audio, sample_rate)
+        if not isinstance(loss, torch.Tensor):
+            raise ValueError(f"objective {self.name} returned {type(loss).__name__}; expected a tensor of shape (batch,)")
+        batch = audio.shape[0] if isinstance(audio, torch.Tensor) and audio.ndim == 3 else 1
+        if tuple(loss.shape) != (batch,):
+            raise ValueError(f"objective {self.name} returned shape {tuple(loss.shape)}; expected (batch,) = ({batch},)")
+        return loss
+
+    def metric(self, audio: torch.Tensor, sample_rate: int) -> dict[str, float]:
+        if self.metric_fn is None:
+            return {}
+        with torch.no_grad():
+            return {key: float(value) for key, value in self.metric_fn(audio, sample_rate).items()}
+
+    def __repr__(self) -> str:
+        return f"Objective.wrap({self.name})"
+
+
+class Weighted(Objective):
+    """weight × objective: the loss scaled by a constant; metrics are the term's own (unweighted) metrics."""
+
+    def __init__(self, objective: Objective | LossFn, weight: float):
+        weight = float(weight)
+        if not math.isfinite(weight):
+            raise ValueError(f"objective weight {weight} is not finite; expected a finite number such as 0.025")
+        if isinstance(objective, Weighted):  # w1 * (w2 * f) == (w1 * w2) * f
+            objective, weight = objective.objective, weight * objective.weight
+        self.objective = Objective.wrap(objective)
+        self.weight = weight
+
+    def __call__(self, audio: torch.Tensor, sample_rate: int) -> torch.Tensor:
+        return self.weight * self.objective(audio, sample_rate)
+
+    def metric(self, audio: torch.Tensor, sample_rate: int) -> dict[str, float]:
+        return self.objective.metric(audio, sample_rate)
+
+    def __repr__(self) -> str:
+        return f"{self.weight:g} * {self.objective!r}"
+
+
+class Sum(Objective):
+    """Sum of objectives (plain callables are wrapped); metric() merges the terms' metrics.
+
+    When two terms report the same metric name, later ones get a suffix: ``intensity_mse_db2_2``.
+    """
+
+    def __init__(self, *terms: Objective | LossFn):
+        if not terms:
+            raise ValueError("Sum() got no terms; expected at least one objective")
+        flat: list[Objective] = []
+        for term in terms:
+            if isinstance(term, Sum):
+                flat.extend(term.terms)
+            else:
+                flat.append(Objective.wrap(term))
+        self.terms = tuple(flat)
+
+    def __call__(self, audio: torch.Tensor, sample_rate: int) -> torch.Tensor:
+        losses = [term(audio, sample_rate) for term in self.terms]
+        shapes = {tuple(loss.shape) for loss in losses}
+        if len(shapes) != 1:
+            raise ValueError(f"objective terms returned losses of different shapes {sorted(shapes)}; expected all (batch,)")
+        return torch.stack(losses).sum(dim=0)
+
+    def metric(self, audio: torch.Tensor, sample_rate: int) -> dict[str, float]:
+        merged: dict[str, float] = {}
+        for term in self.terms:
+            for key, value in term.metric(audio, sample_rate).items():
+                name, copy = key, 2
+                while name in merged:
+                    name, copy = f"{key}_{copy}", copy + 1
+                merged[name] = value
+        return merged
+
+    def __repr__(self) -> str:
+        return " + ".join(repr(term) for term in self.terms)

@@ -30,10 +30,11 @@ test: install
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q tests
 
 demo: install
-	HF_HUB_OFFLINE=1 $(PY) recipes/generate.py --out out/demo --overwrite
+	HF_HUB_OFFLINE=1 $(PY) recipes/intensity.py --shape crescendo --out out/demo --overwrite
 
 bench: install
 	HF_HUB_OFFLINE=1 $(PY) benchmarks/sampling.py
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/optimize.py
 
 clean-venv:
 	rm -rf $(VENV)

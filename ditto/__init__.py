@@ -8,8 +8,11 @@ from . import audio, sampling
 from .audio import read_audio, write_audio
 from .generation import (Conditioning, SamplerConfig, build_conditioning, decode, generate, sample_latents)
 from .loading import Model, ModelLoadError, load_model, save_model
+from . import optimize as optimize_module
+from .optimize import OptimizationError, Result, optimize
 
 __all__ = [
-    "Conditioning", "Model", "ModelLoadError", "SamplerConfig", "audio", "build_conditioning", "decode",
-    "generate", "load_model", "read_audio", "sample_latents", "sampling", "save_model", "write_audio",
+    "Conditioning", "Model", "ModelLoadError", "OptimizationError", "Result", "SamplerConfig", "audio",
+    "build_conditioning", "decode", "generate", "load_model", "optimize", "optimize_module", "read_audio",
+    "sample_latents", "sampling", "save_model", "write_audio",
 ]

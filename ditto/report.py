@@ -1,0 +1,161 @@
+"""Run directories: result.wav, baseline.wav, report.json, plot.png and x_T.pt, each written atomically.
+
+An existing run is never overwritten unless asked; every setting, the loss per iteration, the metrics before and
+after and the timings go into report.json so that a run can be read (and x_T.pt re-rendered) later.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import typing as tp
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+
+import objectives  # noqa: E402
+
+from .audio import write_audio  # noqa: E402
+from .optimize import Result  # noqa: E402
+
+RUN_FILES = ("result.wav", "baseline.wav", "report.json", "plot.png", "x_T.pt")
+
+
+def prepare_run_dir(out: str | os.PathLike, overwrite: bool) -> Path:
+    """Create `out`; refuse (ValueError naming it) if it already holds a run, unless `overwrite`."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {str(out)!r} is a file; give a directory")
+    existing = [name for name in RUN_FILES if (out / name).exists()]
+    if existing and not overwrite:
+        raise ValueError(f"--out {str(out)!r} already holds a run ({', '.join(existing)}); "
+                         f"pass --overwrite or choose another directory")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _atomic(path: Path, write: tp.Callable[[str], None]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_json(path: Path, data: dict) -> None:
+    def write(tmp):
+        Path(tmp).write_text(json.dumps(data, indent=2, default=str) + "\n")
+    _atomic(path, write)
+
+
+def write_run(out: Path, result: Result, *, objective_description: str, plot: tp.Callable | None = None,
+              extra: dict | None = None) -> dict[str, Path]:
+    """Write a run's five files into `out` (made by `prepare_run_dir`); returns their paths."""
+    paths = {name: out / name for name in RUN_FILES}
+    write_audio(paths["result.wav"], result.audio[0], result.sample_rate, overwrite=True)
+    write_audio(paths["baseline.wav"], result.baseline_audio[0], result.sample_rate, overwrite=True)
+    _atomic(paths["x_T.pt"], lambda tmp: torch.save({"x_T": result.x_T, "settings": result.settings}, tmp))
+    report = {
+        "objective": objective_description,
+        "settings": result.settings,
+        "metrics": result.metrics,
+        "losses": result.losses,
+        "best_iteration": result.best_iteration,
+        "stop_reason": result.stop_reason,
+        "seconds": result.seconds,
+        "sample_rate": result.sample_rate,
+        "audio_seconds": result.audio.shape[-1] / result.sample_rate,
+        **(extra or {}),
+    }
+    write_json(paths["report.json"], report)
+    figure = plt.figure(figsize=(12, 7), constrained_layout=True)
+    grid = figure.add_gridspec(2, 3, height_ratios=[3, 2])
+    if plot is not None:
+        plot(figure, grid[0, :], result)
+    loss_axis = figure.add_subplot(grid[1, :])
+    plot_losses(loss_axis, result)
+    _atomic(paths["plot.png"], lambda tmp: figure.savefig(tmp, format="png", dpi=100))
+    plt.close(figure)
+    return paths
+
+
+def plot_losses(axis, result: Result) -> None:
+    axis.plot(range(len(result.losses)), result.losses, color="black", lw=1.2)
+    if result.best_iteration >= 0:
+        axis.scatter([result.best_iteration], [result.losses[result.best_iteration]], color="tab:red", zorder=3,
+                     label=f"best (iteration {result.best_iteration})")
+        axis.legend(loc="upper right")
+    axis.set_xlabel("DITTO iteration")
+    axis.set_ylabel("loss")
+    axis.set_title("loss of x_T at each iteration")
+    axis.grid(alpha=0.3)
+
+
+def _seconds_axis(frames: int, duration_s: float) -> torch.Tensor:
+    return torch.linspace(0, duration_s, frames)
+
+
+def plot_intensity(objective: "objectives.Intensity"):
+    """Loudness curves: target vs baseline vs result (smoothed dB, the objective's own feature)."""
+    def plot(figure, cell, result: Result):
+        axis = figure.add_subplot(cell)
+        duration = result.audio.shape[-1] / result.sample_rate
+        for audio, label, color in ((result.baseline_audio, "baseline", "tab:gray"), (result.audio, "result", "tab:blue")):
+            curve = objectives.intensity_db(audio[:1], result.sample_rate, objective.config)[0]
+            axis.plot(_seconds_axis(len(curve), duration), curve, label=label, color=color, lw=2)
+            frames = len(curve)
+        target = objectives.interpolate_curve(objective.target_db, frames)
+        axis.plot(_seconds_axis(frames, duration), target, label="target", color="tab:red", ls="--", lw=2)
+        axis.set_xlabel("seconds")
+        axis.set_ylabel("loudness (dB, smoothed)")
+        axis.set_title("intensity: target vs baseline vs result")
+        axis.legend()
+        axis.grid(alpha=0.3)
+    return plot
+
+
+def plot_melody(objective: "objectives.Melody"):
+    """Pitch-class rolls: the result's chroma, with the target and the baseline's and result's argmax marked."""
+    def plot(figure, cell, result: Result):
+        sub = cell.subgridspec(1, 2)
+        duration = result.audio.shape[-1] / result.sample_rate
+        for i, (audio, label) in enumerate(((result.baseline_audio, "baseline"), (result.audio, "result"))):
+            axis = figure.add_subplot(sub[0, i])
+            log_probs = objectives.melody_log_probs(audio[:1], result.sample_rate, objective.config)[0]  # (12, frames)
+            frames = log_probs.shape[-1]
+            axis.imshow(log_probs.exp(), aspect="auto", origin="lower", cmap="magma",
+                        extent=(0, duration, -0.5, 11.5))
+            target = objective.targets(frames, result.sample_rate)
+            times = _seconds_axis(frames, duration)
+            has_note = target >= 0
+            axis.scatter(times[has_note], target[has_note], s=8, color="cyan", label="target")
+            axis.scatter(times, log_probs.argmax(0), s=3, color="white", label=f"{label} argmax")
+            axis.set_yticks(range(12), objectives.PITCH_CLASSES)
+            axis.set_xlabel("seconds")
+            axis.set_title(f"{label}: pitch-class probabilities")
+            axis.legend(loc="upper right", fontsize=7)
+    return plot
+
+
+def plot_structure(objective: "objectives.Structure"):
+    """Self-similarity matrices side by side: target, baseline, result."""
+    def plot(figure, cell, result: Result):
+        sub = cell.subgridspec(1, 3)
+        baseline = objectives.mfcc_self_similarity(result.baseline_audio[:1], result.sample_rate, objective.config)[0]
+        frames = baseline.shape[-1]
+        target = objective.target_similarity(frames, result.audio.shape[-1], result.sample_rate)
+        produced = objectives.mfcc_self_similarity(result.audio[:1], result.sample_rate, objective.config)[0]
+        for i, (matrix, title) in enumerate(((target, "target"), (baseline, "baseline"), (produced, "result"))):
+            axis = figure.add_subplot(sub[0, i])
+            axis.imshow(matrix.detach().cpu(), origin="lower", cmap="viridis", vmin=0, vmax=1)
+            axis.set_title(f"{title} self-similarity")
+            axis.set_xlabel("frame")
+    return plot

@@ -1,0 +1,39 @@
+"""DITTO structure control: give the generated music a musical form such as ABA, ABAB or AABA.
+
+The target is the self-similarity matrix of the form (equal sections unless --boundaries gives the section
+starts as fractions of the clip), or the structure of a reference recording (--reference). The loss is the MSE
+between the smoothed MFCC self-similarity matrix of the output and the target's (DITTO §4.3).
+"""
+
+import objectives
+from ditto.audio import read_audio
+from ditto.cli import recipe_parser, run_recipe
+from ditto.report import plot_structure
+
+
+def main(argv=None):
+    parser = recipe_parser(__doc__, prompt="jazz trio", iterations=150)
+    target = parser.add_argument_group("target")
+    target.add_argument("--form", default="ABA", help="form string: one letter per section (ABA, ABAB, AABA, ...)")
+    target.add_argument("--boundaries", default=None,
+                        help="comma-separated section boundaries as fractions of the clip, e.g. 0.25,0.75 for ABA")
+    target.add_argument("--reference", default=None, help="audio file whose self-similarity is the target")
+    args = parser.parse_args(argv)
+
+    try:
+        if args.reference is not None:
+            audio, rate = read_audio(args.reference)
+            objective, description = objectives.Structure.from_audio(audio, rate), f"structure of {args.reference}"
+        else:
+            boundaries = None
+            if args.boundaries:
+                boundaries = [float(v) for v in args.boundaries.split(",") if v.strip()]
+            objective = objectives.Structure(args.form, boundaries=boundaries)
+            description = f"form {args.form}" + (f" with boundaries {boundaries}" if boundaries else "")
+    except ValueError as error:
+        parser.exit(2, f"error: {error}\n")
+    run_recipe(args, objective, description=f"structure: {description}", plot=plot_structure(objective))
+
+
+if __name__ == "__main__":
+    main()

@@ -16,6 +16,8 @@ import typing as tp
 import torch
 from tqdm.auto import tqdm
 
+import objectives
+
 from . import sat as sat_adapter
 from .generation import (InitAudio, SamplerConfig, build_conditioning, decode, prepare_init_audio, resolve_length,
                          sample_latents)
@@ -60,6 +62,7 @@ class Result:
     seconds: dict  # {"total", "per_iteration", "baseline"}: wall-clock
     settings: dict  # every setting of the run, JSON-serialisable
     stop_reason: str  # "iterations", "target_loss", "patience"
+    latents: torch.Tensor | None = None  # (batch, latent_channels, latent_frames): x_0 of the returned audio
 
 
 def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: float | None = None,
@@ -78,6 +81,8 @@ def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: 
     Sampling arguments mean what they mean in `ditto.generate`; with `iterations=0` the result's audio is
     exactly `generate(..., cut_to_seconds_total=True)`. The objective sees only the first `seconds_total`
     seconds of each decoded window. `sample_size` below the model's window makes each iteration cheaper.
+    An objective with `domain = "latent"` is called on the x_0 latents (batch, latent_channels, latent_frames)
+    and the latent frame rate instead, and the decoder is skipped while optimizing.
 
     - `conditioning_tensors` replaces conditioner outputs (e.g. precomputed T5 tokens), as in `generate`.
     - `lr=None` picks `default_lr(model)`; `sampler=None` a deterministic DDIM-like sampler.
@@ -128,48 +133,63 @@ def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: 
         init_latents = init_latents.repeat(batch_size, 1, 1)
     noise_seed = seed + 1
 
-    def render(x: torch.Tensor) -> torch.Tensor:
-        """x_T -> audio (batch, channels, span): the differentiable function DITTO optimizes."""
-        latents = sample_latents(model, x, cond, config, init_latents=init_latents,
-                                 init_noise_level=init_noise_level, noise_seed=noise_seed)
+    latent_domain = objectives.domain_of(objective) == "latent"  # raises for a sum that mixes domains
+    frame_rate = model.sample_rate / model.latent_stride
+    feature_rate = frame_rate if latent_domain else model.sample_rate
+
+    def render_latents(x: torch.Tensor) -> torch.Tensor:
+        """x_T -> x_0 latents (batch, latent_channels, latent_frames) through the sampling chain."""
+        return sample_latents(model, x, cond, config, init_latents=init_latents, init_noise_level=init_noise_level,
+                              noise_seed=noise_seed)
+
+    def to_audio(latents: torch.Tensor) -> torch.Tensor:
+        """x_0 latents -> audio (batch, channels, span) through the VAE decoder."""
         return decode(model, latents, chunk_latents=chunk_latents)[..., :span].float()
+
+    def features(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(what the objective reads, the latents): latent objectives skip the decoder entirely."""
+        latents = render_latents(x)
+        return (latents.float() if latent_domain else to_audio(latents)), latents
 
     variable = x_T_start.clone().requires_grad_(True)
     opt = _make_optimizer(optimizer, variable, lr)
     losses: list[float] = []
-    best = dict(loss=math.inf, iteration=-1, x_T=x_T_start.detach().clone(), audio=None)
-    baseline_audio, baseline_seconds = None, 0.0
+    best = dict(loss=math.inf, iteration=-1, x_T=x_T_start.detach().clone(), features=None, latents=None)
+    baseline: dict = dict(features=None, latents=None, seconds=0.0)
     stop_reason = "iterations"
     start = time.perf_counter()
     bar = tqdm(total=iterations, disable=not progress, desc="DITTO", unit="it")
 
     def result() -> Result:
-        audio = best["audio"] if best["audio"] is not None else baseline_audio
+        chosen = best if best["features"] is not None else baseline
+        with torch.no_grad():
+            audio = to_audio(chosen["latents"]) if latent_domain else chosen["features"]
+            baseline_audio = to_audio(baseline["latents"]) if latent_domain else baseline["features"]
         total = time.perf_counter() - start
         return Result(audio=audio, baseline_audio=baseline_audio, x_T=best["x_T"].cpu(), losses=losses,
-                      metrics={"before": _metric(objective, baseline_audio, model.sample_rate),
-                               "after": _metric(objective, audio, model.sample_rate)},
+                      metrics={"before": _metric(objective, baseline["features"], feature_rate),
+                               "after": _metric(objective, chosen["features"], feature_rate)},
                       sample_rate=model.sample_rate, best_iteration=best["iteration"],
-                      seconds={"total": total, "baseline": baseline_seconds,
+                      seconds={"total": total, "baseline": baseline["seconds"],
                                "per_iteration": (total / len(losses)) if losses else None},
-                      settings=settings, stop_reason=stop_reason)
+                      settings=settings, stop_reason=stop_reason, latents=chosen["latents"])
 
     with sat_adapter.set_decoder_checkpointing(model.sat, decoder_checkpoint):
         if iterations == 0:
             tic = time.perf_counter()
             with torch.no_grad():
-                baseline_audio = render(variable).detach()
-            baseline_seconds = time.perf_counter() - tic
+                baseline["features"], baseline["latents"] = (t.detach() for t in features(variable))
+            baseline["seconds"] = time.perf_counter() - tic
         since_best = 0
         for iteration in range(iterations):
             tic = time.perf_counter()
             opt.zero_grad(set_to_none=True)
-            audio = render(variable)
-            loss_per_item = objective(audio, model.sample_rate)  # (batch,)
+            seen, latents = features(variable)  # audio (batch, channels, span) or latents
+            loss_per_item = objective(seen, feature_rate)  # (batch,)
             loss = loss_per_item.sum()
             value = loss.item() / batch_size
-            if baseline_audio is None:
-                baseline_audio, baseline_seconds = audio.detach(), time.perf_counter() - tic
+            if baseline["features"] is None:
+                baseline.update(features=seen.detach(), latents=latents.detach(), seconds=time.perf_counter() - tic)
             if not math.isfinite(value):
                 bar.close()
                 raise OptimizationError(f"loss became {value} at iteration {iteration}; lower lr (now {lr}) or "
@@ -182,7 +202,8 @@ def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: 
                                         result())
             losses.append(value)
             if value < best["loss"]:
-                best.update(loss=value, iteration=iteration, x_T=variable.detach().clone(), audio=audio.detach())
+                best.update(loss=value, iteration=iteration, x_T=variable.detach().clone(), features=seen.detach(),
+                            latents=latents.detach())
                 since_best = 0
             else:
                 since_best += 1

@@ -23,6 +23,14 @@ or add one, wrap it: ``0.5 * objectives.Objective.wrap(fn, metric=None)``; ``obj
 ``objectives.Sum(fn, other)`` wrap plain callables automatically. Subclassing ``Objective`` (define __call__ and
 optionally metric) gives the same arithmetic. A weighted sum's metric() merges its terms' metrics.
 
+Editing objectives (outpainting, inpainting, looping) are latent-domain: ``loss = obj(latents (batch,
+latent_channels, frames), frame_rate)`` with frame_rate = sample_rate / 2048 for SAO, so no decoder backward is
+needed. ``LatentMatch(target, mask)`` is a masked MSE against a reference clip's aligned latents (``region_mask``
+and ``frames_for_seconds`` build masks from seconds); ``SelfLoop(overlap_frames)`` makes the end repeat the start.
+They carry ``domain = "latent"`` (audio objectives have no attribute and are "audio"); ``domain_of(obj)`` reads
+it through weighted sums and raises on a sum mixing both. ``spectral_flux``, ``seam_jump``, ``loop_seam_jump``
+and ``equal_power_crossfade`` measure and make joins in decoded audio.
+
 Each feature is also a plain function, so control and evaluation share one definition: ``rms_db``,
 ``intensity_db``, ``chroma``, ``melody_log_probs``, ``mfcc``, ``mfcc_self_similarity``.
 This package imports torch, torchaudio, librosa (filterbanks only), scipy, numpy and mido — never ditto or
@@ -30,6 +38,23 @@ stable_audio_tools.
 """
 
 from .base import FunctionObjective, Objective, Sum, Weighted, as_audio_batch, mono
+from .editing import (
+    DOMAINS,
+    LatentFunctionObjective,
+    LatentMatch,
+    LatentObjective,
+    LatentSum,
+    LatentWeighted,
+    SelfLoop,
+    as_latent_batch,
+    domain_of,
+    equal_power_crossfade,
+    frames_for_seconds,
+    loop_seam_jump,
+    region_mask,
+    seam_jump,
+    spectral_flux,
+)
 from .intensity import SHAPES, Intensity, IntensityConfig, intensity_db, rms_db, shape_curve
 from .melody import (
     NO_MELODY,
@@ -65,4 +90,7 @@ __all__ = [
     "Structure", "StructureConfig", "check_form", "form_self_similarity", "mfcc", "mfcc_self_similarity",
     "section_labels",
     "savgol_window", "savgol_smooth", "savgol_smooth_2d", "interpolate_curve",
+    "LatentObjective", "LatentWeighted", "LatentSum", "LatentFunctionObjective", "DOMAINS", "domain_of",
+    "as_latent_batch", "LatentMatch", "SelfLoop", "frames_for_seconds", "region_mask",
+    "spectral_flux", "seam_jump", "loop_seam_jump", "equal_power_crossfade",
 ]

@@ -81,8 +81,9 @@ def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: 
     Sampling arguments mean what they mean in `ditto.generate`; with `iterations=0` the result's audio is
     exactly `generate(..., cut_to_seconds_total=True)`. The objective sees only the first `seconds_total`
     seconds of each decoded window. `sample_size` below the model's window makes each iteration cheaper.
-    An objective with `domain = "latent"` is called on the x_0 latents (batch, latent_channels, latent_frames)
-    and the latent frame rate instead, and the decoder is skipped while optimizing.
+    Latent-domain objectives (editing losses, `domain = "latent"`) are called on the x_0 latents
+    (batch, latent_channels, latent_frames) and the latent frame rate instead; with no audio-domain term the
+    decoder is skipped while optimizing. `edit + 0.025 * intensity` (an `objectives.Joint`) feeds each part its own.
 
     - `conditioning_tensors` replaces conditioner outputs (e.g. precomputed T5 tokens), as in `generate`.
     - `lr=None` picks `default_lr(model)`; `sampler=None` a deterministic DDIM-like sampler.
@@ -133,9 +134,10 @@ def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: 
         init_latents = init_latents.repeat(batch_size, 1, 1)
     noise_seed = seed + 1
 
-    latent_domain = objectives.domain_of(objective) == "latent"  # raises for a sum that mixes domains
+    # Editing losses read latents, control losses read audio; a Joint objective has both parts. With no audio
+    # part the decoder is skipped while optimizing.
+    latent_part, audio_part = objectives.split_domains(objective)
     frame_rate = model.sample_rate / model.latent_stride
-    feature_rate = frame_rate if latent_domain else model.sample_rate
 
     def render_latents(x: torch.Tensor) -> torch.Tensor:
         """x_T -> x_0 latents (batch, latent_channels, latent_frames) through the sampling chain."""
@@ -146,29 +148,46 @@ def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: 
         """x_0 latents -> audio (batch, channels, span) through the VAE decoder."""
         return decode(model, latents, chunk_latents=chunk_latents)[..., :span].float()
 
-    def features(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(what the objective reads, the latents): latent objectives skip the decoder entirely."""
+    def features(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(latents, audio or None): what the objective's parts read."""
         latents = render_latents(x)
-        return (latents.float() if latent_domain else to_audio(latents)), latents
+        return latents, (to_audio(latents) if audio_part is not None else None)
+
+    def loss_of(latents: torch.Tensor, audio: torch.Tensor | None) -> torch.Tensor:
+        """Loss per batch item (batch,)."""
+        loss = 0.0
+        if latent_part is not None:
+            loss = loss + latent_part(latents.float(), frame_rate)
+        if audio_part is not None:
+            loss = loss + audio_part(audio, model.sample_rate)
+        return loss
+
+    def metrics_of(latents: torch.Tensor, audio: torch.Tensor) -> dict:
+        found = {}
+        if latent_part is not None:
+            found.update(_metric(latent_part, latents.float(), frame_rate))
+        if audio_part is not None:
+            found.update(_metric(audio_part, audio, model.sample_rate))
+        return found
 
     variable = x_T_start.clone().requires_grad_(True)
     opt = _make_optimizer(optimizer, variable, lr)
     losses: list[float] = []
-    best = dict(loss=math.inf, iteration=-1, x_T=x_T_start.detach().clone(), features=None, latents=None)
-    baseline: dict = dict(features=None, latents=None, seconds=0.0)
+    best = dict(loss=math.inf, iteration=-1, x_T=x_T_start.detach().clone(), latents=None, audio=None)
+    baseline: dict = dict(latents=None, audio=None, seconds=0.0)
     stop_reason = "iterations"
     start = time.perf_counter()
     bar = tqdm(total=iterations, disable=not progress, desc="DITTO", unit="it")
 
     def result() -> Result:
-        chosen = best if best["features"] is not None else baseline
+        chosen = best if best["latents"] is not None else baseline
         with torch.no_grad():
-            audio = to_audio(chosen["latents"]) if latent_domain else chosen["features"]
-            baseline_audio = to_audio(baseline["latents"]) if latent_domain else baseline["features"]
+            audio = chosen["audio"] if chosen["audio"] is not None else to_audio(chosen["latents"])
+            baseline_audio = baseline["audio"] if baseline["audio"] is not None else to_audio(baseline["latents"])
         total = time.perf_counter() - start
         return Result(audio=audio, baseline_audio=baseline_audio, x_T=best["x_T"].cpu(), losses=losses,
-                      metrics={"before": _metric(objective, baseline["features"], feature_rate),
-                               "after": _metric(objective, chosen["features"], feature_rate)},
+                      metrics={"before": metrics_of(baseline["latents"], baseline_audio),
+                               "after": metrics_of(chosen["latents"], audio)},
                       sample_rate=model.sample_rate, best_iteration=best["iteration"],
                       seconds={"total": total, "baseline": baseline["seconds"],
                                "per_iteration": (total / len(losses)) if losses else None},
@@ -178,18 +197,18 @@ def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: 
         if iterations == 0:
             tic = time.perf_counter()
             with torch.no_grad():
-                baseline["features"], baseline["latents"] = (t.detach() for t in features(variable))
+                baseline["latents"], baseline["audio"] = features(variable)
             baseline["seconds"] = time.perf_counter() - tic
         since_best = 0
         for iteration in range(iterations):
             tic = time.perf_counter()
             opt.zero_grad(set_to_none=True)
-            seen, latents = features(variable)  # audio (batch, channels, span) or latents
-            loss_per_item = objective(seen, feature_rate)  # (batch,)
+            latents, audio = features(variable)  # (batch, latent_channels, frames), (batch, channels, span) or None
+            loss_per_item = loss_of(latents, audio)  # (batch,)
             loss = loss_per_item.sum()
             value = loss.item() / batch_size
-            if baseline["features"] is None:
-                baseline.update(features=seen.detach(), latents=latents.detach(), seconds=time.perf_counter() - tic)
+            if baseline["latents"] is None:
+                baseline.update(latents=latents.detach(), audio=_detach(audio), seconds=time.perf_counter() - tic)
             if not math.isfinite(value):
                 bar.close()
                 raise OptimizationError(f"loss became {value} at iteration {iteration}; lower lr (now {lr}) or "
@@ -202,8 +221,8 @@ def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: 
                                         result())
             losses.append(value)
             if value < best["loss"]:
-                best.update(loss=value, iteration=iteration, x_T=variable.detach().clone(), features=seen.detach(),
-                            latents=latents.detach())
+                best.update(loss=value, iteration=iteration, x_T=variable.detach().clone(), latents=latents.detach(),
+                            audio=_detach(audio))
                 since_best = 0
             else:
                 since_best += 1
@@ -221,6 +240,10 @@ def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: 
                 break
     bar.close()
     return result()
+
+
+def _detach(tensor: torch.Tensor | None) -> torch.Tensor | None:
+    return None if tensor is None else tensor.detach()
 
 
 def _metric(objective: Objective, audio: torch.Tensor, sample_rate: int) -> dict:

@@ -40,6 +40,8 @@ stable_audio_tools.
 from .base import FunctionObjective, Objective, Sum, Weighted, as_audio_batch, mono
 from .editing import (
     DOMAINS,
+    Joint,
+    split_domains,
     LatentFunctionObjective,
     LatentMatch,
     LatentObjective,
@@ -90,7 +92,7 @@ __all__ = [
     "Structure", "StructureConfig", "check_form", "form_self_similarity", "mfcc", "mfcc_self_similarity",
     "section_labels",
     "savgol_window", "savgol_smooth", "savgol_smooth_2d", "interpolate_curve",
-    "LatentObjective", "LatentWeighted", "LatentSum", "LatentFunctionObjective", "DOMAINS", "domain_of",
+    "LatentObjective", "LatentWeighted", "LatentSum", "LatentFunctionObjective", "DOMAINS", "domain_of", "Joint", "split_domains",
     "as_latent_batch", "LatentMatch", "SelfLoop", "frames_for_seconds", "region_mask",
     "spectral_flux", "seam_jump", "loop_seam_jump", "equal_power_crossfade",
 ]

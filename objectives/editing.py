@@ -59,6 +59,8 @@ def domain_of(objective: Any) -> Domain:
                 f"terms ({first_term['latent']!r}); expected terms of one domain"
             )
         return next(iter(first_term))  # type: ignore[return-value]
+    if isinstance(objective, Joint):
+        raise ValueError(f"objective {objective!r} joins audio-domain and latent-domain parts; use split_domains()")
     if isinstance(objective, Weighted):
         return domain_of(objective.objective)
     if isinstance(objective, FunctionObjective) and not isinstance(objective, LatentObjective):
@@ -131,6 +133,8 @@ class LatentObjective(Objective):
     def __add__(self, other: Any) -> Objective:
         if not callable(other):
             return NotImplemented
+        if domain_of(other) == "audio" and isinstance(other, Objective):
+            return Joint(latent=self, audio=other)
         return LatentSum(self, other)
 
     def __radd__(self, other: Any) -> Objective:
@@ -138,6 +142,8 @@ class LatentObjective(Objective):
             return self  # lets built-in sum() start from 0
         if not callable(other):
             return NotImplemented
+        if domain_of(other) == "audio" and isinstance(other, Objective):
+            return Joint(latent=self, audio=other)
         return LatentSum(other, self)
 
 
@@ -167,6 +173,69 @@ class LatentSum(Sum, LatentObjective):
         for term in terms:
             _check_latent(term, "LatentSum")
         super().__init__(*(term if isinstance(term, Objective) else LatentObjective.wrap(term) for term in terms))
+
+
+class Joint(Objective):
+    """An editing loss on latents plus a control loss on audio: loss = latent(latents) + audio(audio).
+
+    Built by adding an audio-domain Objective to a latent-domain one (``edit + 0.025 * intensity``, the paper's
+    outpainting + intensity combination) or directly. The optimizer feeds each part its own input; use
+    ``split_domains`` to get the parts.
+    """
+
+    domain = "joint"
+
+    def __init__(self, latent: Any, audio: Any):
+        _check_latent(latent, "Joint(latent=...)")
+        if domain_of(audio) != "audio":
+            raise ValueError(f"Joint(audio=...) got the latent-domain objective {audio!r}; expected an audio-domain one")
+        self.latent, self.audio = latent, Objective.wrap(audio)
+
+    def __call__(self, *args: Any) -> torch.Tensor:
+        raise TypeError("a Joint objective needs both latents and audio: call joint_loss(latents, frame_rate, "
+                        "audio, sample_rate), or let ditto.optimize do it")
+
+    def joint_loss(self, latents: torch.Tensor, frame_rate: float, audio: torch.Tensor, sample_rate: int) -> torch.Tensor:
+        return self.latent(latents, frame_rate) + self.audio(audio, sample_rate)
+
+    def __add__(self, other: Any) -> Objective:
+        if not callable(other):
+            return NotImplemented
+        if isinstance(other, Joint):
+            return Joint(latent=self.latent + other.latent, audio=self.audio + other.audio)
+        if domain_of(other) == "latent":
+            return Joint(latent=self.latent + other, audio=self.audio)
+        return Joint(latent=self.latent, audio=self.audio + other)
+
+    __radd__ = __add__
+
+    def __mul__(self, weight: float) -> Objective:
+        if not _is_number(weight):
+            return NotImplemented
+        return Joint(latent=self.latent * weight, audio=self.audio * weight)
+
+    __rmul__ = __mul__
+
+    def __repr__(self) -> str:
+        return f"Joint(latent={self.latent!r}, audio={self.audio!r})"
+
+
+def split_domains(objective: Any) -> tuple[Any, Any]:
+    """(latent part or None, audio part or None) of any objective: a Joint, a sum mixing domains, or one domain."""
+    if isinstance(objective, Joint):
+        return objective.latent, objective.audio
+    if isinstance(objective, Sum) and not isinstance(objective, LatentSum):
+        parts: dict[str, list] = {"latent": [], "audio": []}
+        for term in objective.terms:
+            latent, audio = split_domains(term)
+            if latent is not None:
+                parts["latent"].append(latent)
+            if audio is not None:
+                parts["audio"].append(audio)
+        latent = LatentSum(*parts["latent"]) if parts["latent"] else None
+        audio = (parts["audio"][0] if len(parts["audio"]) == 1 else Sum(*parts["audio"])) if parts["audio"] else None
+        return latent, audio
+    return (objective, None) if domain_of(objective) == "latent" else (None, objective)
 
 
 # ---------------------------------------------------------------- argument checks

@@ -133,8 +133,7 @@ def test_audio_objectives_are_audio_domain_and_plain_latent_callables_can_be_wra
 def test_mixing_audio_and_latent_objectives_raises_naming_both_domains():
     intensity, loop = objectives.Intensity([-20.0]), objectives.SelfLoop(4)
     attempts = [
-        lambda: loop + intensity,
-        lambda: 0.5 * loop + 0.025 * intensity,
+        lambda: objectives.domain_of(loop + intensity),  # a Joint: split_domains, not domain_of, reads it
         lambda: objectives.LatentSum(loop, intensity),
         lambda: objectives.LatentWeighted(intensity, 2.0),
         lambda: loop + (lambda audio, sample_rate: audio.mean(dim=(1, 2))),  # plain callables are audio-domain
@@ -146,6 +145,22 @@ def test_mixing_audio_and_latent_objectives_raises_naming_both_domains():
         with pytest.raises(ValueError) as error:
             attempt()
         assert "audio-domain" in str(error.value) and "latent-domain" in str(error.value)
+
+
+def test_latent_plus_audio_objective_is_a_joint_objective_split_by_domain():
+    intensity, loop, match = objectives.Intensity([-20.0]), objectives.SelfLoop(4), objectives.SelfLoop(2)
+    joint = 0.5 * loop + 0.025 * intensity
+    assert isinstance(joint, objectives.Joint)
+    latent, audio = objectives.split_domains(joint + match)
+    x = torch.randn(2, 8, FRAMES)
+    assert torch.allclose(latent(x, FRAME_RATE), 0.5 * loop(x, FRAME_RATE) + match(x, FRAME_RATE))
+    clip = torch.randn(2, 2, 44100) * 0.1
+    assert torch.allclose(audio(clip, 44100), 0.025 * intensity(clip, 44100))
+    assert objectives.split_domains(intensity + loop)[0] is not None  # base Sum mixing domains splits too
+    assert objectives.split_domains(intensity) == (None, intensity)
+    assert objectives.split_domains(loop) == (loop, None)
+    with pytest.raises(TypeError, match="joint_loss"):
+        joint(x, FRAME_RATE)
 
 
 # ---------------------------------------------------------------- masks from seconds

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import typing as tp
+from pathlib import Path
+
+import objectives
 
 from . import report
+from .audio import write_audio
 from .loading import load_model
-from .optimize import OPTIMIZERS, PAPER_LR, TINY_LR, OptimizationError, optimize
+from .optimize import OPTIMIZERS, PAPER_LR, TINY_LR, OptimizationError, Result, optimize
 
 SAO_HINT = """Defaults run the embedded tiny model on the CPU in under a minute. For the real model on a GPU:
   --model stabilityai/stable-audio-open-1.0
@@ -64,42 +69,121 @@ def recipe_parser(doc: str, *, prompt: str, iterations: int) -> argparse.Argumen
     return parser
 
 
-def run_recipe(args: argparse.Namespace, objective: tp.Callable, *, description: str,
-               plot: tp.Callable | None = None, extra_report: dict | None = None) -> report.Result:
-    """Load the model, optimize, write the run directory; exits with a one-line message on bad input."""
+@dataclasses.dataclass
+class Job:
+    """What a recipe asks `ditto.optimize` for, and what it adds to the run directory."""
+
+    objective: tp.Callable  # audio, latent or joint objective
+    description: str  # one line for report.json
+    plot: tp.Callable | None = None  # draws the feature panel of plot.png: plot(figure, cell, result)
+    report: tp.Callable[[Result], dict] | None = None  # extra report.json entries, from the result
+    finish: tp.Callable[[Result, Path], list[Path]] | None = None  # writes extra files (e.g. the stitched edit)
+    init_audio: tp.Any = None  # audio-to-audio start: (sample_rate, tensor) or a path
+    init_noise_level: float = 1.0
+    whole_window: bool = False  # the loss and the files cover the whole generation window (edits)
+
+
+def window_for(args: argparse.Namespace, model) -> int | None:
+    """--sample-size, or with --fit-window the smallest window (a multiple of the latent stride) holding --seconds."""
+    if not args.fit_window:
+        return args.sample_size
+    if args.seconds is None:
+        raise ValueError("--fit-window needs --seconds")
+    stride = model.latent_stride
+    return -(-int(round(args.seconds * model.sample_rate)) // stride) * stride
+
+
+def run_recipe(args: argparse.Namespace, job: Job | tp.Callable[..., Job]) -> Result:
+    """Load the model, optimize, write the run directory; exits with a one-line message on bad input.
+
+    `job` is a Job, or `build(model, sample_size) -> Job` for jobs that need the model (editing references).
+    """
+    out = None
     try:
         out = report.prepare_run_dir(args.out, args.overwrite)
         model = load_model(args.model, device=args.device)
-        sample_size = args.sample_size
+        sample_size = window_for(args, model)
+        if not isinstance(job, Job):
+            job = job(model, sample_size if sample_size is not None else model.sample_size)
         iterations = args.iterations
         if iterations is None:
             iterations = min(TINY_ITERATIONS, args.paper_iterations) if model.source == "tiny" else args.paper_iterations
-        if args.fit_window:
-            if args.seconds is None:
-                raise ValueError("--fit-window needs --seconds")
-            stride = model.latent_stride
-            sample_size = -(-int(round(args.seconds * model.sample_rate)) // stride) * stride
-        result = optimize(model, objective, prompt=args.prompt, negative_prompt=args.negative_prompt,
-                          seconds_total=args.seconds, sample_size=sample_size, steps=args.steps,
+        seconds_total = args.seconds
+        if job.whole_window:
+            seconds_total = (sample_size or model.sample_size) / model.sample_rate
+        result = optimize(model, job.objective, prompt=args.prompt, negative_prompt=args.negative_prompt,
+                          seconds_total=seconds_total, sample_size=sample_size, steps=args.steps,
                           sampler=args.sampler, cfg_scale=args.cfg_scale, iterations=iterations, lr=args.lr,
                           seed=args.seed, optimizer=args.optimizer, target_loss=args.target_loss,
                           patience=args.patience, checkpoint=not args.no_checkpoint,
-                          chunk_latents=args.chunk_latents, autocast_bf16=args.bf16, progress=not args.quiet)
+                          chunk_latents=args.chunk_latents, autocast_bf16=args.bf16, init_audio=job.init_audio,
+                          init_noise_level=job.init_noise_level, progress=not args.quiet)
     except OptimizationError as error:
-        report.write_run(out, error.result, objective_description=description, plot=plot,
-                         extra={"error": str(error), **(extra_report or {})})
+        _write(out, error.result, job, {"error": str(error)})
         sys.exit(f"error: {error} (best result so far written to {out})")
     except ValueError as error:
         sys.exit(f"error: {error}")
-    paths = report.write_run(out, result, objective_description=description, plot=plot, extra=extra_report)
+    paths = _write(out, result, job, {})
     print(f"metrics before: {_fmt(result.metrics['before'])}  after: {_fmt(result.metrics['after'])}")
     print(f"{len(result.losses)} iterations in {result.seconds['total']:.1f} s "
-          f"({result.seconds['per_iteration'] or 0:.2f} s each); wrote {', '.join(str(p) for p in paths.values())}")
+          f"({result.seconds['per_iteration'] or 0:.2f} s each); wrote {', '.join(str(p) for p in paths)}")
     return result
+
+
+def _write(out: Path, result: Result, job: Job, extra: dict) -> list[Path]:
+    extra = {**extra, **(job.report(result) if job.report is not None else {})}
+    paths = list(report.write_run(out, result, objective_description=job.description, plot=job.plot,
+                                  extra=extra).values())
+    if job.finish is not None:
+        paths += job.finish(result, out)
+    return paths
+
+
+def add_control_flags(parser: argparse.ArgumentParser, *, intensity_weight: float = 1 / 40) -> None:
+    """Optional control objectives, combined by weight with an edit (the paper: intensity at 1/40 with outpainting)."""
+    control = parser.add_argument_group("control objectives to combine (optional)")
+    control.add_argument("--intensity-shape", default=None, choices=objectives.SHAPES, help="loudness shape target")
+    control.add_argument("--low-db", type=float, default=-40.0, help="quietest point of the loudness shape (dB)")
+    control.add_argument("--high-db", type=float, default=-10.0, help="loudest point of the loudness shape (dB)")
+    control.add_argument("--intensity-weight", type=float, default=intensity_weight, help="weight of the intensity loss")
+    control.add_argument("--melody-notes", default=None, help="note list target, e.g. 'C5:0.5 E5:0.5'")
+    control.add_argument("--melody-weight", type=float, default=1.0, help="weight of the melody loss")
+    control.add_argument("--form", default=None, help="structure target, e.g. ABA")
+    control.add_argument("--structure-weight", type=float, default=1 / 40, help="weight of the structure loss")
+
+
+def control_objective(args: argparse.Namespace):
+    """The weighted sum of the control flags given (None if none); raises ValueError on a bad target."""
+    terms = []
+    if args.intensity_shape is not None:
+        terms.append(args.intensity_weight * objectives.Intensity.from_shape(args.intensity_shape, low_db=args.low_db,
+                                                                             high_db=args.high_db))
+    if args.melody_notes is not None:
+        terms.append(args.melody_weight * objectives.Melody.from_notes(args.melody_notes))
+    if args.form is not None:
+        terms.append(args.structure_weight * objectives.Structure(args.form))
+    return sum(terms[1:], terms[0]) if terms else None
+
+
+def edit_job(plan, description: str, control=None) -> Job:
+    """A Job for an `EditPlan`: its latent loss (+ control terms), the stitched edit as edited.wav, seams reported."""
+    def seams_report(result: Result) -> dict:
+        return {"edit": plan.kind, "regions": plan.regions,
+                "seams": {"before": plan.seams(result.baseline_audio[0]), "after": plan.seams(result.audio[0])}}
+
+    def finish(result: Result, out: Path) -> list[Path]:
+        edited = write_audio(out / "edited.wav", plan.stitch(result.audio[0]), result.sample_rate, overwrite=True)
+        baseline = write_audio(out / "baseline_edited.wav", plan.stitch(result.baseline_audio[0]), result.sample_rate,
+                               overwrite=True)
+        return [edited, baseline]
+
+    objective = plan.objective if control is None else plan.objective + control
+    return Job(objective, description=description, plot=report.plot_edit(plan), report=seams_report, finish=finish,
+               whole_window=True)
 
 
 def _fmt(metrics: dict) -> str:
     return ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
 
 
-__all__ = ["recipe_parser", "run_recipe"]
+__all__ = ["Job", "add_control_flags", "control_objective", "edit_job", "recipe_parser", "run_recipe", "window_for"]

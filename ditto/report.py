@@ -24,6 +24,7 @@ from .audio import write_audio  # noqa: E402
 from .optimize import Result  # noqa: E402
 
 RUN_FILES = ("result.wav", "baseline.wav", "report.json", "plot.png", "x_T.pt")
+EDIT_FILES = ("edited.wav", "baseline_edited.wav")  # written by the editing recipes
 
 
 def prepare_run_dir(out: str | os.PathLike, overwrite: bool) -> Path:
@@ -31,7 +32,7 @@ def prepare_run_dir(out: str | os.PathLike, overwrite: bool) -> Path:
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {str(out)!r} is a file; give a directory")
-    existing = [name for name in RUN_FILES if (out / name).exists()]
+    existing = [name for name in RUN_FILES + EDIT_FILES if (out / name).exists()]
     if existing and not overwrite:
         raise ValueError(f"--out {str(out)!r} already holds a run ({', '.join(existing)}); "
                          f"pass --overwrite or choose another directory")
@@ -158,4 +159,56 @@ def plot_structure(objective: "objectives.Structure"):
             axis.imshow(matrix.detach().cpu(), origin="lower", cmap="viridis", vmin=0, vmax=1)
             axis.set_title(f"{title} self-similarity")
             axis.set_xlabel("frame")
+    return plot
+
+
+def plot_edit(plan):
+    """Edited audio: waveforms of the baseline and result edits with the generated regions shaded, and the result's
+    spectrogram. `plan` is a `ditto.editing.EditPlan`."""
+    def shade(axis, duration_s):
+        regions = plan.regions
+        if plan.kind == "outpaint":
+            start = regions["reference_s"] - regions["overlap_s"]
+            axis.axvspan(start, regions["reference_s"], color="tab:orange", alpha=0.25, label="crossfade overlap")
+            axis.axvspan(regions["reference_s"], duration_s, color="tab:green", alpha=0.12, label="continuation")
+        elif plan.kind == "inpaint":
+            axis.axvspan(*regions["gap_s"], color="tab:green", alpha=0.2, label="regenerated gap")
+        else:
+            axis.axvspan(0, regions["overlap_s"], color="tab:orange", alpha=0.25, label="loop crossfade")
+
+    def plot(figure, cell, result: Result):
+        sub = cell.subgridspec(1, 2)
+        wave_axis, spec_axis = figure.add_subplot(sub[0, 0]), figure.add_subplot(sub[0, 1])
+        edited = plan.stitch(result.audio[0])
+        baseline = plan.stitch(result.baseline_audio[0])
+        duration = edited.shape[-1] / result.sample_rate
+        times = torch.arange(edited.shape[-1]) / result.sample_rate
+        wave_axis.plot(times, baseline.mean(0), color="tab:gray", lw=0.5, alpha=0.8, label="baseline edit")
+        wave_axis.plot(times, edited.mean(0), color="tab:blue", lw=0.5, alpha=0.8, label="result edit")
+        shade(wave_axis, duration)
+        wave_axis.set_xlabel("seconds")
+        wave_axis.set_title(f"{plan.kind}: waveforms, edited regions shaded")
+        wave_axis.legend(loc="upper right", fontsize=7)
+        spec_axis.specgram(edited.mean(0).numpy(), NFFT=2048, Fs=result.sample_rate, noverlap=1536, cmap="magma")
+        shade(spec_axis, duration)
+        spec_axis.set_xlabel("seconds")
+        spec_axis.set_ylabel("Hz")
+        spec_axis.set_title("result edit: spectrogram")
+    return plot
+
+
+def plot_waveforms(init: torch.Tensor | None):
+    """Audio-to-audio: the init audio, the baseline and the result, as waveforms."""
+    def plot(figure, cell, result: Result):
+        axis = figure.add_subplot(cell)
+        for audio, label, color in ((init, "init audio", "tab:orange"), (result.baseline_audio[0], "baseline", "tab:gray"),
+                                    (result.audio[0], "result", "tab:blue")):
+            if audio is None:
+                continue
+            audio = audio[..., :result.audio.shape[-1]]
+            axis.plot(torch.arange(audio.shape[-1]) / result.sample_rate, audio.mean(0).cpu(), lw=0.5, alpha=0.7,
+                      label=label, color=color)
+        axis.set_xlabel("seconds")
+        axis.set_title("variation: waveforms")
+        axis.legend(loc="upper right", fontsize=7)
     return plot

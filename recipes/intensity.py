@@ -7,7 +7,7 @@ file (--reference). The loss is the MSE in dB² between the smoothed frame loudn
 
 import objectives
 from ditto.audio import read_audio
-from ditto.cli import recipe_parser, run_recipe
+from ditto.cli import Job, recipe_parser, run_recipe
 from ditto.report import plot_intensity
 
 
@@ -33,7 +33,7 @@ def main(argv=None):
             description = f"{args.shape} from {args.low_db} to {args.high_db} dB"
     except ValueError as error:
         parser.exit(2, f"error: {error}\n")
-    run_recipe(args, objective, description=f"intensity: {description}", plot=plot_intensity(objective))
+    run_recipe(args, Job(objective, description=f"intensity: {description}", plot=plot_intensity(objective)))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ log-softmax of the high-passed chromagram, over frames that have a melody note (
 
 import objectives
 from ditto.audio import read_audio
-from ditto.cli import recipe_parser, run_recipe
+from ditto.cli import Job, recipe_parser, run_recipe
 from ditto.report import plot_melody
 
 
@@ -31,7 +31,7 @@ def main(argv=None):
             objective, description = objectives.Melody.from_notes(args.notes), f"notes {args.notes!r}"
     except ValueError as error:
         parser.exit(2, f"error: {error}\n")
-    run_recipe(args, objective, description=f"melody: {description}", plot=plot_melody(objective))
+    run_recipe(args, Job(objective, description=f"melody: {description}", plot=plot_melody(objective)))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ between the smoothed MFCC self-similarity matrix of the output and the target's 
 
 import objectives
 from ditto.audio import read_audio
-from ditto.cli import recipe_parser, run_recipe
+from ditto.cli import Job, recipe_parser, run_recipe
 from ditto.report import plot_structure
 
 
@@ -32,7 +32,7 @@ def main(argv=None):
             description = f"form {args.form}" + (f" with boundaries {boundaries}" if boundaries else "")
     except ValueError as error:
         parser.exit(2, f"error: {error}\n")
-    run_recipe(args, objective, description=f"structure: {description}", plot=plot_structure(objective))
+    run_recipe(args, Job(objective, description=f"structure: {description}", plot=plot_structure(objective)))
 
 
 if __name__ == "__main__":

@@ -89,3 +89,30 @@ def test_readme_custom_objective_example_runs():
     exec(compile(code, "README.md", "exec"), namespace)
     metrics = namespace["result"].metrics
     assert "centroid_khz" in metrics["before"] and "centroid_khz" in metrics["after"]
+
+
+EDIT_RECIPES = {
+    "outpaint": ["--overlap", "0.25"],
+    "inpaint": ["--start", "0.2", "--end", "0.35"],
+    "loop": ["--overlap", "0.2"],
+    "variation": ["--intensity-shape", "fade-out"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(EDIT_RECIPES))
+def test_editing_recipes_write_the_edit_and_its_seams(tmp_path, name):
+    out = tmp_path / name
+    done = run_recipe(name, *EDIT_RECIPES[name], *FAST, "--out", str(out))
+    assert done.returncode == 0, done.stderr[-2000:]
+    names = {p.name for p in out.iterdir()}
+    assert {"result.wav", "baseline.wav", "report.json", "plot.png", "x_T.pt"} <= names
+    report = json.loads((out / "report.json").read_text())
+    if name == "variation":
+        assert report["settings"]["has_init_audio"] and "intensity_mse_db2" in report["metrics"]["after"]
+        return
+    assert {"edited.wav", "baseline_edited.wav"} <= names
+    assert set(report["seams"]) == {"before", "after"} and report["edit"] == name
+    edited, rate = soundfile.read(str(out / "edited.wav"))
+    assert rate == 44100 and edited.shape[1] == 2
+    if name == "inpaint":  # the whole window (11 latents) with the gap regenerated
+        assert edited.shape[0] == 11 * 2048

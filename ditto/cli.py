@@ -62,6 +62,13 @@ def recipe_parser(doc: str, *, prompt: str, iterations: int) -> argparse.Argumen
     opt.add_argument("--chunk-latents", type=int, default=None,
                      help="decode in overlapping chunks of this many latents (less decoder memory)")
     opt.add_argument("--bf16", action="store_true", help="run the DiT under bf16 autocast")
+    opt.add_argument("--decoder-bf16", action="store_true", help="decode with a bf16 copy of the VAE decoder")
+    opt.add_argument("--keep-steps", type=int, default=None,
+                     help="sampler steps that keep their activations instead of being recomputed")
+    opt.add_argument("--memory-budget-gb", type=float, default=None,
+                     help="keep as many steps' activations as fit in this many GB (ignored with --keep-steps)")
+    opt.add_argument("--surrogate-steps", type=int, default=None,
+                     help="optimize through a chain of this many steps, render the result with --steps")
     out = parser.add_argument_group("output")
     out.add_argument("--out", default="out/run", help="run directory: result.wav, baseline.wav, report.json, plot.png, x_T.pt")
     out.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
@@ -116,7 +123,9 @@ def run_recipe(args: argparse.Namespace, job: Job | tp.Callable[..., Job]) -> Re
                           sampler=args.sampler, cfg_scale=args.cfg_scale, iterations=iterations, lr=args.lr,
                           seed=args.seed, optimizer=args.optimizer, target_loss=args.target_loss,
                           patience=args.patience, checkpoint=not args.no_checkpoint,
-                          chunk_latents=args.chunk_latents, autocast_bf16=args.bf16, init_audio=job.init_audio,
+                          chunk_latents=args.chunk_latents, autocast_bf16=args.bf16, decoder_bf16=args.decoder_bf16,
+                          keep_steps=args.keep_steps, memory_budget_gb=args.memory_budget_gb,
+                          surrogate_steps=args.surrogate_steps, init_audio=job.init_audio,
                           init_noise_level=job.init_noise_level, progress=not args.quiet)
     except OptimizationError as error:
         _write(out, error.result, job, {"error": str(error)})

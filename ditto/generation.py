@@ -41,6 +41,7 @@ class SamplerConfig:
     cfg_interval: tuple[float, float] = (0.0, 1.0)  # CFG only while sin(t*pi/2) lies in this interval (SAT)
     scale_phi: float = 0.0  # CFG rescale toward the conditional output's std (SAT)
     checkpoint: bool = False  # checkpoint every sampler step (memory flat in steps)
+    keep_steps: int = 0  # with checkpoint: the first keep_steps steps keep their activations (faster, more memory)
     autocast_bf16: bool = False  # run the DiT under bf16 autocast
 
     def validate(self, model: Model) -> None:
@@ -59,6 +60,8 @@ class SamplerConfig:
         lo, hi = self.cfg_interval
         if not (0.0 <= lo <= hi <= 1.0):
             raise ValueError(f"cfg_interval must satisfy 0 <= low <= high <= 1, got {self.cfg_interval!r}")
+        if isinstance(self.keep_steps, bool) or not isinstance(self.keep_steps, int) or self.keep_steps < 0:
+            raise ValueError(f"keep_steps must be an integer >= 0, got {self.keep_steps!r}")
         if not math.isfinite(self.cfg_scale):
             raise ValueError(f"cfg_scale must be finite, got {self.cfg_scale!r}")
 
@@ -153,7 +156,7 @@ def sample_latents(model: Model, x_T: torch.Tensor, cond: Conditioning, config: 
     fixed seed the result is a deterministic function of x_T.
     """
     config.validate(model)
-    step_kw = dict(checkpoint=config.checkpoint, progress=progress)
+    step_kw = dict(checkpoint=config.checkpoint, keep_steps=config.keep_steps, progress=progress)
     sigma_max = init_noise_level if init_latents is not None else config.sigma_max
     v_model = velocity_model(model, cond, config)
     x_T = x_T.to(model.dtype)
@@ -202,9 +205,16 @@ def sample_latents(model: Model, x_T: torch.Tensor, cond: Conditioning, config: 
     return sampler(denoise, x, sigmas, **step_kw)
 
 
-def decode(model: Model, latents: torch.Tensor, *, chunk_latents: int | None = None) -> torch.Tensor:
-    """Latents (batch, latent_channels, latent_frames) -> audio (batch, channels, samples) through the VAE decoder."""
-    return sat_adapter.decode(model.sat, latents, chunk_latents=chunk_latents)
+def decode(model: Model, latents: torch.Tensor, *, chunk_latents: int | None = None,
+           dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Latents (batch, latent_channels, latent_frames) -> audio (batch, channels, samples) through the VAE decoder.
+
+    `dtype=torch.bfloat16` runs a bf16 copy of the decoder (made once per model). Autocast alone would not do:
+    the Oobleck decoder's Snake activations are elementwise ops that autocast leaves in fp32.
+    """
+    if dtype is None or dtype == model.dtype:
+        return sat_adapter.decode(model.sat, latents, chunk_latents=chunk_latents)
+    return sat_adapter.decode(model.sat, latents, chunk_latents=chunk_latents, dtype=dtype, config=model.config).float()
 
 
 def resolve_length(model: Model, sample_size: int | None, seconds_start: float, seconds_total: float | None):

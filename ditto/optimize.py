@@ -20,7 +20,7 @@ import objectives
 
 from . import sat as sat_adapter
 from .generation import (InitAudio, SamplerConfig, build_conditioning, decode, prepare_init_audio, resolve_length,
-                         sample_latents)
+                         sample_latents, velocity_model)
 from .loading import Model
 
 Objective = tp.Callable[[torch.Tensor, int], torch.Tensor]  # (audio (batch, channels, samples), rate) -> (batch,)
@@ -28,6 +28,8 @@ Objective = tp.Callable[[torch.Tensor, int], torch.Tensor]  # (audio (batch, cha
 PAPER_LR = 5e-3  # DITTO's Adam step for its 41M model and for SAO 1.0 ("higher was unstable")
 TINY_LR = 0.3  # the embedded tiny model: 30 iterations on a crescendo leave 0.96x of the loss at 5e-3, 0.73x at 5e-2, 0.17x at 0.3
 OPTIMIZERS = ("adam", "adamw", "sgd")
+DECODE_CONTEXT_FRAMES = 16  # latents decoded past the loss's span: the decoder's receptive field (error < 1e-6 of peak)
+EVALUATIONS_PER_STEP = {"k-heun": 2, "k-dpm-2": 2, "k-dpmpp-2s-ancestral": 2, "rk4": 4, "k-dpm-fast": 3}
 
 
 def default_lr(model: Model) -> float:
@@ -73,8 +75,9 @@ def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: 
              cfg_interval: tuple[float, float] = (0.0, 1.0), scale_phi: float = 0.0, batch_size: int = 1,
              init_audio: InitAudio | None = None, init_noise_level: float = 1.0, x_T: torch.Tensor | None = None,
              checkpoint: bool = True, decoder_checkpoint: bool = True, chunk_latents: int | None = None,
-             autocast_bf16: bool = False, conditioning_tensors: dict | None = None,
-             target_loss: float | None = None, patience: int | None = None,
+             autocast_bf16: bool = False, decoder_bf16: bool = False, keep_steps: int | None = None,
+             memory_budget_gb: float | None = None, surrogate_steps: int | None = None,
+             conditioning_tensors: dict | None = None, target_loss: float | None = None, patience: int | None = None,
              callback: tp.Callable[[dict], None] | None = None, progress: bool = True) -> Result:
     """Optimize x_T so that `objective(audio, sample_rate)` falls; returns the best x_T and its audio.
 
@@ -91,16 +94,31 @@ def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: 
       deterministic function of x_T.
     - `checkpoint` checkpoints every sampler step; `decoder_checkpoint` the VAE decoder's residual units;
       `chunk_latents` decodes in overlapping chunks of that many latents.
+    Speed and memory modes (docs/performance.md has the measurements):
+    - `autocast_bf16` runs the DiT under bf16 autocast; `decoder_bf16` decodes with a bf16 copy of the VAE decoder.
+    - `keep_steps=k` keeps the activations of the first k sampler steps instead of recomputing them;
+      `memory_budget_gb` picks k from a measurement of one step's activations (on a big card: no recomputation).
+    - Only the latents the loss reads are decoded: the span `seconds_total` plus 16 latents of context
+      (matching a full decode within 1e-6 of peak on the tiny model); latent-only objectives skip the decoder.
+    - `surrogate_steps=k` optimizes through a k-step chain (cheap), then renders the best x_T (and the baseline)
+      with `steps`; metrics["after"] is the control metric of that final render, metrics["after_surrogate"] of
+      the k-step render (DITTO-2's idea, without distillation).
     - Stops early once the loss reaches `target_loss`, or after `patience` iterations without a new best.
-    - `callback(info)` runs after every iteration with iteration, loss, best_loss, grad_norm, seconds.
+    - `callback(info)` runs after every iteration with iteration, loss, best_loss, grad_norm, grad (dL/dx_T), seconds.
     - A NaN/inf loss or gradient raises `OptimizationError` naming the iteration; its `.result` is the best so far.
     """
     sampler = sampler or default_sampler(model)
     lr = default_lr(model) if lr is None else lr
-    config = SamplerConfig(sampler=sampler, steps=steps, sigma_min=sigma_min, sigma_max=sigma_max, rho=rho,
-                           schedule=schedule, cfg_scale=cfg_scale, cfg_interval=tuple(cfg_interval),
-                           scale_phi=scale_phi, checkpoint=checkpoint, autocast_bf16=autocast_bf16)
-    config.validate(model)
+    render_config = SamplerConfig(sampler=sampler, steps=steps, sigma_min=sigma_min, sigma_max=sigma_max, rho=rho,
+                                  schedule=schedule, cfg_scale=cfg_scale, cfg_interval=tuple(cfg_interval),
+                                  scale_phi=scale_phi, checkpoint=checkpoint, autocast_bf16=autocast_bf16)
+    render_config.validate(model)
+    if surrogate_steps is not None and (isinstance(surrogate_steps, bool) or not isinstance(surrogate_steps, int)
+                                        or not 1 <= surrogate_steps):
+        raise ValueError(f"surrogate_steps must be an integer >= 1, got {surrogate_steps!r}")
+    config = dataclasses.replace(render_config, steps=surrogate_steps or steps)  # the chain DITTO optimizes through
+    if memory_budget_gb is not None and not (memory_budget_gb >= 0):
+        raise ValueError(f"memory_budget_gb must be >= 0, got {memory_budget_gb!r}")
     sample_size, seconds_total = resolve_length(model, sample_size, seconds_start, seconds_total)
     _check_optimizer_args(objective, iterations, lr, optimizer, batch_size, target_loss, patience, chunk_latents)
     span = min(sample_size, int(round(seconds_total * model.sample_rate)))
@@ -112,7 +130,9 @@ def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: 
                     optimizer=optimizer, batch_size=batch_size, init_noise_level=init_noise_level,
                     has_init_audio=init_audio is not None, checkpoint=checkpoint,
                     decoder_checkpoint=decoder_checkpoint, chunk_latents=chunk_latents, autocast_bf16=autocast_bf16,
-                    target_loss=target_loss, patience=patience, model=model.source, device=str(model.device))
+                    decoder_bf16=decoder_bf16, keep_steps=keep_steps, memory_budget_gb=memory_budget_gb,
+                    surrogate_steps=surrogate_steps, target_loss=target_loss, patience=patience, model=model.source,
+                    device=str(model.device))
 
     # Same draws, in the same order, as generate(): x_T, then (for init audio) the VAE posterior sample.
     torch.manual_seed(seed)
@@ -133,20 +153,32 @@ def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: 
             init_latents = sat_adapter.encode(model.sat, prepare_init_audio(model, init_audio, sample_size))
         init_latents = init_latents.repeat(batch_size, 1, 1)
     noise_seed = seed + 1
+    if keep_steps is None and memory_budget_gb is not None:
+        per_step = activation_bytes_per_step(model, cond, config, x_T_start)
+        keep_steps = min(config.steps, int(memory_budget_gb * 1e9 // max(per_step, 1)))
+        settings["activation_gb_per_step"] = per_step / 1e9
+    if keep_steps:
+        config = dataclasses.replace(config, keep_steps=keep_steps)
+        config.validate(model)
+    settings["keep_steps"] = config.keep_steps
+    decoder_dtype = torch.bfloat16 if decoder_bf16 else None
 
     # Editing losses read latents, control losses read audio; a Joint objective has both parts. With no audio
     # part the decoder is skipped while optimizing.
     latent_part, audio_part = objectives.split_domains(objective)
     frame_rate = model.sample_rate / model.latent_stride
 
-    def render_latents(x: torch.Tensor) -> torch.Tensor:
+    def render_latents(x: torch.Tensor, chain: SamplerConfig = config) -> torch.Tensor:
         """x_T -> x_0 latents (batch, latent_channels, latent_frames) through the sampling chain."""
-        return sample_latents(model, x, cond, config, init_latents=init_latents, init_noise_level=init_noise_level,
+        return sample_latents(model, x, cond, chain, init_latents=init_latents, init_noise_level=init_noise_level,
                               noise_seed=noise_seed)
 
+    needed_frames = min(sample_size // model.latent_stride, -(-span // model.latent_stride) + DECODE_CONTEXT_FRAMES)
+
     def to_audio(latents: torch.Tensor) -> torch.Tensor:
-        """x_0 latents -> audio (batch, channels, span) through the VAE decoder."""
-        return decode(model, latents, chunk_latents=chunk_latents)[..., :span].float()
+        """x_0 latents -> audio (batch, channels, span): decodes only the frames the span needs (+ context)."""
+        return decode(model, latents[..., :needed_frames], chunk_latents=chunk_latents,
+                      dtype=decoder_dtype)[..., :span].float()
 
     def features(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(latents, audio or None): what the objective's parts read."""
@@ -184,10 +216,20 @@ def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: 
         with torch.no_grad():
             audio = chosen["audio"] if chosen["audio"] is not None else to_audio(chosen["latents"])
             baseline_audio = baseline["audio"] if baseline["audio"] is not None else to_audio(baseline["latents"])
+            metrics = {"before": metrics_of(baseline["latents"], baseline_audio),
+                       "after": metrics_of(chosen["latents"], audio)}
+            if surrogate_steps is not None:  # render both x_T with the full chain; report the metric of that
+                metrics["before_surrogate"], metrics["after_surrogate"] = metrics["before"], metrics["after"]
+                final = dataclasses.replace(render_config, checkpoint=False)
+                chosen = {"latents": render_latents(best["x_T"], final)}
+                audio = to_audio(chosen["latents"])
+                baseline_latents = render_latents(x_T_start, final)
+                baseline_audio = to_audio(baseline_latents)
+                metrics["before"] = metrics_of(baseline_latents, baseline_audio)
+                metrics["after"] = metrics_of(chosen["latents"], audio)
         total = time.perf_counter() - start
         return Result(audio=audio, baseline_audio=baseline_audio, x_T=best["x_T"].cpu(), losses=losses,
-                      metrics={"before": metrics_of(baseline["latents"], baseline_audio),
-                               "after": metrics_of(chosen["latents"], audio)},
+                      metrics=metrics,
                       sample_rate=model.sample_rate, best_iteration=best["iteration"],
                       seconds={"total": total, "baseline": baseline["seconds"],
                                "per_iteration": (total / len(losses)) if losses else None},
@@ -231,7 +273,8 @@ def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: 
             bar.set_postfix(loss=f"{value:.4g}", best=f"{best['loss']:.4g}")
             if callback is not None:
                 callback(dict(iteration=iteration, loss=value, losses=loss_per_item.detach().cpu().tolist(),
-                              best_loss=best["loss"], grad_norm=grad_norm, seconds=time.perf_counter() - tic))
+                              best_loss=best["loss"], grad_norm=grad_norm, grad=variable.grad.detach().clone(),
+                              seconds=time.perf_counter() - tic))
             if target_loss is not None and best["loss"] <= target_loss:
                 stop_reason = "target_loss"
                 break
@@ -240,6 +283,22 @@ def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: 
                 break
     bar.close()
     return result()
+
+
+def activation_bytes_per_step(model: Model, cond, config: SamplerConfig, x_T: torch.Tensor) -> int:
+    """Bytes autograd saves for one un-checkpointed sampler step (model evaluations per step x one evaluation)."""
+    total = 0
+
+    def pack(tensor):
+        nonlocal total
+        total += tensor.numel() * tensor.element_size()
+        return tensor
+
+    x = x_T.detach().to(model.dtype).requires_grad_(True)
+    t = torch.full((x.shape[0],), 0.5, device=x.device)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        velocity_model(model, cond, config)(x, t)
+    return total * EVALUATIONS_PER_STEP.get(config.sampler, 1)
 
 
 def _detach(tensor: torch.Tensor | None) -> torch.Tensor | None:

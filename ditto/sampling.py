@@ -9,6 +9,7 @@ the same x_T gives the same audio, but without `@torch.no_grad()`: gradients flo
   is drawn outside the checkpointed step, so recomputation during backward sees the same values.
 - `checkpoint=True` wraps each sampler step in `torch.utils.checkpoint` (non-reentrant): autograd keeps only
   each step's inputs (x and the multistep history, latent-sized) and recomputes the model during backward.
+  `keep_steps=k` exempts the first k steps: they keep their activations (memory for speed, no recomputation).
 
 Two model conventions, as in SAT:
 - `Denoiser`: `(x, sigma (batch,)) -> x_0 estimate` in k-diffusion's sigma space (v-objective models seen
@@ -152,7 +153,7 @@ def _lms_coefficient(order: int, t, i: int, j: int) -> float:
 # k-diffusion samplers over a Denoiser (v-objective models)
 
 
-def sample_euler(model: Denoiser, x, sigmas, *, checkpoint=False, progress=False):
+def sample_euler(model: Denoiser, x, sigmas, *, checkpoint=False, keep_steps=0, progress=False):
     """Euler steps on the probability-flow ODE, Karras et al. 2022 Alg. 2 without churn."""
     s_in = x.new_ones([x.shape[0]])
 
@@ -161,11 +162,11 @@ def sample_euler(model: Denoiser, x, sigmas, *, checkpoint=False, progress=False
         return x + _to_d(x, sigmas[i], denoised) * (sigmas[i + 1] - sigmas[i])
 
     for i in trange(len(sigmas) - 1, disable=not progress):
-        x = _run_step(step, x, i, checkpoint=checkpoint)
+        x = _run_step(step, x, i, checkpoint=checkpoint and i >= keep_steps)
     return x
 
 
-def sample_heun(model: Denoiser, x, sigmas, *, checkpoint=False, progress=False):
+def sample_heun(model: Denoiser, x, sigmas, *, checkpoint=False, keep_steps=0, progress=False):
     """Heun steps, Karras et al. 2022 Alg. 2 with s_churn = 0 (k-diffusion `sample_heun`)."""
     s_in = x.new_ones([x.shape[0]])
 
@@ -182,11 +183,11 @@ def sample_heun(model: Denoiser, x, sigmas, *, checkpoint=False, progress=False)
         return x + (d + d_2) / 2 * dt
 
     for i in trange(len(sigmas) - 1, disable=not progress):
-        x = _run_step(step, x, i, checkpoint=checkpoint)
+        x = _run_step(step, x, i, checkpoint=checkpoint and i >= keep_steps)
     return x
 
 
-def sample_dpm_2(model: Denoiser, x, sigmas, *, checkpoint=False, progress=False):
+def sample_dpm_2(model: Denoiser, x, sigmas, *, checkpoint=False, keep_steps=0, progress=False):
     """DPM-Solver-2 steps in Karras' Alg. 2 frame (k-diffusion `sample_dpm_2`)."""
     s_in = x.new_ones([x.shape[0]])
 
@@ -203,11 +204,11 @@ def sample_dpm_2(model: Denoiser, x, sigmas, *, checkpoint=False, progress=False
         return x + d_2 * (sigmas[i + 1] - sigma_hat)
 
     for i in trange(len(sigmas) - 1, disable=not progress):
-        x = _run_step(step, x, i, checkpoint=checkpoint)
+        x = _run_step(step, x, i, checkpoint=checkpoint and i >= keep_steps)
     return x
 
 
-def sample_lms(model: Denoiser, x, sigmas, *, order: int = 4, checkpoint=False, progress=False):
+def sample_lms(model: Denoiser, x, sigmas, *, order: int = 4, checkpoint=False, keep_steps=0, progress=False):
     """Linear multistep method of order 4 over the Karras ODE (k-diffusion `sample_lms`)."""
     s_in = x.new_ones([x.shape[0]])
     sigmas_cpu = sigmas.detach().cpu().numpy()
@@ -221,13 +222,14 @@ def sample_lms(model: Denoiser, x, sigmas, *, order: int = 4, checkpoint=False, 
         return x + sum(coeff * d for coeff, d in zip(coeffs, reversed(window))), d
 
     for i in trange(len(sigmas) - 1, disable=not progress):
-        x, d = _run_step(step, x, i, *ds[-(order - 1):] if order > 1 else [], checkpoint=checkpoint)
+        history = ds[-(order - 1):] if order > 1 else []
+        x, d = _run_step(step, x, i, *history, checkpoint=checkpoint and i >= keep_steps)
         ds.append(d)
         ds = ds[-order:]
     return x
 
 
-def sample_dpmpp_2m(model: Denoiser, x, sigmas, *, checkpoint=False, progress=False):
+def sample_dpmpp_2m(model: Denoiser, x, sigmas, *, checkpoint=False, keep_steps=0, progress=False):
     """DPM-Solver++(2M), Lu et al. 2022 (k-diffusion `sample_dpmpp_2m`)."""
     s_in = x.new_ones([x.shape[0]])
     sigma_fn = lambda t: t.neg().exp()  # noqa: E731
@@ -248,12 +250,12 @@ def sample_dpmpp_2m(model: Denoiser, x, sigmas, *, checkpoint=False, progress=Fa
 
     old_denoised = None
     for i in trange(len(sigmas) - 1, disable=not progress):
-        x, old_denoised = _run_step(step, x, old_denoised, i, checkpoint=checkpoint)
+        x, old_denoised = _run_step(step, x, old_denoised, i, checkpoint=checkpoint and i >= keep_steps)
     return x
 
 
 def sample_dpmpp_2s_ancestral(model: Denoiser, x, sigmas, *, noise: NoiseSource, eta: float = 1.0,
-                              s_noise: float = 1.0, checkpoint=False, progress=False):
+                              s_noise: float = 1.0, checkpoint=False, keep_steps=0, progress=False):
     """Ancestral DPM-Solver++(2S), Lu et al. 2022 (k-diffusion `sample_dpmpp_2s_ancestral`)."""
     s_in = x.new_ones([x.shape[0]])
     sigma_fn = lambda t: t.neg().exp()  # noqa: E731
@@ -277,12 +279,12 @@ def sample_dpmpp_2s_ancestral(model: Denoiser, x, sigmas, *, noise: NoiseSource,
 
     for i in trange(len(sigmas) - 1, disable=not progress):
         z = noise(sigmas[i], sigmas[i + 1]) if sigmas[i + 1] > 0 else None
-        x = _run_step(step, x, z, i, checkpoint=checkpoint)
+        x = _run_step(step, x, z, i, checkpoint=checkpoint and i >= keep_steps)
     return x
 
 
 def sample_dpmpp_2m_sde(model: Denoiser, x, sigmas, *, noise: NoiseSource, eta: float = 1.0,
-                        s_noise: float = 1.0, checkpoint=False, progress=False):
+                        s_noise: float = 1.0, checkpoint=False, keep_steps=0, progress=False):
     """DPM-Solver++(2M) SDE, midpoint variant (k-diffusion `sample_dpmpp_2m_sde`)."""
     s_in = x.new_ones([x.shape[0]])
 
@@ -304,12 +306,13 @@ def sample_dpmpp_2m_sde(model: Denoiser, x, sigmas, *, noise: NoiseSource, eta: 
     old_denoised, h_last = None, None
     for i in trange(len(sigmas) - 1, disable=not progress):
         z = noise(sigmas[i], sigmas[i + 1]) if (eta and sigmas[i + 1] > 0) else None
-        x, old_denoised, h_last = _run_step(step, x, old_denoised, h_last, z, i, checkpoint=checkpoint)
+        x, old_denoised, h_last = _run_step(step, x, old_denoised, h_last, z, i,
+                                            checkpoint=checkpoint and i >= keep_steps)
     return x
 
 
 def sample_dpmpp_3m_sde(model: Denoiser, x, sigmas, *, noise: NoiseSource, eta: float = 1.0,
-                        s_noise: float = 1.0, checkpoint=False, progress=False):
+                        s_noise: float = 1.0, checkpoint=False, keep_steps=0, progress=False):
     """DPM-Solver++(3M) SDE (k-diffusion `sample_dpmpp_3m_sde`)."""
     s_in = x.new_ones([x.shape[0]])
 
@@ -344,12 +347,12 @@ def sample_dpmpp_3m_sde(model: Denoiser, x, sigmas, *, noise: NoiseSource, eta: 
     for i in trange(len(sigmas) - 1, disable=not progress):
         z = noise(sigmas[i], sigmas[i + 1]) if (eta and sigmas[i + 1] > 0) else None
         x, denoised_1, denoised_2, h_1, h_2 = _run_step(step, x, denoised_1, denoised_2, h_1, h_2, z, i,
-                                                        checkpoint=checkpoint)
+                                                        checkpoint=checkpoint and i >= keep_steps)
     return x
 
 
 def sample_dpm_fast(model: Denoiser, x, sigma_min: float, sigma_max: float, nfe: int, *, checkpoint=False,
-                    progress=False):
+                    keep_steps=0, progress=False):
     """DPM-Solver-Fast with fixed step sizes and `nfe` model evaluations, Lu et al. 2022 §3.4 (eta = 0)."""
     sigma_fn = lambda t: t.neg().exp()  # noqa: E731
 
@@ -381,7 +384,7 @@ def sample_dpm_fast(model: Denoiser, x, sigma_min: float, sigma_max: float, nfe:
     ts = torch.linspace(t_start, t_end, m + 1, device=x.device)
     orders = [3] * (m - 2) + [2, 1] if nfe % 3 == 0 else [3] * (m - 1) + [nfe % 3]
     for i in trange(len(orders), disable=not progress):
-        x = _run_step(step, x, ts[i], ts[i + 1], orders[i], checkpoint=checkpoint)
+        x = _run_step(step, x, ts[i], ts[i + 1], orders[i], checkpoint=checkpoint and i >= keep_steps)
     return x
 
 
@@ -389,7 +392,7 @@ def sample_dpm_fast(model: Denoiser, x, sigma_min: float, sigma_max: float, nfe:
 # Samplers over the raw network output (VelocityModel)
 
 
-def sample_v_ddim(model: VelocityModel, x, steps: int, *, t_max: float = 1.0, checkpoint=False, progress=False):
+def sample_v_ddim(model: VelocityModel, x, steps: int, *, t_max: float = 1.0, checkpoint=False, keep_steps=0, progress=False):
     """Deterministic DDIM (eta = 0) for v-prediction, Song et al. 2021 / Salimans & Ho 2022 (SAT `sample`)."""
     ts = x.new_ones([x.shape[0]])
     t = torch.linspace(t_max, 0, steps + 1)[:-1]
@@ -404,22 +407,22 @@ def sample_v_ddim(model: VelocityModel, x, steps: int, *, t_max: float = 1.0, ch
         return pred * alphas[i + 1] + eps * sigmas[i + 1]
 
     for i in trange(steps, disable=not progress):
-        x = _run_step(step, x, i, checkpoint=checkpoint)
+        x = _run_step(step, x, i, checkpoint=checkpoint and i >= keep_steps)
     return x
 
 
-def sample_flow_euler(model: VelocityModel, x, t, *, checkpoint=False, progress=False):
+def sample_flow_euler(model: VelocityModel, x, t, *, checkpoint=False, keep_steps=0, progress=False):
     """Euler steps on a rectified flow dx/dt = v (SAT `sample_discrete_euler`)."""
     def step(x, i):
         t_curr = t[i] * torch.ones((x.shape[0],), dtype=x.dtype, device=x.device)
         return x + (t[i + 1] - t[i]) * model(x, t_curr)
 
     for i in trange(len(t) - 1, disable=not progress):
-        x = _run_step(step, x, i, checkpoint=checkpoint)
+        x = _run_step(step, x, i, checkpoint=checkpoint and i >= keep_steps)
     return x
 
 
-def sample_flow_rk4(model: VelocityModel, x, t, *, checkpoint=False, progress=False):
+def sample_flow_rk4(model: VelocityModel, x, t, *, checkpoint=False, keep_steps=0, progress=False):
     """Classical 4th-order Runge-Kutta on a rectified flow (SAT `sample_rk4`)."""
     ts = x.new_ones([x.shape[0]])
 
@@ -433,11 +436,11 @@ def sample_flow_rk4(model: VelocityModel, x, t, *, checkpoint=False, progress=Fa
         return x + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
 
     for i in trange(len(t) - 1, disable=not progress):
-        x = _run_step(step, x, i, checkpoint=checkpoint)
+        x = _run_step(step, x, i, checkpoint=checkpoint and i >= keep_steps)
     return x
 
 
-def sample_flow_dpmpp(model: VelocityModel, x, t, *, checkpoint=False, progress=False):
+def sample_flow_dpmpp(model: VelocityModel, x, t, *, checkpoint=False, keep_steps=0, progress=False):
     """DPM-Solver++(2M) for rectified flows, log-SNR = log((1 - t) / t) (SAT `sample_flow_dpmpp`)."""
     ts = x.new_ones([x.shape[0]])
     log_snr = lambda t: ((1 - t) / t).log()  # noqa: E731
@@ -457,11 +460,11 @@ def sample_flow_dpmpp(model: VelocityModel, x, t, *, checkpoint=False, progress=
 
     old_denoised = None
     for i in trange(len(t) - 1, disable=not progress):
-        x, old_denoised = _run_step(step, x, old_denoised, i, checkpoint=checkpoint)
+        x, old_denoised = _run_step(step, x, old_denoised, i, checkpoint=checkpoint and i >= keep_steps)
     return x
 
 
-def sample_flow_pingpong(model: VelocityModel, x, t, *, noise: NoiseSource, checkpoint=False, progress=False):
+def sample_flow_pingpong(model: VelocityModel, x, t, *, noise: NoiseSource, checkpoint=False, keep_steps=0, progress=False):
     """Ping-pong sampling for distilled flows: denoise fully, re-noise to the next t (SAT `sample_flow_pingpong`).
 
     The re-noising draws are what DITTO must freeze: they come from `noise`, a fixed source.
@@ -473,5 +476,5 @@ def sample_flow_pingpong(model: VelocityModel, x, t, *, noise: NoiseSource, chec
         return (1 - t[i + 1]) * denoised + t[i + 1] * z
 
     for i in trange(len(t) - 1, disable=not progress):
-        x = _run_step(step, x, noise(t[i], t[i + 1]), i, checkpoint=checkpoint)
+        x = _run_step(step, x, noise(t[i], t[i + 1]), i, checkpoint=checkpoint and i >= keep_steps)
     return x

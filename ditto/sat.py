@@ -21,7 +21,7 @@ with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
     from k_diffusion.sampling import BrownianTreeNoiseSampler
     from stable_audio_tools.inference.generation import generate_diffusion_cond
     from stable_audio_tools.inference.utils import prepare_audio
-    from stable_audio_tools.models.factory import create_model_from_config
+    from stable_audio_tools.models.factory import create_model_from_config, create_pretransform_from_config
 
 __all__ = [
     "BrownianTreeNoiseSampler",
@@ -69,13 +69,37 @@ def encode(sat: torch.nn.Module, audio: torch.Tensor, *, sample: bool = True) ->
     return mean / pretransform.scale
 
 
-def decode(sat: torch.nn.Module, latents: torch.Tensor, *, chunk_latents: int | None = None, overlap: int = 32) -> torch.Tensor:
+def pretransform_in(sat: torch.nn.Module, dtype: torch.dtype | None, config: dict | None = None) -> torch.nn.Module:
+    """The model's pretransform, or a copy of it in `dtype` (rebuilt from `config`) kept on the model for later calls.
+
+    A deepcopy is not possible: weight_norm's derived weights are not graph leaves.
+    """
+    reference = sat.pretransform
+    if dtype is None or dtype == next(reference.parameters()).dtype:
+        return reference
+    copies = sat.__dict__.setdefault("_ditto_pretransform_copies", {})  # not a submodule: not in state_dict
+    if dtype not in copies:
+        if config is None:
+            raise ValueError(f"a {dtype} decoder copy needs the model config")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            twin = create_pretransform_from_config(config["model"]["pretransform"], config["sample_rate"])
+        twin.model.load_state_dict(reference.model.state_dict())  # SAT routes load_state_dict to .model
+        device = next(reference.parameters()).device
+        copies[dtype] = twin.to(device=device, dtype=dtype).requires_grad_(False)
+        copies[dtype].model.train(reference.model.training)
+    return copies[dtype]
+
+
+def decode(sat: torch.nn.Module, latents: torch.Tensor, *, chunk_latents: int | None = None, overlap: int = 32,
+           dtype: torch.dtype | None = None, config: dict | None = None) -> torch.Tensor:
     """Latents (batch, latent_channels, latent_frames) -> audio (batch, channels, samples), autograd-safe.
 
     `chunk_latents` decodes in overlapping chunks of that many latents (SAT's `decode_audio(chunked=True)`),
-    which bounds the decoder's activation memory; None decodes in one pass.
+    which bounds the decoder's activation memory; None decodes in one pass. `dtype` decodes with a copy of the
+    decoder in that precision.
     """
-    pretransform = sat.pretransform
+    pretransform = pretransform_in(sat, dtype, config)
     latents = latents.to(next(pretransform.parameters()).dtype)
     if chunk_latents is None or latents.shape[-1] <= chunk_latents:
         return pretransform.decode(latents)
@@ -91,10 +115,12 @@ def set_decoder_checkpointing(sat: torch.nn.Module, enabled: bool) -> tp.Iterato
     The Oobleck VAE has no dropout or normalisation, so train() and eval() compute identical outputs;
     only what autograd keeps for backward changes (DESIGN.md §2).
     """
-    vae = sat.pretransform.model
-    was_training = vae.training
-    vae.train(enabled)
+    vaes = [sat.pretransform.model, *(p.model for p in sat.__dict__.get("_ditto_pretransform_copies", {}).values())]
+    was_training = [vae.training for vae in vaes]
+    for vae in vaes:
+        vae.train(enabled)
     try:
         yield
     finally:
-        vae.train(was_training)
+        for vae, mode in zip(vaes, was_training):
+            vae.train(mode)

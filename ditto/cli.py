@@ -174,6 +174,15 @@ def control_objective(args: argparse.Namespace):
     return sum(terms[1:], terms[0]) if terms else None
 
 
+def reference_or_demo(path: str | None, args: argparse.Namespace, model, sample_size: int):
+    """(reference, its sample rate or None): the user's file, or a clip the model makes itself (seed 1234)."""
+    if path is not None:
+        return path, None
+    import ditto
+    clip = ditto.generate(model, args.prompt, sample_size=sample_size, steps=args.steps, sampler="v-ddim", seed=1234)
+    return clip[0].cpu(), model.sample_rate
+
+
 def edit_job(plan, description: str, control=None) -> Job:
     """A Job for an `EditPlan`: its latent loss (+ control terms), the stitched edit as edited.wav, seams reported."""
     def seams_report(result: Result) -> dict:
@@ -195,4 +204,5 @@ def _fmt(metrics: dict) -> str:
     return ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
 
 
-__all__ = ["Job", "add_control_flags", "control_objective", "edit_job", "recipe_parser", "run_recipe", "window_for"]
+__all__ = ["Job", "add_control_flags", "control_objective", "edit_job", "recipe_parser", "reference_or_demo",
+           "run_recipe", "window_for"]

@@ -247,6 +247,29 @@ def prepare_init_audio(model: Model, init_audio: InitAudio, sample_size: int) ->
                                    length=sample_size).to(model.device)
 
 
+def draw_x_T(model: Model, seed: int, latent_shape: tuple, x_T: torch.Tensor | None = None) -> torch.Tensor:
+    """SAT's draw: `torch.manual_seed(seed)` then unit normals (batch, latent_channels, latent_frames) on the
+    model's device; a given `x_T` of that shape replaces it (the global RNG still advances as SAT's does)."""
+    torch.manual_seed(seed)
+    noise = torch.randn(latent_shape, device=model.device)
+    if x_T is None:
+        return noise
+    if tuple(x_T.shape) != tuple(latent_shape):
+        raise ValueError(f"x_T must have shape {tuple(latent_shape)} (batch, latent_channels, latent_frames), "
+                         f"got {tuple(x_T.shape)}")
+    return x_T.to(model.device, torch.float32)
+
+
+def encode_init_audio(model: Model, init_audio: InitAudio | None, sample_size: int, batch_size: int):
+    """Init audio -> latents (batch, latent_channels, latent_frames) sampled from the VAE posterior with the global
+    RNG, as SAT does right after drawing x_T; None without init audio."""
+    if init_audio is None:
+        return None
+    with torch.no_grad():
+        latents = sat_adapter.encode(model.sat, prepare_init_audio(model, init_audio, sample_size))
+    return latents.repeat(batch_size, 1, 1)
+
+
 def generate(model: Model, prompt: str, *, seconds_start: float = 0, seconds_total: float | None = None,
              sample_size: int | None = None, steps: int = 100, cfg_scale: float = 7.0,
              sampler: SamplerName = "dpmpp-3m-sde", sigma_min: float = 0.3, sigma_max: float = 500.0,
@@ -276,21 +299,11 @@ def generate(model: Model, prompt: str, *, seconds_start: float = 0, seconds_tot
 
     if seed == -1:
         seed = int(np.random.randint(0, 2**32 - 1))
-    torch.manual_seed(seed)
-    noise = torch.randn(latent_shape, device=model.device)
-    if x_T is not None:
-        if tuple(x_T.shape) != latent_shape:
-            raise ValueError(f"x_T must have shape {latent_shape} (batch, latent_channels, latent_frames), "
-                             f"got {tuple(x_T.shape)}")
-        noise = x_T.to(model.device)
+    noise = draw_x_T(model, seed, latent_shape, x_T)
     cond = build_conditioning(model, prompt, seconds_start=seconds_start, seconds_total=seconds_total,
                               batch_size=batch_size, negative_prompt=negative_prompt,
                               conditioning_tensors=conditioning_tensors)
-    init_latents = None
-    if init_audio is not None:
-        with torch.no_grad():
-            init_latents = sat_adapter.encode(model.sat, prepare_init_audio(model, init_audio, sample_size))
-        init_latents = init_latents.repeat(batch_size, 1, 1)
+    init_latents = encode_init_audio(model, init_audio, sample_size, batch_size)
 
     latents = sample_latents(model, noise, cond, config, init_latents=init_latents,
                              init_noise_level=init_noise_level, progress=progress)

@@ -19,8 +19,8 @@ from tqdm.auto import tqdm
 import objectives
 
 from . import sat as sat_adapter
-from .generation import (InitAudio, SamplerConfig, build_conditioning, decode, prepare_init_audio, resolve_length,
-                         sample_latents, velocity_model)
+from .generation import (InitAudio, SamplerConfig, build_conditioning, decode, draw_x_T, encode_init_audio,
+                         resolve_length, sample_latents, velocity_model)
 from .loading import Model
 
 Objective = tp.Callable[[torch.Tensor, int], torch.Tensor]  # (audio (batch, channels, samples), rate) -> (batch,)
@@ -63,7 +63,7 @@ class Result:
     best_iteration: int  # index into losses of the x_T returned (-1: no iteration ran)
     seconds: dict  # {"total", "per_iteration", "baseline"}: wall-clock
     settings: dict  # every setting of the run, JSON-serialisable
-    stop_reason: str  # "iterations", "target_loss", "patience"
+    stop_reason: str  # "iterations", "target_loss", "patience", "time_budget"
     latents: torch.Tensor | None = None  # (batch, latent_channels, latent_frames): x_0 of the returned audio
 
 
@@ -78,6 +78,7 @@ def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: 
              autocast_bf16: bool = False, decoder_bf16: bool = False, keep_steps: int | None = None,
              memory_budget_gb: float | None = None, surrogate_steps: int | None = None,
              conditioning_tensors: dict | None = None, target_loss: float | None = None, patience: int | None = None,
+             time_budget_s: float | None = None,
              callback: tp.Callable[[dict], None] | None = None, progress: bool = True) -> Result:
     """Optimize x_T so that `objective(audio, sample_rate)` falls; returns the best x_T and its audio.
 
@@ -103,7 +104,8 @@ def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: 
     - `surrogate_steps=k` optimizes through a k-step chain (cheap), then renders the best x_T (and the baseline)
       with `steps`; metrics["after"] is the control metric of that final render, metrics["after_surrogate"] of
       the k-step render (DITTO-2's idea, without distillation).
-    - Stops early once the loss reaches `target_loss`, or after `patience` iterations without a new best.
+    - Stops early once the loss reaches `target_loss`, after `patience` iterations without a new best, or once
+      `time_budget_s` seconds have passed.
     - `callback(info)` runs after every iteration with iteration, loss, best_loss, grad_norm, grad (dL/dx_T), seconds.
     - A NaN/inf loss or gradient raises `OptimizationError` naming the iteration; its `.result` is the best so far.
     """
@@ -131,27 +133,18 @@ def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: 
                     has_init_audio=init_audio is not None, checkpoint=checkpoint,
                     decoder_checkpoint=decoder_checkpoint, chunk_latents=chunk_latents, autocast_bf16=autocast_bf16,
                     decoder_bf16=decoder_bf16, keep_steps=keep_steps, memory_budget_gb=memory_budget_gb,
-                    surrogate_steps=surrogate_steps, target_loss=target_loss, patience=patience, model=model.source,
+                    surrogate_steps=surrogate_steps, target_loss=target_loss, patience=patience,
+                    time_budget_s=time_budget_s, model=model.source,
                     device=str(model.device))
 
     # Same draws, in the same order, as generate(): x_T, then (for init audio) the VAE posterior sample.
-    torch.manual_seed(seed)
-    x_T_start = torch.randn(latent_shape, device=model.device)
-    if x_T is not None:
-        if tuple(x_T.shape) != latent_shape:
-            raise ValueError(f"x_T must have shape {latent_shape} (batch, latent_channels, latent_frames), "
-                             f"got {tuple(x_T.shape)}")
-        x_T_start = x_T.to(model.device, torch.float32)
+    x_T_start = draw_x_T(model, seed, latent_shape, x_T)
     cond = build_conditioning(model, prompt, seconds_start=seconds_start, seconds_total=seconds_total,
                               batch_size=batch_size, negative_prompt=negative_prompt,
                               conditioning_tensors=conditioning_tensors)
-    init_latents = None
-    if init_audio is not None:
-        if not (init_noise_level > 0):
-            raise ValueError(f"init_noise_level must be > 0, got {init_noise_level!r}")
-        with torch.no_grad():
-            init_latents = sat_adapter.encode(model.sat, prepare_init_audio(model, init_audio, sample_size))
-        init_latents = init_latents.repeat(batch_size, 1, 1)
+    if init_audio is not None and not (init_noise_level > 0):
+        raise ValueError(f"init_noise_level must be > 0, got {init_noise_level!r}")
+    init_latents = encode_init_audio(model, init_audio, sample_size, batch_size)
     noise_seed = seed + 1
     if keep_steps is None and memory_budget_gb is not None:
         per_step = activation_bytes_per_step(model, cond, config, x_T_start)
@@ -280,6 +273,9 @@ def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: 
                 break
             if patience is not None and since_best >= patience:
                 stop_reason = "patience"
+                break
+            if time_budget_s is not None and time.perf_counter() - start >= time_budget_s:
+                stop_reason = "time_budget"
                 break
     bar.close()
     return result()

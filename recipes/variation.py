@@ -8,7 +8,7 @@ recipes. Without --init-audio, the tiny model's own output (seed 1234) is varied
 
 import ditto
 from ditto.audio import read_audio
-from ditto.cli import Job, add_control_flags, control_objective, recipe_parser, run_recipe
+from ditto.cli import Job, add_control_flags, control_objective, recipe_parser, reference_or_demo, run_recipe
 from ditto.report import plot_waveforms
 
 
@@ -23,12 +23,9 @@ def main(argv=None):
 
     def build(model, sample_size):
         control = control_objective(args)
-        if args.init_audio is not None:
-            init, rate = read_audio(args.init_audio)
-        else:
-            init = ditto.generate(model, args.prompt, sample_size=sample_size, steps=args.steps, sampler="v-ddim",
-                                  seed=1234)[0].cpu()
-            rate = model.sample_rate
+        init, rate = reference_or_demo(args.init_audio, args, model, sample_size)
+        if rate is None:
+            init, rate = read_audio(init)
         if control is None:  # plain variation: render only
             args.iterations = 0
             control = lambda audio, sample_rate: audio.new_zeros(audio.shape[0])  # noqa: E731

@@ -2,7 +2,7 @@
 
 Reference-free (default): the output's last --overlap seconds are optimized to match its own first --overlap
 seconds (the paper: 0.5 s), on VAE latents. With --reference, the output reproduces your clip and ends on its
-opening, with --bridge seconds left free for the transition. edited.wav is the loop: the first
+opening (optionally with --bridge seconds left free for the transition). edited.wav is the loop: the first
 (length - overlap) seconds, its opening crossfaded from the closing overlap; play it on repeat.
 """
 
@@ -15,7 +15,8 @@ def main(argv=None):
     edit = parser.add_argument_group("edit")
     edit.add_argument("--reference", default=None, help="audio file to turn into a loop (default: reference-free)")
     edit.add_argument("--overlap", type=float, default=0.5, help="seconds the end must match the start")
-    edit.add_argument("--bridge", type=float, default=1.0, help="with --reference: free seconds before the closing overlap")
+    edit.add_argument("--bridge", type=float, default=0.0,
+                      help="with --reference: seconds before the closing overlap left free for the transition")
     add_control_flags(parser)
     args = parser.parse_args(argv)
 

@@ -48,17 +48,23 @@ def test_inpaint_keeps_the_original_outside_the_gap(tiny, reference):
 
 
 def test_reference_free_loop_gets_seamless(tiny):
-    plan = editing.plan_loop(tiny, overlap_s=0.25, sample_size=WINDOW)
-    result = optimize(tiny, plan.objective, iterations=30, **FAST)
+    """The recipe's defaults (the tiny model's 2.97 s window, 0.5 s overlap), with 8 steps to stay fast.
+
+    On the tiny model's noise-like output the flux seam of any cut is already near 1 (the baseline's 1.33 here;
+    1.14 in a 2 s window, where the loop did not improve on it), so this checks the recipe's own setting.
+    """
+    window = 64 * 2048
+    plan = editing.plan_loop(tiny, overlap_s=0.5, sample_size=window)
+    result = optimize(tiny, plan.objective, iterations=30, **{**FAST, "sample_size": window})
     assert fall(result) <= 0.5
     before, after = plan.seams(result.baseline_audio[0])["seam_jump"], plan.seams(result.audio[0])["seam_jump"]
-    assert after < before
-    assert plan.stitch(result.audio[0]).shape == (2, WINDOW - 5 * 2048)  # 0.25 s = 5 latent frames of overlap
+    assert after < before and after < 1.5
+    assert plan.stitch(result.audio[0]).shape == (2, window - 11 * 2048)  # 0.5 s = 11 latent frames of overlap
 
 
 def test_reference_based_loop(tiny, reference):
     plan = editing.plan_loop(tiny, reference[:, :WINDOW], sample_rate=44100, overlap_s=0.15, bridge_s=0.2,
-                             sample_size=WINDOW)
+                             sample_size=WINDOW)  # a bridge, to test that path (the default has none)
     result = optimize(tiny, plan.objective, iterations=30, **FAST)
     assert fall(result) <= 0.5
     assert plan.stitch(result.audio[0]).shape[-1] == round(plan.regions["loop_s"] * 44100)

@@ -42,10 +42,7 @@ def build_sao_size(device, dtype=torch.float32) -> ditto.Model:
     config = sao_size_config()
     torch.manual_seed(0)
     sat = ditto.sat.build_model(config)
-    with torch.no_grad():
-        for param in sat.model.parameters():
-            if param.abs().max() == 0:
-                param.normal_(0.0, 0.02)
+    loading.fill_zero_weights(sat.model, 0.02, torch.Generator().manual_seed(0))
     sat = sat.to(device=device, dtype=dtype).eval().requires_grad_(False)
     return loading.Model(sat=sat, config=config, source="sao-size-random", device=torch.device(device))
 

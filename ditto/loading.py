@@ -103,6 +103,18 @@ def load_model(source: str | os.PathLike = "tiny", device=None, dtype: torch.dty
     return Model(sat=sat, config=config, source=source_str, device=device)
 
 
+def fill_zero_weights(module: torch.nn.Module, std: float, generator: torch.Generator | None = None) -> None:
+    """Give every all-zero parameter of `module` seeded N(0, std^2) values.
+
+    A freshly built SAT DiT zero-initialises its output layers and predicts v = 0 everywhere; random-weight
+    models (the tiny model, benchmark models, test twins) need these filled to depend on x_T at all.
+    """
+    with torch.no_grad():
+        for param in module.parameters():
+            if param.abs().max() == 0:
+                param.copy_(torch.randn(param.shape, generator=generator, dtype=param.dtype).to(param.device) * std)
+
+
 def save_model(model: Model, directory: str | os.PathLike) -> Path:
     """Write `model` as `model_config.json` + `model.safetensors` (the Stable Audio format) into a new directory."""
     from safetensors.torch import save_file

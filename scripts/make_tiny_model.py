@@ -31,6 +31,7 @@ from safetensors.torch import save_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ditto import sat as sat_adapter  # noqa: E402
+from ditto.loading import fill_zero_weights  # noqa: E402
 
 SAMPLE_RATE = 44100
 CLIP_SAMPLES = 16384  # 8 latent frames: the VAE is convolutional, short clips teach it as well as long ones
@@ -92,10 +93,8 @@ def main():
     torch.manual_seed(args.seed)
     model = sat_adapter.build_model(config)
     generator = torch.Generator().manual_seed(args.seed + 1)
+    fill_zero_weights(model.model, ZERO_INIT_STD, generator)
     with torch.no_grad():
-        for param in model.model.parameters():
-            if param.abs().max() == 0:
-                param.copy_(torch.randn(param.shape, generator=generator) * ZERO_INIT_STD)
         decoder = model.pretransform.model.decoder
         for name, param in decoder.named_parameters():
             if name.endswith("bias"):

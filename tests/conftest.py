@@ -26,10 +26,7 @@ def tiny_rf_dir(tmp_path_factory):
     config["model"]["diffusion"]["diffusion_objective"] = "rectified_flow"
     torch.manual_seed(1)
     sat = ditto.sat.build_model(config)
-    with torch.no_grad():
-        for param in sat.model.parameters():
-            if param.abs().max() == 0:
-                param.normal_(0.0, 0.05)
+    loading.fill_zero_weights(sat.model, 0.05, torch.Generator().manual_seed(1))
     model = loading.Model(sat=sat.eval(), config=config, source="test", device=torch.device("cpu"))
     return ditto.save_model(model, tmp_path_factory.mktemp("tiny_rf") / "model")
 

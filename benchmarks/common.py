@@ -5,7 +5,6 @@ Figures are ratios within one run: machines here are shared and noisy, so compar
 
 from __future__ import annotations
 
-import copy
 import json
 import statistics
 import time
@@ -126,5 +125,5 @@ def device_name(device) -> str:
     return f"CPU ({torch.get_num_threads()} threads)"
 
 
-__all__ = ["SavedBytes", "build_sao_size", "copy", "device_name", "peak_gb", "print_table",
-           "sao_conditioning_tensors", "sao_size_config", "seconds_per_call"]
+__all__ = ["SavedBytes", "build_sao_size", "device_name", "peak_gb", "print_table", "sao_conditioning_tensors",
+           "sao_size_config", "seconds_per_call"]

@@ -100,8 +100,8 @@ def main(argv=None):
     rows = []
     for steps in (20, 50):
         sat_s, ditto_s = generation_seconds(model, latents=latents, steps=steps, conditioning_tensors=tensors)
-        rows.append([f"plain generation, SAT", steps, sat_s, None, sat_s / ditto_s])
-        rows.append([f"plain generation, ditto", steps, ditto_s, None, 1.0])
+        rows.append(["plain generation, SAT", steps, sat_s, None, sat_s / ditto_s])
+        rows.append(["plain generation, ditto", steps, ditto_s, None, 1.0])
         for name, mode in modes.items():
             seconds, peak = per_iteration(model, latents=latents, steps=steps, conditioning_tensors=tensors, **mode)
             rows.append([f"DITTO iteration, {name}", steps, seconds, peak, seconds / ditto_s])

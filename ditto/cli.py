@@ -12,6 +12,7 @@ import objectives
 
 from . import report
 from .audio import write_audio
+from .generation import generate
 from .loading import load_model
 from .optimize import OPTIMIZERS, PAPER_LR, TINY_LR, OptimizationError, Result, optimize
 
@@ -178,8 +179,7 @@ def reference_or_demo(path: str | None, args: argparse.Namespace, model, sample_
     """(reference, its sample rate or None): the user's file, or a clip the model makes itself (seed 1234)."""
     if path is not None:
         return path, None
-    import ditto
-    clip = ditto.generate(model, args.prompt, sample_size=sample_size, steps=args.steps, sampler="v-ddim", seed=1234)
+    clip = generate(model, args.prompt, sample_size=sample_size, steps=args.steps, sampler="v-ddim", seed=1234)
     return clip[0].cpu(), model.sample_rate
 
 

@@ -1,9 +1,7 @@
 """Editing by T-optimization on the tiny model: each editing loss falls, loops get seamless, outputs have exact sizes."""
 
-import math
 
 import pytest
-import soundfile
 import torch
 
 import ditto

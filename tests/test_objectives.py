@@ -4,7 +4,6 @@ Every reference number comes from librosa 0.11 run on the same signal with the s
 construction of the signal itself (a 440 Hz sine is pitch class A = 9). CPU only, fixed seeds.
 """
 
-import math
 
 import librosa
 import mido

@@ -9,10 +9,10 @@ from .audio import read_audio, write_audio
 from .generation import (Conditioning, SamplerConfig, build_conditioning, decode, generate, sample_latents)
 from .loading import Model, ModelLoadError, load_model, save_model
 from . import optimize as optimize_module
-from .optimize import OptimizationError, Result, optimize
+from .optimize import OptimizationError, OptimizationState, Result, load_state, optimize, save_state
 
 __all__ = [
-    "Conditioning", "Model", "ModelLoadError", "OptimizationError", "Result", "SamplerConfig", "audio",
-    "build_conditioning", "decode", "generate", "load_model", "optimize", "optimize_module", "read_audio",
-    "sample_latents", "sampling", "save_model", "write_audio",
+    "Conditioning", "Model", "ModelLoadError", "OptimizationError", "OptimizationState", "Result", "SamplerConfig", "audio",
+    "build_conditioning", "decode", "generate", "load_model", "load_state", "optimize", "optimize_module", "read_audio",
+    "sample_latents", "sampling", "save_model", "save_state", "write_audio",
 ]

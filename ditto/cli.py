@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
+import re
+import signal
 import sys
+import threading
 import typing as tp
 from pathlib import Path
 
 import objectives
 
 from . import report
+from .runs import RunFolder, RunFolderError
 from .audio import write_audio
 from .generation import generate
 from .loading import load_model
@@ -21,8 +26,82 @@ SAO_HINT = """Defaults run the embedded tiny model on the CPU in under a minute.
 (then the paper's settings apply: Adam lr 5e-3, 20 DDIM steps, CFG 7, 70/150 iterations, 47.5 s window)."""
 
 
+EXIT_BAD_INPUT = 2  # a bad flag, file or folder: nothing was written
+EXIT_FAILED = 1  # the run itself failed (non-finite loss, a write error); the message says what was kept
+EXIT_INTERRUPTED = 130  # SIGINT / SIGTERM: the best result so far was written, --resume continues
+
+
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Defaults shown after each flag; the description printed as written (no re-wrapping of model ids)."""
+
+
+class RecipeParser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit 2) and values that start with a minus sign (--curve -40,-10,-30)."""
+
+    _NEGATIVE_VALUE = re.compile(r"^-(\d|\.\d|inf|nan)", re.IGNORECASE)
+
+    def error(self, message: str) -> tp.NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"error: {message} (see --help)\n")
+
+    def parse_args(self, args=None, namespace=None):
+        args = list(sys.argv[1:] if args is None else args)
+        takes_value = {option for action in self._actions if action.nargs is None and action.option_strings
+                       for option in action.option_strings}
+        joined = []
+        for token in args:  # "--curve", "-40,-10" -> "--curve=-40,-10": argparse would read -40,... as a flag
+            if joined and joined[-1] in takes_value and self._NEGATIVE_VALUE.match(token):
+                joined[-1] = f"{joined[-1]}={token}"
+            else:
+                joined.append(token)
+        return super().parse_args(joined, namespace)
+
+
+def number_list(text: str) -> list[float]:
+    """argparse type: comma-separated finite numbers ("0.25,0.75"); the error names the item that is not one."""
+    values = []
+    for item in (part.strip() for part in text.split(",")):
+        try:
+            value = float(item)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{item!r} in {text!r} is not a finite number; expected comma-separated "
+                                             f"numbers such as 0.25,0.75")
+        values.append(value)
+    return values
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> tp.NoReturn:
+    """Print `error: message` (one line) to stderr and exit with `code`."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+class StopOnSignal:
+    """While active, the first SIGINT or SIGTERM only asks the optimization to stop after its current iteration
+    (`requested`); a second SIGINT aborts at once (KeyboardInterrupt)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.requested = False
+        self._previous: dict = {}
+
+    def _handle(self, signum, frame):
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+        print(f"\n{signal.Signals(signum).name}: stopping after this iteration (Ctrl-C again to abort)",
+              file=sys.stderr, flush=True)
+
+    def __enter__(self) -> "StopOnSignal":
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {signum: signal.signal(signum, self._handle) for signum in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
 
 
 TINY_ITERATIONS = 60  # keeps every recipe's default run on the tiny model under a minute on 2 cores
@@ -30,7 +109,7 @@ TINY_ITERATIONS = 60  # keeps every recipe's default run on the tiny model under
 
 def recipe_parser(doc: str, *, prompt: str, iterations: int) -> argparse.ArgumentParser:
     """An argparse parser with the flags shared by all recipes (defaults shown in --help)."""
-    parser = argparse.ArgumentParser(description=f"{doc}\n{SAO_HINT}", formatter_class=_HelpFormatter)
+    parser = RecipeParser(description=f"{doc}\n{SAO_HINT}", formatter_class=_HelpFormatter)
     model = parser.add_argument_group("model and sampling")
     model.add_argument("--model", default="tiny",
                        help="'tiny', a directory with model_config.json + model.safetensors, or a hub repo id")
@@ -72,7 +151,12 @@ def recipe_parser(doc: str, *, prompt: str, iterations: int) -> argparse.Argumen
                      help="optimize through a chain of this many steps, render the result with --steps")
     out = parser.add_argument_group("output")
     out.add_argument("--out", default="out/run", help="run directory: result.wav, baseline.wav, report.json, plot.png, x_T.pt")
-    out.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
+    out.add_argument("--overwrite", action="store_true",
+                     help="replace the run already in --out (only once the new one is complete)")
+    out.add_argument("--resume", action="store_true",
+                     help="continue the interrupted, killed or finished run in --out (same flags; --iterations may grow)")
+    out.add_argument("--save-every", type=int, default=10,
+                     help="save the optimization state every this many iterations (for --resume)")
     out.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -102,51 +186,102 @@ def window_for(args: argparse.Namespace, model) -> int | None:
 
 
 def run_recipe(args: argparse.Namespace, job: Job | tp.Callable[..., Job]) -> Result:
-    """Load the model, optimize, write the run directory; exits with a one-line message on bad input.
+    """Check --out, load the model, optimize, publish the run folder whole; exits with one line on any failure.
 
     `job` is a Job, or `build(model, sample_size) -> Job` for jobs that need the model (editing references).
+    Exit codes: 0 done, 2 bad input (nothing written), 1 the run failed, 130 interrupted (best so far written).
     """
-    out = None
     try:
-        out = report.prepare_run_dir(args.out, args.overwrite)
-        model = load_model(args.model, device=args.device)
-        sample_size = window_for(args, model)
-        if not isinstance(job, Job):
-            job = job(model, sample_size if sample_size is not None else model.sample_size)
-        iterations = args.iterations
-        if iterations is None:
-            iterations = min(TINY_ITERATIONS, args.paper_iterations) if model.source == "tiny" else args.paper_iterations
-        seconds_total = args.seconds
-        if job.whole_window:
-            seconds_total = (sample_size or model.sample_size) / model.sample_rate
-        result = optimize(model, job.objective, prompt=args.prompt, negative_prompt=args.negative_prompt,
-                          seconds_total=seconds_total, sample_size=sample_size, steps=args.steps,
-                          sampler=args.sampler, cfg_scale=args.cfg_scale, iterations=iterations, lr=args.lr,
-                          seed=args.seed, optimizer=args.optimizer, target_loss=args.target_loss,
-                          patience=args.patience, checkpoint=not args.no_checkpoint,
-                          chunk_latents=args.chunk_latents, autocast_bf16=args.bf16, decoder_bf16=args.decoder_bf16,
-                          keep_steps=args.keep_steps, memory_budget_gb=args.memory_budget_gb,
-                          surrogate_steps=args.surrogate_steps, init_audio=job.init_audio,
-                          init_noise_level=job.init_noise_level, progress=not args.quiet)
-    except OptimizationError as error:
-        _write(out, error.result, job, {"error": str(error)})
-        sys.exit(f"error: {error} (best result so far written to {out})")
-    except ValueError as error:
-        sys.exit(f"error: {error}")
-    paths = _write(out, result, job, {})
+        folder = RunFolder(args.out, overwrite=args.overwrite, resume=args.resume).check()
+    except RunFolderError as error:
+        fail(str(error))
+    with StopOnSignal() as stop:
+        try:
+            model, job = _model_and_job(args, job)
+            result = optimize(model, job.objective, **_optimize_arguments(args, model, job), progress=not args.quiet,
+                              state_path=folder.state_path, save_every=args.save_every,
+                              resume=folder.saved_state() if args.resume else None,
+                              should_stop=lambda: stop.requested)
+        except OptimizationError as error:
+            _publish(folder, error.result, job, {"error": str(error)})
+            fail(f"{error} (best result so far written to {folder.out})", EXIT_FAILED)
+        except ValueError as error:
+            folder.discard()
+            fail(str(error))
+        except OSError as error:
+            folder.discard()
+            fail(f"{_describe(error)}{_kept(folder)}", EXIT_FAILED)
+        except KeyboardInterrupt:
+            folder.discard()
+            fail(f"aborted{_kept(folder)}", EXIT_INTERRUPTED)
+        except BaseException:
+            folder.discard()
+            raise
+        paths = _publish(folder, result, job, {})
     print(f"metrics before: {_fmt(result.metrics['before'])}  after: {_fmt(result.metrics['after'])}")
     print(f"{len(result.losses)} iterations in {result.seconds['total']:.1f} s "
           f"({result.seconds['per_iteration'] or 0:.2f} s each); wrote {', '.join(str(p) for p in paths)}")
+    if result.warning:
+        print(f"warning: {result.warning}", file=sys.stderr)
+    if result.stop_reason == "interrupted":
+        fail(f"interrupted after {len(result.losses)} of {result.settings['iterations']} iterations; the best result "
+             f"so far is in {folder.out}; continue with the same command and --resume", EXIT_INTERRUPTED)
     return result
 
 
-def _write(out: Path, result: Result, job: Job, extra: dict) -> list[Path]:
-    extra = {**extra, **(job.report(result) if job.report is not None else {})}
-    paths = list(report.write_run(out, result, objective_description=job.description, plot=job.plot,
-                                  extra=extra).values())
-    if job.finish is not None:
-        paths += job.finish(result, out)
-    return paths
+def _model_and_job(args: argparse.Namespace, job) -> tuple:
+    """The loaded model and the Job (built now if it needs the model)."""
+    model = load_model(args.model, device=args.device)
+    if not isinstance(job, Job):
+        sample_size = window_for(args, model)
+        job = job(model, sample_size if sample_size is not None else model.sample_size)
+    return model, job
+
+
+def _optimize_arguments(args: argparse.Namespace, model, job: Job) -> dict:
+    """The flags as `ditto.optimize` keyword arguments, with the per-model iteration default."""
+    sample_size = window_for(args, model)
+    iterations = args.iterations
+    if iterations is None:
+        iterations = min(TINY_ITERATIONS, args.paper_iterations) if model.source == "tiny" else args.paper_iterations
+    seconds_total = args.seconds
+    if job.whole_window:
+        seconds_total = (sample_size or model.sample_size) / model.sample_rate
+    return dict(prompt=args.prompt, negative_prompt=args.negative_prompt, seconds_total=seconds_total,
+                sample_size=sample_size, steps=args.steps, sampler=args.sampler, cfg_scale=args.cfg_scale,
+                iterations=iterations, lr=args.lr, seed=args.seed, optimizer=args.optimizer,
+                target_loss=args.target_loss, patience=args.patience, checkpoint=not args.no_checkpoint,
+                chunk_latents=args.chunk_latents, autocast_bf16=args.bf16, decoder_bf16=args.decoder_bf16,
+                keep_steps=args.keep_steps, memory_budget_gb=args.memory_budget_gb,
+                surrogate_steps=args.surrogate_steps, init_audio=job.init_audio,
+                init_noise_level=job.init_noise_level)
+
+
+def _publish(folder: RunFolder, result: Result, job: Job, extra: dict) -> list[Path]:
+    """Write the run's files into the staging folder and rename it to --out; the paths as they are in --out."""
+    try:
+        extra = {**extra, **(job.report(result) if job.report is not None else {})}
+        paths = list(report.write_run(folder.staging, result, objective_description=job.description, plot=job.plot,
+                                      extra=extra).values())
+        if job.finish is not None:
+            paths += job.finish(result, folder.staging)
+        folder.publish()
+    except OSError as error:
+        folder.discard()
+        fail(f"{_describe(error)}{_kept(folder)}", EXIT_FAILED)
+    return [folder.out / path.name for path in paths]
+
+
+def _describe(error: OSError) -> str:
+    """An OSError as one line naming the path: "cannot write '/x/report.json': No space left on device"."""
+    where = f" {error.filename!r}" if error.filename else ""
+    return f"cannot write{where}: {error.strerror or error}"
+
+
+def _kept(folder: RunFolder) -> str:
+    if folder.state_path.is_file():
+        return f"; the optimization state is kept in {str(folder.staging)!r}: rerun the same command with --resume"
+    return "; nothing was written"
 
 
 def add_control_flags(parser: argparse.ArgumentParser, *, intensity_weight: float = 1 / 40) -> None:
@@ -204,5 +339,6 @@ def _fmt(metrics: dict) -> str:
     return ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
 
 
-__all__ = ["Job", "add_control_flags", "control_objective", "edit_job", "recipe_parser", "reference_or_demo",
-           "run_recipe", "window_for"]
+__all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_INTERRUPTED", "Job", "RecipeParser", "StopOnSignal",
+           "add_control_flags", "control_objective", "edit_job", "fail", "number_list", "recipe_parser",
+           "reference_or_demo", "run_recipe", "window_for"]

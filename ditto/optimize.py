@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import time
 import typing as tp
+from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
@@ -19,6 +21,7 @@ from tqdm.auto import tqdm
 import objectives
 
 from . import sat as sat_adapter
+from .files import save_torch
 from .generation import (InitAudio, SamplerConfig, build_conditioning, decode, draw_x_T, encode_init_audio,
                          resolve_length, sample_latents, velocity_model)
 from .loading import Model
@@ -63,8 +66,62 @@ class Result:
     best_iteration: int  # index into losses of the x_T returned (-1: no iteration ran)
     seconds: dict  # {"total", "per_iteration", "baseline"}: wall-clock
     settings: dict  # every setting of the run, JSON-serialisable
-    stop_reason: str  # "iterations", "target_loss", "patience", "time_budget"
+    stop_reason: str  # "iterations", "target_loss", "patience", "time_budget", "interrupted"
     latents: torch.Tensor | None = None  # (batch, latent_channels, latent_frames): x_0 of the returned audio
+
+    @property
+    def improved(self) -> bool:
+        """Whether some iteration beat the baseline x_T (losses[0] is the baseline's loss)."""
+        return self.best_iteration > 0
+
+    @property
+    def warning(self) -> str | None:
+        """One line for the report and the terminal when the optimization did not pay off; None otherwise."""
+        if not self.losses or self.improved:
+            return None
+        return (f"no iteration improved on the baseline (loss {self.losses[0]:.4g}): the result is the baseline; "
+                f"try a lower lr (now {self.settings.get('lr')!r}) or more iterations")
+
+
+@dataclasses.dataclass
+class OptimizationState:
+    """Where the DITTO loop stands after `iteration` iterations: enough to continue it bit for bit.
+
+    `optimize(..., state_path=P)` saves one every `save_every` iterations and when it stops;
+    `optimize(..., resume=P)` continues from it to the same x_T and losses as a run that was never stopped.
+    """
+
+    iteration: int  # iterations done
+    x_T: torch.Tensor  # (batch, latent_channels, latent_frames): the variable after `iteration` steps
+    optimizer: dict  # the optimizer's state_dict (Adam moments, step count)
+    losses: list[float]  # loss per iteration so far
+    best_loss: float
+    best_iteration: int
+    best_x_T: torch.Tensor  # (batch, latent_channels, latent_frames)
+    since_best: int  # iterations since the best, for `patience`
+    seconds: float  # wall-clock spent in the loop so far
+    rng_state: torch.Tensor  # torch.get_rng_state() when saved
+    settings: dict  # the run's settings: a resumed run must match them (RESUMABLE_CHANGES aside)
+
+
+RESUMABLE_CHANGES = ("iterations", "target_loss", "patience", "time_budget_s", "device")  # may differ on resume
+
+
+def save_state(path: str | os.PathLike, state: OptimizationState) -> Path:
+    """Write `state` atomically (a kill mid-write leaves the previous state intact)."""
+    return save_torch(path, dataclasses.asdict(state))
+
+
+def load_state(path: str | os.PathLike) -> OptimizationState:
+    """An `OptimizationState` saved by `save_state`; a ValueError names a missing or unreadable file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"no optimization state at {str(path)!r}; it is written by optimize(..., state_path=...)")
+    try:
+        fields = torch.load(path, map_location="cpu", weights_only=True)
+        return OptimizationState(**fields)
+    except Exception as error:  # a truncated or foreign file: torch raises several types
+        raise ValueError(f"cannot read optimization state {str(path)!r}: {str(error).splitlines()[0]}") from None
 
 
 def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: float | None = None,
@@ -78,8 +135,10 @@ def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: 
              autocast_bf16: bool = False, decoder_bf16: bool = False, keep_steps: int | None = None,
              memory_budget_gb: float | None = None, surrogate_steps: int | None = None,
              conditioning_tensors: dict | None = None, target_loss: float | None = None, patience: int | None = None,
-             time_budget_s: float | None = None,
-             callback: tp.Callable[[dict], None] | None = None, progress: bool = True) -> Result:
+             time_budget_s: float | None = None, callback: tp.Callable[[dict], None] | None = None,
+             progress: bool = True, state_path: str | os.PathLike | None = None, save_every: int = 10,
+             resume: OptimizationState | str | os.PathLike | None = None,
+             should_stop: tp.Callable[[], bool] | None = None) -> Result:
     """Optimize x_T so that `objective(audio, sample_rate)` falls; returns the best x_T and its audio.
 
     Sampling arguments mean what they mean in `ditto.generate`; with `iterations=0` the result's audio is
@@ -108,6 +167,12 @@ def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: 
       `time_budget_s` seconds have passed.
     - `callback(info)` runs after every iteration with iteration, loss, best_loss, grad_norm, grad (dL/dx_T), seconds.
     - A NaN/inf loss or gradient raises `OptimizationError` naming the iteration; its `.result` is the best so far.
+    Never losing work:
+    - `state_path` saves an `OptimizationState` every `save_every` iterations and when the loop stops;
+      `resume` (a state or its path) continues it: same settings (`RESUMABLE_CHANGES` aside), and on the CPU
+      bitwise the same x_T and losses as a run that was never stopped.
+    - `should_stop()` is asked after every iteration; True ends the loop there with stop_reason "interrupted"
+      (the recipes set it from SIGINT / SIGTERM).
     """
     sampler = sampler or default_sampler(model)
     lr = default_lr(model) if lr is None else lr
@@ -123,6 +188,8 @@ def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: 
         raise ValueError(f"memory_budget_gb must be >= 0, got {memory_budget_gb!r}")
     sample_size, seconds_total = resolve_length(model, sample_size, seconds_start, seconds_total)
     _check_optimizer_args(objective, iterations, lr, optimizer, batch_size, target_loss, patience, chunk_latents)
+    if isinstance(save_every, bool) or not isinstance(save_every, int) or save_every < 1:
+        raise ValueError(f"save_every must be an integer >= 1 (iterations between saved states), got {save_every!r}")
     span = min(sample_size, int(round(seconds_total * model.sample_rate)))
     latent_shape = (batch_size, model.latent_channels, sample_size // model.latent_stride)
     settings = dict(prompt=prompt, negative_prompt=negative_prompt, seconds_start=seconds_start,
@@ -195,17 +262,46 @@ def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: 
             found.update(_metric(audio_part, audio, model.sample_rate))
         return found
 
-    variable = x_T_start.clone().requires_grad_(True)
+    state = _resumed_state(resume, settings)
+    variable = (x_T_start if state is None else state.x_T.to(x_T_start.device)).clone().requires_grad_(True)
     opt = _make_optimizer(optimizer, variable, lr)
     losses: list[float] = []
     best = dict(loss=math.inf, iteration=-1, x_T=x_T_start.detach().clone(), latents=None, audio=None)
     baseline: dict = dict(latents=None, audio=None, seconds=0.0)
+    since_best, first_iteration, seconds_before = 0, 0, 0.0
+    if state is not None:
+        opt.load_state_dict(state.optimizer)
+        losses = list(state.losses)
+        best.update(loss=state.best_loss, iteration=state.best_iteration, x_T=state.best_x_T.to(x_T_start.device))
+        since_best, first_iteration, seconds_before = state.since_best, state.iteration, state.seconds
+        torch.set_rng_state(state.rng_state)
     stop_reason = "iterations"
     start = time.perf_counter()
-    bar = tqdm(total=iterations, disable=not progress, desc="DITTO", unit="it")
+    bar = tqdm(total=iterations, initial=min(first_iteration, iterations), disable=not progress, desc="DITTO",
+               unit="it")
+
+    def elapsed() -> float:
+        return seconds_before + time.perf_counter() - start
+
+    def snapshot(iteration: int) -> OptimizationState:
+        return OptimizationState(iteration=iteration, x_T=variable.detach().cpu().clone(), optimizer=opt.state_dict(),
+                                 losses=list(losses), best_loss=best["loss"], best_iteration=best["iteration"],
+                                 best_x_T=best["x_T"].detach().cpu().clone(), since_best=since_best,
+                                 seconds=elapsed(), rng_state=torch.get_rng_state(), settings=settings)
+
+    def render(x: torch.Tensor) -> dict:
+        """Latents and audio of `x`, without gradients (a resumed run's baseline and best)."""
+        with torch.no_grad():
+            latents = render_latents(x)
+            return dict(latents=latents, audio=to_audio(latents))
 
     def result() -> Result:
-        chosen = best if best["latents"] is not None else baseline
+        if baseline["latents"] is None:  # no iteration ran in this call (iterations=0, or a finished resume)
+            tic = time.perf_counter()
+            baseline.update(render(x_T_start), seconds=time.perf_counter() - tic)
+        if best["iteration"] >= 0 and best["latents"] is None:
+            best.update(render(best["x_T"]))
+        chosen = best if best["iteration"] >= 0 else baseline
         with torch.no_grad():
             audio = chosen["audio"] if chosen["audio"] is not None else to_audio(chosen["latents"])
             baseline_audio = baseline["audio"] if baseline["audio"] is not None else to_audio(baseline["latents"])
@@ -220,7 +316,7 @@ def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: 
                 baseline_audio = to_audio(baseline_latents)
                 metrics["before"] = metrics_of(baseline_latents, baseline_audio)
                 metrics["after"] = metrics_of(chosen["latents"], audio)
-        total = time.perf_counter() - start
+        total = elapsed()
         return Result(audio=audio, baseline_audio=baseline_audio, x_T=best["x_T"].cpu(), losses=losses,
                       metrics=metrics,
                       sample_rate=model.sample_rate, best_iteration=best["iteration"],
@@ -229,20 +325,14 @@ def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: 
                       settings=settings, stop_reason=stop_reason, latents=chosen["latents"])
 
     with sat_adapter.set_decoder_checkpointing(model.sat, decoder_checkpoint):
-        if iterations == 0:
-            tic = time.perf_counter()
-            with torch.no_grad():
-                baseline["latents"], baseline["audio"] = features(variable)
-            baseline["seconds"] = time.perf_counter() - tic
-        since_best = 0
-        for iteration in range(iterations):
+        for iteration in range(first_iteration, iterations):
             tic = time.perf_counter()
             opt.zero_grad(set_to_none=True)
             latents, audio = features(variable)  # (batch, latent_channels, frames), (batch, channels, span) or None
             loss_per_item = loss_of(latents, audio)  # (batch,)
             loss = loss_per_item.sum()
             value = loss.item() / batch_size
-            if baseline["latents"] is None:
+            if baseline["latents"] is None and iteration == 0:
                 baseline.update(latents=latents.detach(), audio=_detach(audio), seconds=time.perf_counter() - tic)
             if not math.isfinite(value):
                 bar.close()
@@ -268,17 +358,43 @@ def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: 
                 callback(dict(iteration=iteration, loss=value, losses=loss_per_item.detach().cpu().tolist(),
                               best_loss=best["loss"], grad_norm=grad_norm, grad=variable.grad.detach().clone(),
                               seconds=time.perf_counter() - tic))
-            if target_loss is not None and best["loss"] <= target_loss:
-                stop_reason = "target_loss"
+            reason = _stop_reason(best["loss"], since_best, elapsed(), target_loss, patience, time_budget_s,
+                                  should_stop)
+            if reason is not None:
+                stop_reason = reason
                 break
-            if patience is not None and since_best >= patience:
-                stop_reason = "patience"
-                break
-            if time_budget_s is not None and time.perf_counter() - start >= time_budget_s:
-                stop_reason = "time_budget"
-                break
+            if state_path is not None and (iteration + 1) % save_every == 0 and iteration + 1 < iterations:
+                save_state(state_path, snapshot(iteration + 1))
+        if state_path is not None:
+            save_state(state_path, snapshot(len(losses)))
     bar.close()
     return result()
+
+
+def _stop_reason(best_loss, since_best, seconds, target_loss, patience, time_budget_s, should_stop) -> str | None:
+    """Why the loop stops after this iteration, or None to go on."""
+    if target_loss is not None and best_loss <= target_loss:
+        return "target_loss"
+    if patience is not None and since_best >= patience:
+        return "patience"
+    if time_budget_s is not None and seconds >= time_budget_s:
+        return "time_budget"
+    if should_stop is not None and should_stop():
+        return "interrupted"
+    return None
+
+
+def _resumed_state(resume, settings: dict) -> OptimizationState | None:
+    """The state to continue from (None for a fresh run); a ValueError names settings that differ from it."""
+    if resume is None:
+        return None
+    state = resume if isinstance(resume, OptimizationState) else load_state(resume)
+    changed = [f"{key}={state.settings.get(key)!r} -> {settings.get(key)!r}" for key in sorted(settings)
+               if key not in RESUMABLE_CHANGES and state.settings.get(key) != settings.get(key)]
+    if changed:
+        raise ValueError(f"cannot resume: the saved run had other settings ({'; '.join(changed)}); only "
+                         f"{', '.join(RESUMABLE_CHANGES)} may change")
+    return state
 
 
 def activation_bytes_per_step(model: Model, cond, config: SamplerConfig, x_T: torch.Tensor) -> int:

@@ -1,14 +1,13 @@
-"""Run directories: result.wav, baseline.wav, report.json, plot.png and x_T.pt, each written atomically.
+"""A run's outputs: result.wav, baseline.wav, report.json, plot.png and x_T.pt, each written atomically.
 
-An existing run is never overwritten unless asked; every setting, the loss per iteration, the metrics before and
-after and the timings go into report.json so that a run can be read (and x_T.pt re-rendered) later.
+`ditto.runs.RunFolder` decides where they go and publishes the folder whole. Every setting, the loss per
+iteration, the metrics before and after and the timings go into report.json, so that a run can be read (and
+x_T.pt re-rendered) later.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import typing as tp
 from pathlib import Path
 
@@ -21,49 +20,23 @@ import torch  # noqa: E402
 import objectives  # noqa: E402
 
 from .audio import write_audio  # noqa: E402
+from .files import atomic_write, save_torch, to_bytes  # noqa: E402
 from .optimize import Result  # noqa: E402
 
-RUN_FILES = ("result.wav", "baseline.wav", "report.json", "plot.png", "x_T.pt")
-EDIT_FILES = ("edited.wav", "baseline_edited.wav")  # written by the editing recipes
-
-
-def prepare_run_dir(out: str | os.PathLike, overwrite: bool) -> Path:
-    """Create `out`; refuse (ValueError naming it) if it already holds a run, unless `overwrite`."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {str(out)!r} is a file; give a directory")
-    existing = [name for name in RUN_FILES + EDIT_FILES if (out / name).exists()]
-    if existing and not overwrite:
-        raise ValueError(f"--out {str(out)!r} already holds a run ({', '.join(existing)}); "
-                         f"pass --overwrite or choose another directory")
-    out.mkdir(parents=True, exist_ok=True)
-    return out
-
-
-def _atomic(path: Path, write: tp.Callable[[str], None]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+OUTPUT_FILES = ("result.wav", "baseline.wav", "report.json", "plot.png", "x_T.pt")
 
 
 def write_json(path: Path, data: dict) -> None:
-    def write(tmp):
-        Path(tmp).write_text(json.dumps(data, indent=2, default=str) + "\n")
-    _atomic(path, write)
+    atomic_write(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
 def write_run(out: Path, result: Result, *, objective_description: str, plot: tp.Callable | None = None,
               extra: dict | None = None) -> dict[str, Path]:
-    """Write a run's five files into `out` (made by `prepare_run_dir`); returns their paths."""
-    paths = {name: out / name for name in RUN_FILES}
+    """Write a run's five files into the folder `out`; returns their paths."""
+    paths = {name: out / name for name in OUTPUT_FILES}
     write_audio(paths["result.wav"], result.audio[0], result.sample_rate, overwrite=True)
     write_audio(paths["baseline.wav"], result.baseline_audio[0], result.sample_rate, overwrite=True)
-    _atomic(paths["x_T.pt"], lambda tmp: torch.save({"x_T": result.x_T, "settings": result.settings}, tmp))
+    save_torch(paths["x_T.pt"], {"x_T": result.x_T, "settings": result.settings})
     report = {
         "objective": objective_description,
         "settings": result.settings,
@@ -71,6 +44,8 @@ def write_run(out: Path, result: Result, *, objective_description: str, plot: tp
         "losses": result.losses,
         "best_iteration": result.best_iteration,
         "stop_reason": result.stop_reason,
+        "improved": result.improved,
+        **({"warning": result.warning} if result.warning else {}),
         "seconds": result.seconds,
         "sample_rate": result.sample_rate,
         "audio_seconds": result.audio.shape[-1] / result.sample_rate,
@@ -83,7 +58,7 @@ def write_run(out: Path, result: Result, *, objective_description: str, plot: tp
         plot(figure, grid[0, :], result)
     loss_axis = figure.add_subplot(grid[1, :])
     plot_losses(loss_axis, result)
-    _atomic(paths["plot.png"], lambda tmp: figure.savefig(tmp, format="png", dpi=100))
+    atomic_write(paths["plot.png"], to_bytes(lambda buffer: figure.savefig(buffer, format="png", dpi=100)))
     plt.close(figure)
     return paths
 

@@ -6,16 +6,17 @@ Writes OUT/audio.wav and OUT/settings.json. Runs on the embedded tiny model by d
 
 import argparse
 import json
-import sys
 import time
-from pathlib import Path
 
 import ditto
+from ditto.cli import EXIT_FAILED, RecipeParser, fail
+from ditto.files import atomic_write
+from ditto.runs import RunFolder, RunFolderError
 from ditto.sampling import RF_SAMPLERS, V_SAMPLERS
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = RecipeParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--model", default="tiny", help="'tiny', a directory with model_config.json + "
                         "model.safetensors, or a hub repo id")
     parser.add_argument("--prompt", default="solo piano", help="text prompt")
@@ -25,22 +26,34 @@ def main(argv=None):
     parser.add_argument("--cfg-scale", type=float, default=7.0, help="classifier-free guidance scale")
     parser.add_argument("--seed", type=int, default=0, help="seed of x_T (-1: random)")
     parser.add_argument("--out", default="out/generate", help="output directory")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
+    parser.add_argument("--overwrite", action="store_true", help="replace the run in --out once the new one is done")
     args = parser.parse_args(argv)
 
-    out = Path(args.out)
-    if out.exists() and any(out.iterdir()) and not args.overwrite:
-        sys.exit(f"error: {str(out)!r} already holds a run; pass --overwrite or choose another --out")
-    model = ditto.load_model(args.model)
-    start = time.perf_counter()
-    audio = ditto.generate(model, args.prompt, seconds_total=args.seconds, steps=args.steps, sampler=args.sampler,
-                           cfg_scale=args.cfg_scale, seed=args.seed, cut_to_seconds_total=args.seconds is not None,
-                           progress=True)
-    seconds = time.perf_counter() - start
-    path = ditto.write_audio(out / "audio.wav", audio[0], model.sample_rate, overwrite=True)
-    settings = {**vars(args), "seconds_to_generate": seconds, "sample_rate": model.sample_rate}
-    (out / "settings.json").write_text(json.dumps(settings, indent=2) + "\n")
-    print(f"wrote {path} ({audio.shape[-1] / model.sample_rate:.2f} s) in {seconds:.1f} s")
+    try:
+        folder = RunFolder(args.out, overwrite=args.overwrite).check()
+    except RunFolderError as error:
+        fail(str(error))
+    try:
+        model = ditto.load_model(args.model)
+        start = time.perf_counter()
+        audio = ditto.generate(model, args.prompt, seconds_total=args.seconds, steps=args.steps,
+                               sampler=args.sampler, cfg_scale=args.cfg_scale, seed=args.seed,
+                               cut_to_seconds_total=args.seconds is not None, progress=True)
+        seconds = time.perf_counter() - start
+        ditto.write_audio(folder.staging / "audio.wav", audio[0], model.sample_rate, overwrite=True)
+        settings = {**vars(args), "seconds_to_generate": seconds, "sample_rate": model.sample_rate}
+        atomic_write(folder.staging / "settings.json", json.dumps(settings, indent=2) + "\n")
+        out = folder.publish()
+    except ValueError as error:
+        folder.discard()
+        fail(str(error))
+    except OSError as error:
+        folder.discard()
+        fail(f"cannot write {error.filename!r}: {error.strerror or error}", EXIT_FAILED)
+    except BaseException:
+        folder.discard()
+        raise
+    print(f"wrote {out / 'audio.wav'} ({audio.shape[-1] / model.sample_rate:.2f} s) in {seconds:.1f} s")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ file (--reference). The loss is the MSE in dB² between the smoothed frame loudn
 
 import objectives
 from ditto.audio import read_audio
-from ditto.cli import Job, recipe_parser, run_recipe
+from ditto.cli import Job, fail, number_list, recipe_parser, run_recipe
 from ditto.report import plot_intensity
 
 
@@ -17,7 +17,8 @@ def main(argv=None):
     target.add_argument("--shape", default="crescendo", choices=objectives.SHAPES, help="named loudness shape")
     target.add_argument("--low-db", type=float, default=-40.0, help="quietest point of the shape (dB)")
     target.add_argument("--high-db", type=float, default=-10.0, help="loudest point of the shape (dB)")
-    target.add_argument("--curve", default=None, help="comma-separated dB values spread over the clip (overrides --shape)")
+    target.add_argument("--curve", type=number_list, default=None,
+                        help="comma-separated dB values spread over the clip, e.g. -40,-10,-30 (overrides --shape)")
     target.add_argument("--reference", default=None, help="audio file whose loudness curve is the target")
     args = parser.parse_args(argv)
 
@@ -26,13 +27,12 @@ def main(argv=None):
             audio, rate = read_audio(args.reference)
             objective, description = objectives.Intensity.from_audio(audio, rate), f"loudness of {args.reference}"
         elif args.curve is not None:
-            values = [float(v) for v in args.curve.split(",") if v.strip()]
-            objective, description = objectives.Intensity(values), f"curve {values} dB"
+            objective, description = objectives.Intensity(args.curve), f"curve {args.curve} dB"
         else:
             objective = objectives.Intensity.from_shape(args.shape, low_db=args.low_db, high_db=args.high_db)
             description = f"{args.shape} from {args.low_db} to {args.high_db} dB"
     except ValueError as error:
-        parser.exit(2, f"error: {error}\n")
+        fail(str(error))
     run_recipe(args, Job(objective, description=f"intensity: {description}", plot=plot_intensity(objective)))
 
 

@@ -8,7 +8,7 @@ log-softmax of the high-passed chromagram, over frames that have a melody note (
 
 import objectives
 from ditto.audio import read_audio
-from ditto.cli import Job, recipe_parser, run_recipe
+from ditto.cli import Job, fail, recipe_parser, run_recipe
 from ditto.report import plot_melody
 
 
@@ -30,7 +30,7 @@ def main(argv=None):
         else:
             objective, description = objectives.Melody.from_notes(args.notes), f"notes {args.notes!r}"
     except ValueError as error:
-        parser.exit(2, f"error: {error}\n")
+        fail(str(error))
     run_recipe(args, Job(objective, description=f"melody: {description}", plot=plot_melody(objective)))
 
 

@@ -7,7 +7,7 @@ between the smoothed MFCC self-similarity matrix of the output and the target's 
 
 import objectives
 from ditto.audio import read_audio
-from ditto.cli import Job, recipe_parser, run_recipe
+from ditto.cli import Job, fail, number_list, recipe_parser, run_recipe
 from ditto.report import plot_structure
 
 
@@ -15,7 +15,7 @@ def main(argv=None):
     parser = recipe_parser(__doc__, prompt="jazz trio", iterations=150)
     target = parser.add_argument_group("target")
     target.add_argument("--form", default="ABA", help="form string: one letter per section (ABA, ABAB, AABA, ...)")
-    target.add_argument("--boundaries", default=None,
+    target.add_argument("--boundaries", type=number_list, default=None,
                         help="comma-separated section boundaries as fractions of the clip, e.g. 0.25,0.75 for ABA")
     target.add_argument("--reference", default=None, help="audio file whose self-similarity is the target")
     args = parser.parse_args(argv)
@@ -25,13 +25,11 @@ def main(argv=None):
             audio, rate = read_audio(args.reference)
             objective, description = objectives.Structure.from_audio(audio, rate), f"structure of {args.reference}"
         else:
-            boundaries = None
-            if args.boundaries:
-                boundaries = [float(v) for v in args.boundaries.split(",") if v.strip()]
+            boundaries = args.boundaries
             objective = objectives.Structure(args.form, boundaries=boundaries)
             description = f"form {args.form}" + (f" with boundaries {boundaries}" if boundaries else "")
     except ValueError as error:
-        parser.exit(2, f"error: {error}\n")
+        fail(str(error))
     run_recipe(args, Job(objective, description=f"structure: {description}", plot=plot_structure(objective)))
 
 

@@ -1,0 +1,110 @@
+"""A run's folder: checked before any work, filled in a hidden staging folder, published complete or not at all.
+
+`--out DIR` is written as `.DIR.partial` beside it and renamed to DIR once every file is there, so DIR never
+holds half a run. The staging folder also keeps the optimization state while the run goes on: after a kill or a
+full disk, `--resume` continues from it. `--overwrite` replaces the whole previous run, and only at the end: a
+new run that fails leaves the old one as it was. A folder holding files ditto did not write is never replaced.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from .files import default_mode
+
+STATE_NAME = "state.pt"  # the optimization state (ditto.OptimizationState), for --resume
+RUN_FILES = ("result.wav", "baseline.wav", "report.json", "plot.png", "x_T.pt", STATE_NAME)
+EDIT_FILES = ("edited.wav", "baseline_edited.wav")  # written by the editing recipes
+GENERATE_FILES = ("audio.wav", "settings.json")  # written by recipes/generate.py
+KNOWN_FILES = RUN_FILES + EDIT_FILES + GENERATE_FILES
+
+
+class RunFolderError(ValueError):
+    """--out cannot take this run; the message names the folder and what would work."""
+
+
+class RunFolder:
+    """The folder of one run: `check` it before any work, write into `staging`, then `publish` or `discard`."""
+
+    def __init__(self, out: str | os.PathLike, *, overwrite: bool = False, resume: bool = False):
+        self.out = Path(out)
+        self.staging = self.out.parent / f".{self.out.name}.partial"
+        self.overwrite = overwrite
+        self.resume = resume
+
+    @property
+    def state_path(self) -> Path:
+        """Where the running optimization saves its state."""
+        return self.staging / STATE_NAME
+
+    def saved_state(self) -> Path | None:
+        """The state --resume continues from: an unfinished run's, else that of the run in --out; None if neither."""
+        for path in (self.state_path, self.out / STATE_NAME):
+            if path.is_file():
+                return path
+        return None
+
+    def check(self) -> "RunFolder":
+        """Refuse (RunFolderError) anything that would lose a user's files; then make the staging folder.
+
+        Making it is the write test: a read-only or missing mount fails here, before a model is loaded.
+        """
+        out = self.out
+        if out.exists() and not out.is_dir():
+            raise RunFolderError(f"--out {str(out)!r} is a file; give a directory")
+        present = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+        foreign = [name for name in present if name not in KNOWN_FILES]
+        if foreign:
+            raise RunFolderError(f"--out {str(out)!r} holds files ditto did not write ({', '.join(foreign[:3])}); "
+                                 f"choose a new or empty directory (nothing there is replaced)")
+        if self.resume and self.saved_state() is None:
+            raise RunFolderError(f"--resume: no saved state in {str(self.state_path)!r} or {str(out / STATE_NAME)!r}; "
+                                 f"run without --resume to start")
+        if not self.resume and self.staging.exists() and not self.overwrite:
+            raise RunFolderError(f"an unfinished run of --out {str(out)!r} is in {str(self.staging)!r}; pass --resume "
+                                 f"to continue it or --overwrite to start over")
+        if not self.resume and present and not self.overwrite:
+            raise RunFolderError(f"--out {str(out)!r} already holds a run ({', '.join(present)}); pass --overwrite, "
+                                 f"--resume, or choose another directory")
+        try:
+            if self.staging.exists() and not self.resume:
+                shutil.rmtree(self.staging)
+            self._clear_staging()  # a killed run's half-written files; its state stays for --resume
+            self.staging.mkdir(parents=True, exist_ok=True)
+            probe = self.staging / ".write-test"
+            probe.write_bytes(b"ditto")
+            probe.unlink()
+        except OSError as error:
+            raise RunFolderError(f"cannot write to --out {str(out)!r}: {error.strerror or error} "
+                                 f"({error.filename or self.staging})") from None
+        return self
+
+    def publish(self) -> Path:
+        """Rename the staging folder to --out, replacing a previous run there; returns --out."""
+        os.chmod(self.staging, default_mode(directory=True))
+        if not self.out.exists():
+            os.replace(self.staging, self.out)
+            return self.out
+        previous = self.out.parent / f".{self.out.name}.previous-{os.getpid()}"
+        os.replace(self.out, previous)
+        os.replace(self.staging, self.out)
+        shutil.rmtree(previous, ignore_errors=True)
+        return self.out
+
+    def discard(self) -> None:
+        """Remove what this run wrote, except a saved state (kept for --resume)."""
+        self._clear_staging()
+        if self.staging.is_dir() and not any(self.staging.iterdir()):
+            self.staging.rmdir()
+
+    def _clear_staging(self) -> None:
+        if not self.staging.is_dir():
+            return
+        for path in self.staging.iterdir():
+            if path.name != STATE_NAME:
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
+__all__ = ["EDIT_FILES", "GENERATE_FILES", "KNOWN_FILES", "RUN_FILES", "RunFolder", "RunFolderError", "STATE_NAME"]

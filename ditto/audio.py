@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from os import PathLike
@@ -24,7 +25,16 @@ def read_audio(path: str | PathLike) -> tuple[torch.Tensor, int]:
         raise ValueError(f"cannot read audio file {str(path)!r}: {e}; readable formats: WAV, FLAC, OGG") from None
     if data.shape[0] == 0:
         raise ValueError(f"audio file {str(path)!r} holds no samples")
-    return torch.from_numpy(np.ascontiguousarray(data.T)), int(sample_rate)
+    audio = torch.from_numpy(np.ascontiguousarray(data.T))
+    check_finite(audio, f"audio file {str(path)!r}")
+    return audio, int(sample_rate)
+
+
+def check_finite(audio: torch.Tensor, what: str) -> None:
+    """Every sample of incoming audio must be finite: NaN or inf would turn the whole generation into NaN."""
+    bad = int((~torch.isfinite(audio)).sum())
+    if bad:
+        raise ValueError(f"{what} holds {bad} NaN/inf samples; audio samples must be finite numbers")
 
 
 def write_audio(path: str | PathLike, audio: torch.Tensor, sample_rate: int, *, overwrite: bool = False) -> Path:
@@ -79,22 +89,59 @@ def to_channels(audio: torch.Tensor, channels: int) -> torch.Tensor:
     raise ValueError(f"channels must be 1 or 2, got {channels!r}")
 
 
-def load_for_model(path_or_audio, sample_rate: int | None, *, target_rate: int, channels: int,
-                   length: int | None = None) -> torch.Tensor:
-    """A file path or (audio, rate) -> (1, channels, samples) at `target_rate`, optionally padded/cropped."""
-    if isinstance(path_or_audio, (str, PathLike)):
-        audio, sample_rate = read_audio(path_or_audio)
-    else:
-        audio = torch.as_tensor(path_or_audio, dtype=torch.float32)
-        if sample_rate is None:
-            raise ValueError("sample_rate is required with an audio tensor")
+# Integer PCM dtypes and how they map to [-1, 1), as soundfile reads integer files.
+_INT_SCALES = {torch.int16: (0.0, 2.0 ** -15), torch.int32: (0.0, 2.0 ** -31), torch.uint8: (128.0, 2.0 ** -7)}
+
+
+def audio_tensor(audio, what: str = "audio tensor") -> torch.Tensor:
+    """An array or tensor of samples -> float32; int16 / int32 / uint8 PCM are scaled to [-1, 1) as soundfile does."""
+    audio = torch.as_tensor(audio)
+    if audio.dtype in _INT_SCALES:
+        offset, scale = _INT_SCALES[audio.dtype]
+        return (audio.to(torch.float32) - offset) * scale
+    if not audio.is_floating_point():
+        raise ValueError(f"{what} has dtype {str(audio.dtype).replace('torch.', '')}; valid: a floating-point "
+                         f"tensor, or int16 / int32 / uint8 PCM (scaled to [-1, 1))")
+    return audio.to(torch.float32)
+
+
+def check_sample_rate(sample_rate, what: str = "audio tensor") -> int:
+    """A positive whole number of Hz (44100 or 44100.0) -> int; anything else raises."""
+    if sample_rate is None:
+        raise ValueError(f"sample_rate is required with an {what}; pass (sample_rate, audio)")
+    valid = isinstance(sample_rate, (int, float, np.integer, np.floating)) and not isinstance(sample_rate, bool)
+    if not (valid and math.isfinite(sample_rate) and sample_rate > 0 and float(sample_rate).is_integer()):
+        raise ValueError(f"sample rate of the {what} must be a positive whole number of Hz, got {sample_rate!r}")
+    return int(sample_rate)
+
+
+def as_channels_first(audio: torch.Tensor, what: str = "audio tensor") -> torch.Tensor:
+    """(samples,), (channels, samples) or (1, channels, samples) -> (channels, samples), rejecting the transpose."""
     if audio.ndim == 1:
         audio = audio[None]
     if audio.ndim == 3 and audio.shape[0] == 1:
         audio = audio[0]
     if audio.ndim != 2 or audio.shape[-1] == 0:
         raise ValueError(f"audio must have shape (channels, samples) or (samples,), got {tuple(audio.shape)}")
-    audio = resample(audio, int(sample_rate), target_rate)
+    if audio.shape[0] > audio.shape[1]:
+        raise ValueError(f"{what} of shape {tuple(audio.shape)} has more channels than samples; (channels, samples) "
+                         f"is expected: transpose it (audio.T)")
+    return audio
+
+
+def load_for_model(path_or_audio, sample_rate: int | None, *, target_rate: int, channels: int,
+                   length: int | None = None, what: str = "audio tensor") -> torch.Tensor:
+    """A file path or (audio, rate) -> (1, channels, samples) at `target_rate`, optionally padded/cropped.
+
+    `what` names a tensor input in error messages (e.g. "init audio tensor"); files are named by their path.
+    """
+    if isinstance(path_or_audio, (str, PathLike)):
+        audio, sample_rate = read_audio(path_or_audio)
+    else:
+        sample_rate = check_sample_rate(sample_rate, what)
+        audio = as_channels_first(audio_tensor(path_or_audio, what), what)
+        check_finite(audio, what)
+    audio = resample(audio, sample_rate, target_rate)
     if length is not None:
         audio = pad_or_crop(audio, length)
     return to_channels(audio[None], channels)

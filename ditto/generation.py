@@ -27,6 +27,12 @@ ScheduleName = tp.Literal["polyexponential", "karras", "exponential", "linear", 
 InitAudio = tp.Union[tp.Tuple[int, torch.Tensor], str, PathLike]
 
 
+def is_finite_number(value) -> bool:
+    """A real number (not a bool) that is neither NaN nor infinite."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
+        and math.isfinite(value)
+
+
 @dataclasses.dataclass(frozen=True)
 class SamplerConfig:
     """How one chain x_T -> x_0 runs. Defaults are SAT's / the SAO 1.0 model card's."""
@@ -51,19 +57,38 @@ class SamplerConfig:
                              f"valid: {', '.join(valid)}")
         if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
             raise ValueError(f"steps must be an integer >= 1, got {self.steps!r}")
-        if not (self.sigma_min > 0):
-            raise ValueError(f"sigma_min must be > 0, got {self.sigma_min!r}")
-        if not (self.sigma_min < self.sigma_max):
-            raise ValueError(f"sigma_min ({self.sigma_min!r}) must be below sigma_max ({self.sigma_max!r})")
         if self.schedule not in sampling.SCHEDULES:
             raise ValueError(f"unknown schedule {self.schedule!r}; valid: {', '.join(sampling.SCHEDULES)}")
-        lo, hi = self.cfg_interval
-        if not (0.0 <= lo <= hi <= 1.0):
-            raise ValueError(f"cfg_interval must satisfy 0 <= low <= high <= 1, got {self.cfg_interval!r}")
+        self._validate_noise_levels()
+        self._validate_guidance()
         if isinstance(self.keep_steps, bool) or not isinstance(self.keep_steps, int) or self.keep_steps < 0:
             raise ValueError(f"keep_steps must be an integer >= 0, got {self.keep_steps!r}")
-        if not math.isfinite(self.cfg_scale):
-            raise ValueError(f"cfg_scale must be finite, got {self.cfg_scale!r}")
+
+    def _validate_noise_levels(self) -> None:
+        if not (is_finite_number(self.sigma_min) and self.sigma_min > 0):
+            raise ValueError(f"sigma_min must be a finite number > 0, got {self.sigma_min!r}")
+        if not is_finite_number(self.sigma_max):
+            raise ValueError(f"sigma_max must be a finite number above sigma_min, got {self.sigma_max!r}")
+        if not (self.sigma_min < self.sigma_max):
+            raise ValueError(f"sigma_min ({self.sigma_min!r}) must be below sigma_max ({self.sigma_max!r})")
+        if not (is_finite_number(self.rho) and self.rho > 0):
+            raise ValueError(f"rho must be a finite number > 0, got {self.rho!r}")
+
+    def _validate_guidance(self) -> None:
+        if not is_finite_number(self.cfg_scale):
+            raise ValueError(f"cfg_scale must be a finite number, got {self.cfg_scale!r}")
+        interval = self.cfg_interval
+        if not (isinstance(interval, (tuple, list)) and len(interval) == 2 and all(map(is_finite_number, interval))
+                and 0.0 <= interval[0] <= interval[1] <= 1.0):
+            raise ValueError(f"cfg_interval must be a pair (low, high) with 0 <= low <= high <= 1, got {interval!r}")
+        if not (is_finite_number(self.scale_phi) and 0.0 <= self.scale_phi <= 1.0):
+            raise ValueError(f"scale_phi must be a number in [0, 1] (the weight of the std-rescaled CFG output: "
+                             f"0 plain CFG, 1 fully rescaled), got {self.scale_phi!r}")
+
+    def describe(self) -> str:
+        """The settings that shape the chain, as one line of keyword arguments."""
+        names = ("sampler", "steps", "sigma_min", "sigma_max", "rho", "schedule", "cfg_scale", "scale_phi")
+        return ", ".join(f"{name}={getattr(self, name)!r}" for name in names)
 
     @property
     def stochastic(self) -> bool:
@@ -79,6 +104,36 @@ class Conditioning:
     batch_size: int
 
 
+def conditioner_configs(model: Model) -> dict[str, dict]:
+    """The model's conditioners from its config: id -> {"type": ..., "config": {...}}."""
+    configs = model.config.get("model", {}).get("conditioning", {}).get("configs", [])
+    return {c.get("id"): c for c in configs}
+
+
+def check_prompt(model: Model, name: str, prompt) -> None:
+    """A `list` prompt conditioner knows only its options: SAT maps any other string to the null embedding."""
+    if not isinstance(prompt, str):
+        raise ValueError(f"{name} must be a string, got {prompt!r}")
+    conditioner = conditioner_configs(model).get("prompt", {})
+    if conditioner.get("type") != "list":
+        return
+    options = conditioner.get("config", {}).get("options", [])
+    if prompt not in options:
+        raise ValueError(f"{name} {prompt!r} is not one of this model's prompts (its prompt conditioner is a fixed "
+                         f"list); valid: {', '.join(map(repr, options))}")
+
+
+def check_timing(model: Model, name: str, seconds) -> None:
+    """seconds_start / seconds_total within the range of the model's number conditioner (SAT clamps silently)."""
+    conditioner = conditioner_configs(model).get(name, {})
+    if conditioner.get("type") != "number":
+        return
+    low, high = conditioner.get("config", {}).get("min_val", 0), conditioner.get("config", {}).get("max_val", 1)
+    if not (is_finite_number(seconds) and low <= seconds <= high):
+        raise ValueError(f"{name} must lie in [{low}, {high}] (the model's {name} conditioner range), "
+                         f"got {seconds!r}")
+
+
 def build_conditioning(model: Model, prompt: str, *, seconds_start: float = 0.0, seconds_total: float,
                        batch_size: int = 1, negative_prompt: str | None = None,
                        conditioning_tensors: dict | None = None) -> Conditioning:
@@ -89,6 +144,12 @@ def build_conditioning(model: Model, prompt: str, *, seconds_start: float = 0.0,
     """
     if not isinstance(prompt, str):
         raise ValueError(f"prompt must be a string, got {prompt!r}")
+    if "prompt" not in (conditioning_tensors or {}):
+        check_prompt(model, "prompt", prompt)
+    if negative_prompt is not None:
+        check_prompt(model, "negative_prompt", negative_prompt)
+    check_timing(model, "seconds_start", seconds_start)
+    check_timing(model, "seconds_total", seconds_total)
     conditioning = [{"prompt": prompt, "seconds_start": seconds_start, "seconds_total": seconds_total}] * batch_size
     with torch.no_grad():
         tensors = {**model.sat.conditioner(conditioning, model.device), **(conditioning_tensors or {})}
@@ -225,13 +286,27 @@ def resolve_length(model: Model, sample_size: int | None, seconds_start: float, 
             or sample_size % model.latent_stride:
         raise ValueError(f"sample_size must be a positive multiple of the latent stride {model.latent_stride} "
                          f"samples, got {sample_size!r}")
-    if not (seconds_start >= 0):
-        raise ValueError(f"seconds_start must be >= 0, got {seconds_start!r}")
+    if not (is_finite_number(seconds_start) and seconds_start >= 0):
+        raise ValueError(f"seconds_start must be a finite number >= 0, got {seconds_start!r}")
     if seconds_total is None:
         seconds_total = sample_size / model.sample_rate
-    if not (seconds_total > 0):
-        raise ValueError(f"seconds_total must be > 0, got {seconds_total!r}")
+    if not (is_finite_number(seconds_total) and seconds_total > 0):
+        raise ValueError(f"seconds_total must be a finite number > 0, got {seconds_total!r}")
+    check_window(model, int(sample_size), seconds_total)
+    check_timing(model, "seconds_start", seconds_start)
+    check_timing(model, "seconds_total", seconds_total)
     return int(sample_size), seconds_total
+
+
+def check_window(model: Model, sample_size: int, seconds_total: float) -> None:
+    """seconds_total must fit the generation window (the longer of sample_size and the model's own window): the
+    output is never longer than the window, so a longer seconds_total would silently come back cut."""
+    window = max(sample_size, model.sample_size)
+    if seconds_total * model.sample_rate > window:
+        needed = math.ceil(seconds_total * model.sample_rate / model.latent_stride) * model.latent_stride
+        raise ValueError(f"seconds_total {seconds_total!r} is longer than the {window / model.sample_rate:.3f} s "
+                         f"generation window ({window} samples at {model.sample_rate} Hz); pass a larger "
+                         f"sample_size, at least {needed} samples, to generate that long")
 
 
 def prepare_init_audio(model: Model, init_audio: InitAudio, sample_size: int) -> torch.Tensor:
@@ -244,7 +319,7 @@ def prepare_init_audio(model: Model, init_audio: InitAudio, sample_size: int) ->
     else:
         raise ValueError(f"init_audio must be (sample_rate, tensor) or a file path, got {type(init_audio).__name__}")
     return audio_io.load_for_model(audio, sample_rate, target_rate=model.sample_rate, channels=model.channels,
-                                   length=sample_size).to(model.device)
+                                   length=sample_size, what="init audio tensor").to(model.device)
 
 
 def draw_x_T(model: Model, seed: int, latent_shape: tuple, x_T: torch.Tensor | None = None) -> torch.Tensor:
@@ -257,6 +332,9 @@ def draw_x_T(model: Model, seed: int, latent_shape: tuple, x_T: torch.Tensor | N
     if tuple(x_T.shape) != tuple(latent_shape):
         raise ValueError(f"x_T must have shape {tuple(latent_shape)} (batch, latent_channels, latent_frames), "
                          f"got {tuple(x_T.shape)}")
+    if not torch.isfinite(x_T).all():
+        raise ValueError(f"x_T holds {int((~torch.isfinite(x_T)).sum())} NaN/inf values; x_T must be finite "
+                         f"(unit-variance noise)")
     return x_T.to(model.device, torch.float32)
 
 
@@ -286,15 +364,17 @@ def generate(model: Model, prompt: str, *, seconds_start: float = 0, seconds_tot
     window; `seconds_total` (the timing condition) to that window's length. `cut_to_seconds_total` trims the
     output to `seconds_total`, like the SAT UI.
     """
+    if isinstance(cfg_interval, list):
+        cfg_interval = tuple(cfg_interval)
     config = SamplerConfig(sampler=sampler, steps=steps, sigma_min=sigma_min, sigma_max=sigma_max, rho=rho,
-                           schedule=schedule, cfg_scale=cfg_scale, cfg_interval=tuple(cfg_interval),
+                           schedule=schedule, cfg_scale=cfg_scale, cfg_interval=cfg_interval,
                            scale_phi=scale_phi, checkpoint=checkpoint, autocast_bf16=autocast_bf16)
     config.validate(model)
     sample_size, seconds_total = resolve_length(model, sample_size, seconds_start, seconds_total)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    if init_audio is not None and not (init_noise_level > 0):
-        raise ValueError(f"init_noise_level must be > 0, got {init_noise_level!r}")
+    if init_audio is not None and not (is_finite_number(init_noise_level) and init_noise_level > 0):
+        raise ValueError(f"init_noise_level must be a finite number > 0, got {init_noise_level!r}")
     latent_shape = (batch_size, model.latent_channels, sample_size // model.latent_stride)
 
     if seed == -1:
@@ -308,6 +388,10 @@ def generate(model: Model, prompt: str, *, seconds_start: float = 0, seconds_tot
     latents = sample_latents(model, noise, cond, config, init_latents=init_latents,
                              init_noise_level=init_noise_level, progress=progress)
     audio = decode(model, latents)
+    if not torch.isfinite(audio).all():
+        raise ValueError(f"generation produced non-finite (NaN/inf) audio with {config.describe()}; use settings "
+                         f"the model handles, e.g. the defaults (sigma_min=0.3, sigma_max=500.0, rho=1.0, "
+                         f"scale_phi=0.0)")
     if cut_to_seconds_total:
         audio = audio[..., :int(seconds_total * model.sample_rate)]
     return audio

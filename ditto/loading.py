@@ -10,6 +10,7 @@ import dataclasses
 import importlib.util
 import json
 import os
+import pickle
 import re
 from pathlib import Path
 
@@ -94,11 +95,7 @@ def load_model(source: str | os.PathLike = "tiny", device=None, dtype: torch.dty
 
     config = _read_config(config_path)
     sat = sat_adapter.build_model(config)
-    state_dict = _read_weights(weights_path)
-    missing, unexpected = sat.load_state_dict(state_dict, strict=False)
-    if missing or unexpected:
-        raise ModelLoadError(f"weights {str(weights_path)!r} do not match {str(config_path)!r}: "
-                             f"{len(missing)} missing keys (e.g. {missing[:2]}), {len(unexpected)} unexpected (e.g. {unexpected[:2]})")
+    _load_weights(sat, _read_weights(weights_path), weights_path, config_path)
     sat = sat.to(device=device, dtype=dtype).eval().requires_grad_(False)
     return Model(sat=sat, config=config, source=source_str, device=device)
 
@@ -218,8 +215,36 @@ def _read_config(path: Path) -> dict:
 
 
 def _read_weights(path: Path) -> dict[str, torch.Tensor]:
-    if Path(path).suffix == ".safetensors":
-        from safetensors.torch import load_file
-        return load_file(str(path))
-    state = torch.load(str(path), map_location="cpu", weights_only=True)
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        if Path(path).suffix == ".safetensors":
+            return load_file(str(path))
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except (SafetensorError, pickle.UnpicklingError, EOFError, OSError, RuntimeError) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ModelLoadError(f"cannot read weights file {str(path)!r}, it is corrupt or truncated: {reason}; "
+                             f"download it again or re-save the model") from None
+    if not isinstance(state, dict):
+        raise ModelLoadError(f"weights file {str(path)!r} holds a {type(state).__name__}; expected a state dict")
     return state.get("state_dict", state)
+
+
+def _load_weights(sat: torch.nn.Module, state_dict: dict, weights_path: Path, config_path: Path) -> None:
+    """Load `state_dict` into `sat`, naming both files when the weights and the config disagree."""
+    mismatch = f"weights {str(weights_path)!r} do not match {str(config_path)!r}"
+    expected = sat.state_dict()
+    resized = [k for k, v in state_dict.items() if k in expected and tuple(v.shape) != tuple(expected[k].shape)]
+    if resized:
+        key = resized[0]
+        raise ModelLoadError(f"{mismatch}: {len(resized)} tensors differ in shape, e.g. {key!r} is "
+                             f"{tuple(state_dict[key].shape)} in the weights but {tuple(expected[key].shape)} in the "
+                             f"model the config builds")
+    try:
+        missing, unexpected = sat.load_state_dict(state_dict, strict=False)
+    except RuntimeError as e:
+        raise ModelLoadError(f"{mismatch}: {str(e).splitlines()[0]}") from None
+    if missing or unexpected:
+        raise ModelLoadError(f"{mismatch}: {len(missing)} missing keys (e.g. {missing[:2]}), "
+                             f"{len(unexpected)} unexpected (e.g. {unexpected[:2]})")

@@ -88,8 +88,20 @@ def sigmas_cosine(n: int, sigma_min: float, sigma_max: float, s: float = 0.008, 
     return _append_zero(log_sigmas.exp().to(torch.float32)).to(device)
 
 
+def check_schedule(n: int, sigma_min: float, sigma_max: float, rho: float) -> None:
+    """Arguments every schedule needs: outside these ranges the sigmas (and then the audio) come out NaN or inf."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"the number of sigmas must be an integer >= 1, got {n!r}")
+    for name, sigma in (("sigma_min", sigma_min), ("sigma_max", sigma_max)):
+        if not (0 < sigma < math.inf):
+            raise ValueError(f"{name} must be a finite number > 0, got {sigma!r}")
+    if not (0 < rho < math.inf):
+        raise ValueError(f"rho must be a finite number > 0, got {rho!r}")
+
+
 def get_sigmas(schedule: str, n: int, sigma_min: float, sigma_max: float, rho: float = 1.0, device="cpu") -> torch.Tensor:
     """The named schedule (one of `SCHEDULES`); rho applies to polyexponential and karras."""
+    check_schedule(n, sigma_min, sigma_max, rho)
     if schedule == "polyexponential":
         return sigmas_polyexponential(n, sigma_min, sigma_max, rho, device=device)
     if schedule == "karras":

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from os import PathLike
 from pathlib import Path
 
@@ -12,6 +10,8 @@ import numpy as np
 import soundfile
 import torch
 import torchaudio
+
+from .files import atomic_write, to_bytes
 
 
 def read_audio(path: str | PathLike) -> tuple[torch.Tensor, int]:
@@ -38,7 +38,7 @@ def check_finite(audio: torch.Tensor, what: str) -> None:
 
 
 def write_audio(path: str | PathLike, audio: torch.Tensor, sample_rate: int, *, overwrite: bool = False) -> Path:
-    """Write audio (channels, samples) or (samples,) as a 32-bit float WAV, atomically (temp file + rename).
+    """Write audio (channels, samples) or (samples,) as a 32-bit float WAV, atomically (`ditto.files.atomic_write`).
 
     An existing file is never replaced unless `overwrite=True`.
     """
@@ -51,15 +51,9 @@ def write_audio(path: str | PathLike, audio: torch.Tensor, sample_rate: int, *, 
     if audio.ndim != 2 or audio.shape[-1] == 0:
         raise ValueError(f"audio to write must have shape (channels, samples) or (samples,), got {tuple(audio.shape)}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        soundfile.write(tmp, audio.T.numpy(), int(sample_rate), subtype="FLOAT", format="WAV")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    wav = to_bytes(lambda buffer: soundfile.write(buffer, audio.T.numpy(), int(sample_rate), subtype="FLOAT",
+                                                  format="WAV"))
+    return atomic_write(path, wav)  # a full disk is an OSError naming `path`, not libsndfile's "System error."
 
 
 def resample(audio: torch.Tensor, from_rate: int, to_rate: int) -> torch.Tensor:

@@ -292,16 +292,17 @@ def resolve_length(model: Model, sample_size: int | None, seconds_start: float, 
         seconds_total = sample_size / model.sample_rate
     if not (is_finite_number(seconds_total) and seconds_total > 0):
         raise ValueError(f"seconds_total must be a finite number > 0, got {seconds_total!r}")
-    check_window(model, int(sample_size), seconds_total)
+    check_window(model, max(int(sample_size), model.sample_size), seconds_total)
     check_timing(model, "seconds_start", seconds_start)
     check_timing(model, "seconds_total", seconds_total)
     return int(sample_size), seconds_total
 
 
-def check_window(model: Model, sample_size: int, seconds_total: float) -> None:
-    """seconds_total must fit the generation window (the longer of sample_size and the model's own window): the
-    output is never longer than the window, so a longer seconds_total would silently come back cut."""
-    window = max(sample_size, model.sample_size)
+def check_window(model: Model, window: int, seconds_total: float) -> None:
+    """seconds_total must fit the window of `window` samples: audio is never longer than its window, so a longer
+    seconds_total would silently come back cut. `generate` checks against the longer of sample_size and the
+    model's own window (a seconds_total condition beyond a short sample_size is valid in SAT); `optimize` against
+    sample_size, since its loss sees only that."""
     if seconds_total * model.sample_rate > window:
         needed = math.ceil(seconds_total * model.sample_rate / model.latent_stride) * model.latent_stride
         raise ValueError(f"seconds_total {seconds_total!r} is longer than the {window / model.sample_rate:.3f} s "

@@ -22,8 +22,8 @@ import objectives
 
 from . import sat as sat_adapter
 from .files import save_torch
-from .generation import (InitAudio, SamplerConfig, build_conditioning, decode, draw_x_T, encode_init_audio,
-                         resolve_length, sample_latents, velocity_model)
+from .generation import (InitAudio, SamplerConfig, build_conditioning, check_window, decode, draw_x_T,
+                         encode_init_audio, resolve_length, sample_latents, velocity_model)
 from .loading import Model
 
 Objective = tp.Callable[[torch.Tensor, int], torch.Tensor]  # (audio (batch, channels, samples), rate) -> (batch,)
@@ -177,7 +177,8 @@ def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: 
     sampler = sampler or default_sampler(model)
     lr = default_lr(model) if lr is None else lr
     render_config = SamplerConfig(sampler=sampler, steps=steps, sigma_min=sigma_min, sigma_max=sigma_max, rho=rho,
-                                  schedule=schedule, cfg_scale=cfg_scale, cfg_interval=tuple(cfg_interval),
+                                  schedule=schedule, cfg_scale=cfg_scale,
+                                  cfg_interval=tuple(cfg_interval) if isinstance(cfg_interval, list) else cfg_interval,
                                   scale_phi=scale_phi, checkpoint=checkpoint, autocast_bf16=autocast_bf16)
     render_config.validate(model)
     if surrogate_steps is not None and (isinstance(surrogate_steps, bool) or not isinstance(surrogate_steps, int)
@@ -187,6 +188,7 @@ def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: 
     if memory_budget_gb is not None and not (memory_budget_gb >= 0):
         raise ValueError(f"memory_budget_gb must be >= 0, got {memory_budget_gb!r}")
     sample_size, seconds_total = resolve_length(model, sample_size, seconds_start, seconds_total)
+    check_window(model, sample_size, seconds_total)  # the loss sees the window only
     _check_optimizer_args(objective, iterations, lr, optimizer, batch_size, target_loss, patience, chunk_latents)
     if isinstance(save_every, bool) or not isinstance(save_every, int) or save_every < 1:
         raise ValueError(f"save_every must be an integer >= 1 (iterations between saved states), got {save_every!r}")

@@ -1,5 +1,5 @@
 # Two commands set everything up on a fresh machine: `make demo` and `make test`.
-# The install follows DESIGN.md §4: torch 2.14.1 + torchvision 0.29.1 (local disk), torchaudio 2.11.0,
+# The tested install (docs/install.md): torch 2.14.1 + torchvision 0.29.1 (local disk), torchaudio 2.11.0,
 # stable-audio-tools 0.0.19 and k-diffusion 0.1.1 without their pinned dependencies (gradio, wandb,
 # laion-clap, old pandas/numpy), then only what their import path really needs.
 PYTHON ?= python3

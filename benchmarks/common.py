@@ -19,7 +19,7 @@ T5_TOKENS, T5_DIM = 128, 768  # SAO 1.0's T5-base prompt: 128 tokens x 768
 
 
 def sao_size_config(sample_size: int = 2097152) -> dict:
-    """SAO 1.0's shapes (DESIGN.md §2): DiT 1536 x 24 layers x 24 heads, Oobleck 128 channels, 2048x, 64 latents.
+    """SAO 1.0's shapes (its published model_config.json): DiT 1536 x 24 layers x 24 heads, Oobleck 128 channels, 2048x, 64 latents.
 
     The T5 prompt conditioner is a `list` conditioner here (no download); `sao_conditioning_tensors` replaces
     its output with 128 precomputed tokens, as T5 would give.

@@ -113,7 +113,7 @@ def set_decoder_checkpointing(sat: torch.nn.Module, enabled: bool) -> tp.Iterato
     """Temporarily put the VAE in train() mode, where Oobleck checkpoints its residual units.
 
     The Oobleck VAE has no dropout or normalisation, so train() and eval() compute identical outputs;
-    only what autograd keeps for backward changes (DESIGN.md §2).
+    only what autograd keeps for backward changes.
     """
     vaes = [sat.pretransform.model, *(p.model for p in sat.__dict__.get("_ditto_pretransform_copies", {}).values())]
     was_training = [vae.training for vae in vaes]

@@ -21,6 +21,7 @@ from . import sat as sat_adapter
 from . import sampling
 from .loading import Model
 
+# Documentation for `generate`'s signature; tests/test_registry.py checks it equals tuple(sampling.SAMPLERS).
 SamplerName = tp.Literal["dpmpp-2m", "k-heun", "k-lms", "k-dpm-2", "k-dpm-fast", "k-dpmpp-2s-ancestral",
                          "dpmpp-2m-sde", "dpmpp-3m-sde", "v-ddim", "euler", "rk4", "dpmpp", "pingpong"]
 ScheduleName = tp.Literal["polyexponential", "karras", "exponential", "linear", "cosine"]
@@ -37,7 +38,7 @@ def is_finite_number(value) -> bool:
 class SamplerConfig:
     """How one chain x_T -> x_0 runs. Defaults are SAT's / the SAO 1.0 model card's."""
 
-    sampler: str = "dpmpp-3m-sde"  # see sampling.V_SAMPLERS / RF_SAMPLERS
+    sampler: str = "dpmpp-3m-sde"  # a name in sampling.SAMPLERS of the model's family
     steps: int = 100  # sampler steps (k-dpm-fast: model evaluations)
     sigma_min: float = 0.3  # lowest noise level (v models)
     sigma_max: float = 500.0  # highest noise level; v-ddim and flows clamp it to 1
@@ -51,10 +52,7 @@ class SamplerConfig:
     autocast_bf16: bool = False  # run the DiT under bf16 autocast
 
     def validate(self, model: Model) -> None:
-        valid = sampling.V_SAMPLERS if model.diffusion_objective == "v" else sampling.RF_SAMPLERS
-        if self.sampler not in valid:
-            raise ValueError(f"unknown sampler {self.sampler!r} for a {model.diffusion_objective!r} model; "
-                             f"valid: {', '.join(valid)}")
+        self.spec(model)
         if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
             raise ValueError(f"steps must be an integer >= 1, got {self.steps!r}")
         if self.schedule not in sampling.SCHEDULES:
@@ -63,6 +61,10 @@ class SamplerConfig:
         self._validate_guidance()
         if isinstance(self.keep_steps, bool) or not isinstance(self.keep_steps, int) or self.keep_steps < 0:
             raise ValueError(f"keep_steps must be an integer >= 0, got {self.keep_steps!r}")
+
+    def spec(self, model: Model) -> sampling.SamplerSpec:
+        """The sampler's registry row for `model`'s family; ValueError naming the valid samplers otherwise."""
+        return sampling.sampler_spec(self.sampler, sampling.family_of(model.diffusion_objective))
 
     def _validate_noise_levels(self) -> None:
         if not (is_finite_number(self.sigma_min) and self.sigma_min > 0):
@@ -101,7 +103,6 @@ class Conditioning:
 
     inputs: dict  # cross_attn_cond, global_cond, ... (SAT `get_conditioning_inputs`)
     negative_inputs: dict  # negative_cross_attn_cond, ... or {}
-    batch_size: int
 
 
 def conditioner_configs(model: Model) -> dict[str, dict]:
@@ -159,7 +160,7 @@ def build_conditioning(model: Model, prompt: str, *, seconds_start: float = 0.0,
             negative_conditioning = [{**c, "prompt": negative_prompt} for c in conditioning]
             negative = sat_adapter.conditioning_inputs(model.sat, negative_conditioning, model.device, negative=True)
     inputs = {k: v.type(model.dtype) if v is not None else v for k, v in inputs.items()}
-    return Conditioning(inputs=inputs, negative_inputs=negative, batch_size=batch_size)
+    return Conditioning(inputs=inputs, negative_inputs=negative)
 
 
 def velocity_model(model: Model, cond: Conditioning, config: SamplerConfig) -> sampling.VelocityModel:
@@ -188,16 +189,16 @@ def v_denoiser(v_model: sampling.VelocityModel) -> sampling.Denoiser:
     return denoise
 
 
-def make_noise_source(kind: str, like: torch.Tensor, sigmas: torch.Tensor | None, seed: int | None):
-    """Per-step noise for stochastic samplers, a deterministic function of `seed`.
+def brownian_noise(like: torch.Tensor, levels: torch.Tensor, seed: int | None) -> sampling.NoiseSource:
+    """k-diffusion's Brownian tree over the grid's positive levels (SAT's SDE samplers); `seed=None` draws the
+    tree's seed from the global RNG, as SAT does."""
+    positive = levels[levels > 0]
+    return sat_adapter.BrownianTreeNoiseSampler(like, positive.min(), levels.max(), seed=seed)
 
-    SDE samplers use k-diffusion's Brownian tree (noise between two sigmas); ancestral and ping-pong samplers use
-    i.i.d. normals. With `seed=None` both follow SAT exactly: the tree's seed and the normals come from the global
-    RNG, right where SAT draws them.
-    """
-    if kind in ("dpmpp-2m-sde", "dpmpp-3m-sde"):
-        positive = sigmas[sigmas > 0]
-        return sat_adapter.BrownianTreeNoiseSampler(like, positive.min(), sigmas.max(), seed=seed)
+
+def normal_noise(like: torch.Tensor, levels: torch.Tensor | None, seed: int | None) -> sampling.NoiseSource:
+    """i.i.d. unit normals shaped like `like` at every step (ancestral and ping-pong samplers), from a generator
+    seeded by `seed`, or with `seed=None` from the global RNG right where SAT draws them."""
     generator = None
     if seed is not None:
         generator = torch.Generator(device=like.device).manual_seed(seed)
@@ -207,63 +208,105 @@ def make_noise_source(kind: str, like: torch.Tensor, sigmas: torch.Tensor | None
     return normal
 
 
-def sample_latents(model: Model, x_T: torch.Tensor, cond: Conditioning, config: SamplerConfig, *,
-                   init_latents: torch.Tensor | None = None, init_noise_level: float = 1.0,
-                   noise_seed: int | None = None, progress: bool = False) -> torch.Tensor:
-    """Run the chain: unit-variance x_T (batch, latent_channels, latent_frames) -> x_0 latents, differentiably.
+NOISE_SOURCES = {"brownian": brownian_noise, "normal": normal_noise}  # SamplerSpec.noise -> its source
 
-    `init_latents` starts from encoded audio at noise level `init_noise_level` (audio-to-audio). Stochastic
-    samplers draw per-step noise from a source seeded by `noise_seed` (None: the global RNG, as SAT does), so for a
-    fixed seed the result is a deterministic function of x_T.
-    """
-    config.validate(model)
-    step_kw = dict(checkpoint=config.checkpoint, keep_steps=config.keep_steps, progress=progress)
-    sigma_max = init_noise_level if init_latents is not None else config.sigma_max
-    v_model = velocity_model(model, cond, config)
-    x_T = x_T.to(model.dtype)
 
-    if model.diffusion_objective != "v":  # rectified flow (SAT `sample_rf`)
-        t_max = min(sigma_max, 1.0)
-        x = x_T if init_latents is None else init_latents * (1 - t_max) + x_T * t_max
-        if config.sampler == "rk4":
-            t = torch.linspace(t_max, 0, config.steps + 1)
-            if model.sat.dist_shift is not None:
-                t = model.sat.dist_shift.time_shift(t, x.shape[-1])
-            return sampling.sample_flow_rk4(v_model, x, t, **step_kw)
-        t = sampling.rf_timesteps(config.steps, t_max)
-        if config.sampler == "euler":
-            return sampling.sample_flow_euler(v_model, x, t, **step_kw)
-        if config.sampler == "dpmpp":
-            return sampling.sample_flow_dpmpp(v_model, x, t, **step_kw)
-        noise = make_noise_source("pingpong", x, None, noise_seed)
-        return sampling.sample_flow_pingpong(v_model, x, t, noise=noise, **step_kw)
+def make_noise_source(kind: str, like: torch.Tensor, levels: torch.Tensor | None, seed: int | None):
+    """Per-step noise of a stochastic sampler's `SamplerSpec.noise` kind, a deterministic function of `seed`."""
+    if kind not in NOISE_SOURCES:
+        raise ValueError(f"unknown noise kind {kind!r}; valid: {', '.join(NOISE_SOURCES)}")
+    return NOISE_SOURCES[kind](like, levels, seed)
 
-    if config.sampler == "v-ddim":  # SAT `sample` with eta = 0
-        t_max = min(sigma_max, 1.0)
-        if init_latents is None:
-            x = x_T
-        else:
-            t_max_tensor = torch.tensor(t_max)
-            x = init_latents * torch.cos(t_max_tensor * math.pi / 2) + x_T * torch.sin(t_max_tensor * math.pi / 2)
-        return sampling.sample_v_ddim(v_model, x, config.steps, t_max=t_max, **step_kw)
 
-    denoise = v_denoiser(v_model)
+class Chain(tp.NamedTuple):
+    """A sampler's call as its grid kind builds it: f(model, x, *args, **kwargs); `levels` feed a noise source."""
+
+    model: tp.Callable  # a Denoiser ("sigmas", "dpm-fast") or the VelocityModel (the other grids)
+    x: torch.Tensor
+    args: tuple
+    kwargs: dict
+    levels: torch.Tensor | None
+
+
+def grid_sigmas(model: Model, v_model, x_T, config: SamplerConfig, sigma_max: float, init_latents) -> Chain:
+    """SAT `sample_k`: the k-diffusion schedule, x = x_T * sigmas[0] (+ init latents), samplers over `VDenoiser`."""
     sigmas = sampling.get_sigmas(config.schedule, config.steps, config.sigma_min, sigma_max, config.rho,
                                  device=model.device)
     x = x_T * sigmas[0]
     if init_latents is not None:
         x = init_latents + x
-    if config.sampler == "k-dpm-fast":
-        return sampling.sample_dpm_fast(denoise, x, config.sigma_min, sigma_max, config.steps, **step_kw)
-    if config.stochastic:
-        noise = make_noise_source(config.sampler, x, sigmas, noise_seed)
-        sampler = {"k-dpmpp-2s-ancestral": sampling.sample_dpmpp_2s_ancestral,
-                   "dpmpp-2m-sde": sampling.sample_dpmpp_2m_sde,
-                   "dpmpp-3m-sde": sampling.sample_dpmpp_3m_sde}[config.sampler]
-        return sampler(denoise, x, sigmas, noise=noise, **step_kw)
-    sampler = {"dpmpp-2m": sampling.sample_dpmpp_2m, "k-heun": sampling.sample_heun,
-               "k-lms": sampling.sample_lms, "k-dpm-2": sampling.sample_dpm_2}[config.sampler]
-    return sampler(denoise, x, sigmas, **step_kw)
+    return Chain(v_denoiser(v_model), x, (sigmas,), {}, sigmas)
+
+
+def grid_dpm_fast(model: Model, v_model, x_T, config: SamplerConfig, sigma_max: float, init_latents) -> Chain:
+    """SAT `sample_k` for k-dpm-fast: the same start as "sigmas"; the sampler spaces its own `steps` evaluations."""
+    chain = grid_sigmas(model, v_model, x_T, config, sigma_max, init_latents)
+    return chain._replace(args=(config.sigma_min, sigma_max, config.steps))
+
+
+def grid_v_ddim(model: Model, v_model, x_T, config: SamplerConfig, sigma_max: float, init_latents) -> Chain:
+    """SAT `sample_k` for v-ddim (`sample`, eta = 0): t_max = min(sigma_max, 1), init latents mixed by cos / sin."""
+    t_max = min(sigma_max, 1.0)
+    if init_latents is None:
+        x = x_T
+    else:
+        t_max_tensor = torch.tensor(t_max)
+        x = init_latents * torch.cos(t_max_tensor * math.pi / 2) + x_T * torch.sin(t_max_tensor * math.pi / 2)
+    return Chain(v_model, x, (config.steps,), {"t_max": t_max}, None)
+
+
+def rf_start(x_T: torch.Tensor, sigma_max: float, init_latents) -> tuple[float, torch.Tensor]:
+    """SAT `sample_rf`'s start: t_max = min(sigma_max, 1); x = x_T, or init latents noised to t_max."""
+    t_max = min(sigma_max, 1.0)
+    return t_max, (x_T if init_latents is None else init_latents * (1 - t_max) + x_T * t_max)
+
+
+def grid_rf(model: Model, v_model, x_T, config: SamplerConfig, sigma_max: float, init_latents) -> Chain:
+    """SAT `sample_rf` for euler / dpmpp / pingpong: t = `rf_timesteps(steps, t_max)`, log-SNR spaced."""
+    t_max, x = rf_start(x_T, sigma_max, init_latents)
+    t = sampling.rf_timesteps(config.steps, t_max)
+    return Chain(v_model, x, (t,), {}, t)
+
+
+def grid_rf_rk4(model: Model, v_model, x_T, config: SamplerConfig, sigma_max: float, init_latents) -> Chain:
+    """SAT `sample_rk4`: t = linspace(t_max, 0, steps + 1), shifted by the model's `dist_shift` if it has one."""
+    t_max, x = rf_start(x_T, sigma_max, init_latents)
+    t = torch.linspace(t_max, 0, config.steps + 1)
+    if model.sat.dist_shift is not None:
+        t = model.sat.dist_shift.time_shift(t, x.shape[-1])
+    return Chain(v_model, x, (t,), {}, t)
+
+
+GRIDS = {"sigmas": grid_sigmas, "dpm-fast": grid_dpm_fast, "v-ddim": grid_v_ddim, "rf": grid_rf,
+         "rf-rk4": grid_rf_rk4}  # SamplerSpec.grid -> its builder
+
+
+def sample_latents(model: Model, x_T: torch.Tensor, cond: Conditioning, config: SamplerConfig, *,
+                   init_latents: torch.Tensor | None = None, init_noise_level: float = 1.0,
+                   noise_seed: int | None = None, progress: bool = False) -> torch.Tensor:
+    """Run the chain: unit-variance x_T (batch, latent_channels, latent_frames) -> x_0 latents, differentiably.
+
+    The sampler's registry row (`sampling.SAMPLERS`) picks the grid builder (`GRIDS`) and the noise source
+    (`NOISE_SOURCES`). `init_latents` starts from encoded audio at noise level `init_noise_level`
+    (audio-to-audio). Stochastic samplers draw per-step noise from a source seeded by `noise_seed` (None: the
+    global RNG, as SAT does), so for a fixed seed the result is a deterministic function of x_T.
+    """
+    config.validate(model)
+    spec = config.spec(model)
+    sigma_max = init_noise_level if init_latents is not None else config.sigma_max
+    v_model = velocity_model(model, cond, config)
+    chain = GRIDS[spec.grid](model, v_model, x_T.to(model.dtype), config, sigma_max, init_latents)
+    return run_sampler(spec, chain, noise_seed=noise_seed, checkpoint=config.checkpoint,
+                       keep_steps=config.keep_steps, progress=progress)
+
+
+def run_sampler(spec: sampling.SamplerSpec, chain: Chain, *, noise_seed: int | None, checkpoint: bool = False,
+                keep_steps: int = 0, progress: bool = False) -> torch.Tensor:
+    """`spec.function` over a built chain, handed a noise source of `spec.noise` kind when it is stochastic."""
+    kwargs = dict(chain.kwargs, checkpoint=checkpoint, keep_steps=keep_steps, progress=progress)
+    if spec.noise is not None:
+        kwargs["noise"] = make_noise_source(spec.noise, chain.x, chain.levels, noise_seed)
+    return spec.function(chain.model, chain.x, *chain.args, **kwargs)
 
 
 def decode(model: Model, latents: torch.Tensor, *, chunk_latents: int | None = None,

@@ -25,6 +25,7 @@ from .files import save_torch
 from .generation import (InitAudio, SamplerConfig, build_conditioning, check_window, decode, draw_x_T,
                          encode_init_audio, resolve_length, sample_latents, velocity_model)
 from .loading import Model
+from .sampling import EVALUATIONS_PER_STEP
 
 Objective = tp.Callable[[torch.Tensor, int], torch.Tensor]  # (audio (batch, channels, samples), rate) -> (batch,)
 
@@ -32,7 +33,6 @@ PAPER_LR = 5e-3  # DITTO's Adam step for its 41M model and for SAO 1.0 ("higher 
 TINY_LR = 0.3  # the embedded tiny model: 30 iterations on a crescendo leave 0.96x of the loss at 5e-3, 0.73x at 5e-2, 0.17x at 0.3
 OPTIMIZERS = ("adam", "adamw", "sgd")
 DECODE_CONTEXT_FRAMES = 16  # latents decoded past the loss's span: the decoder's receptive field (error < 1e-6 of peak)
-EVALUATIONS_PER_STEP = {"k-heun": 2, "k-dpm-2": 2, "k-dpmpp-2s-ancestral": 2, "rk4": 4, "k-dpm-fast": 3}
 
 
 def default_lr(model: Model) -> float:

@@ -16,10 +16,15 @@ Two model conventions, as in SAT:
   through `VDenoiser`), for the k-diffusion samplers;
 - `VelocityModel`: `(x, t (batch,)) -> v`, the raw network, for v-ddim (t in [0, 1], alpha = cos, sigma = sin)
   and for rectified-flow models (x_t = (1 - t) x_0 + t noise).
+
+`SAMPLERS`, at the end, is the one registry: a `SamplerSpec` row per sampler (function, model family, time grid,
+noise kind, model evaluations per step); `V_SAMPLERS`, `RF_SAMPLERS`, `STOCHASTIC_SAMPLERS` and
+`EVALUATIONS_PER_STEP` are derived from it, and `ditto.generation.sample_latents` dispatches on it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import typing as tp
 
@@ -32,10 +37,6 @@ Denoiser = tp.Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 VelocityModel = tp.Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 NoiseSource = tp.Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
-V_SAMPLERS = ("dpmpp-2m", "k-heun", "k-lms", "k-dpm-2", "k-dpm-fast", "k-dpmpp-2s-ancestral",
-              "dpmpp-2m-sde", "dpmpp-3m-sde", "v-ddim")
-RF_SAMPLERS = ("euler", "rk4", "dpmpp", "pingpong")
-STOCHASTIC_SAMPLERS = ("k-dpmpp-2s-ancestral", "dpmpp-2m-sde", "dpmpp-3m-sde", "pingpong")
 SCHEDULES = ("polyexponential", "karras", "exponential", "linear", "cosine")
 
 
@@ -163,19 +164,6 @@ def _lms_coefficient(order: int, t, i: int, j: int) -> float:
 
 # ---------------------------------------------------------------------------------------------------------
 # k-diffusion samplers over a Denoiser (v-objective models)
-
-
-def sample_euler(model: Denoiser, x, sigmas, *, checkpoint=False, keep_steps=0, progress=False):
-    """Euler steps on the probability-flow ODE, Karras et al. 2022 Alg. 2 without churn."""
-    s_in = x.new_ones([x.shape[0]])
-
-    def step(x, i):
-        denoised = model(x, sigmas[i] * s_in)
-        return x + _to_d(x, sigmas[i], denoised) * (sigmas[i + 1] - sigmas[i])
-
-    for i in trange(len(sigmas) - 1, disable=not progress):
-        x = _run_step(step, x, i, checkpoint=checkpoint and i >= keep_steps)
-    return x
 
 
 def sample_heun(model: Denoiser, x, sigmas, *, checkpoint=False, keep_steps=0, progress=False):
@@ -490,3 +478,94 @@ def sample_flow_pingpong(model: VelocityModel, x, t, *, noise: NoiseSource, chec
     for i in trange(len(t) - 1, disable=not progress):
         x = _run_step(step, x, noise(t[i], t[i + 1]), i, checkpoint=checkpoint and i >= keep_steps)
     return x
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The registry: one row per sampler. Every list of sampler names derives from it.
+
+FAMILIES = ("v", "rectified_flow")
+GRIDS = ("sigmas", "dpm-fast", "v-ddim", "rf", "rf-rk4")
+NOISE_KINDS = (None, "brownian", "normal")
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplerSpec:
+    """One sampler: its function and what a caller needs to run it (`ditto.generation.sample_latents`).
+
+    - family: the model objective it serves, "v" or "rectified_flow" (see `family_of`).
+    - grid: how its grid and start point are built, mirroring SAT 0.0.19's `sample_k` / `sample_rf`:
+      "sigmas": `get_sigmas(schedule, steps, ...)`, x = x_T * sigmas[0]; called as f(Denoiser, x, sigmas);
+      "dpm-fast": the same start; called as f(Denoiser, x, sigma_min, sigma_max, nfe=steps);
+      "v-ddim": t from min(sigma_max, 1) to 0 in `steps` steps; called as f(VelocityModel, x, steps, t_max=...);
+      "rf": `rf_timesteps(steps, t_max)`; called as f(VelocityModel, x, t);
+      "rf-rk4": linspace(t_max, 0, steps + 1), shifted by the model's `dist_shift` if any; f(VelocityModel, x, t).
+    - noise: None (deterministic), "brownian" (k-diffusion's Brownian tree over the grid's levels) or "normal"
+      (i.i.d. unit normals per step), handed to the function as `noise=`.
+    - evaluations_per_step: model calls in one step (k-dpm-fast: at most), which scales a step's activations.
+    """
+
+    name: str
+    function: tp.Callable
+    family: str
+    grid: str
+    noise: str | None = None
+    evaluations_per_step: int = 1
+
+    def __post_init__(self):
+        for field, value, valid in (("family", self.family, FAMILIES), ("grid", self.grid, GRIDS),
+                                    ("noise", self.noise, NOISE_KINDS)):
+            if value not in valid:
+                raise ValueError(f"sampler {self.name!r}: unknown {field} {value!r}; valid: {valid}")
+        if isinstance(self.evaluations_per_step, bool) or not isinstance(self.evaluations_per_step, int) \
+                or self.evaluations_per_step < 1:
+            raise ValueError(f"sampler {self.name!r}: evaluations_per_step must be an integer >= 1")
+
+
+def _registry(*specs: SamplerSpec) -> dict[str, SamplerSpec]:
+    """name -> spec, refusing a name given twice."""
+    table = {spec.name: spec for spec in specs}
+    if len(table) != len(specs):
+        raise ValueError("sampler names must be unique")
+    return table
+
+
+SAMPLERS: dict[str, SamplerSpec] = _registry(
+    SamplerSpec("dpmpp-2m", sample_dpmpp_2m, "v", "sigmas"),
+    SamplerSpec("k-heun", sample_heun, "v", "sigmas", evaluations_per_step=2),
+    SamplerSpec("k-lms", sample_lms, "v", "sigmas"),
+    SamplerSpec("k-dpm-2", sample_dpm_2, "v", "sigmas", evaluations_per_step=2),
+    SamplerSpec("k-dpm-fast", sample_dpm_fast, "v", "dpm-fast", evaluations_per_step=3),
+    SamplerSpec("k-dpmpp-2s-ancestral", sample_dpmpp_2s_ancestral, "v", "sigmas", "normal", evaluations_per_step=2),
+    SamplerSpec("dpmpp-2m-sde", sample_dpmpp_2m_sde, "v", "sigmas", "brownian"),
+    SamplerSpec("dpmpp-3m-sde", sample_dpmpp_3m_sde, "v", "sigmas", "brownian"),
+    SamplerSpec("v-ddim", sample_v_ddim, "v", "v-ddim"),
+    SamplerSpec("euler", sample_flow_euler, "rectified_flow", "rf"),
+    SamplerSpec("rk4", sample_flow_rk4, "rectified_flow", "rf-rk4", evaluations_per_step=4),
+    SamplerSpec("dpmpp", sample_flow_dpmpp, "rectified_flow", "rf"),
+    SamplerSpec("pingpong", sample_flow_pingpong, "rectified_flow", "rf", "normal"),
+)
+
+V_SAMPLERS = tuple(name for name, spec in SAMPLERS.items() if spec.family == "v")
+RF_SAMPLERS = tuple(name for name, spec in SAMPLERS.items() if spec.family == "rectified_flow")
+STOCHASTIC_SAMPLERS = tuple(name for name, spec in SAMPLERS.items() if spec.noise is not None)
+EVALUATIONS_PER_STEP = {name: spec.evaluations_per_step for name, spec in SAMPLERS.items()}
+
+
+def family_of(diffusion_objective: str) -> str:
+    """The sampler family of a model objective: "v", else "rectified_flow".
+
+    SAT 0.0.19's `generate_diffusion_cond` runs "v" models through `sample_k` and both "rectified_flow" and
+    "rf_denoiser" models through `sample_rf`; ditto treats every objective other than "v" as a rectified flow.
+    """
+    return "v" if diffusion_objective == "v" else "rectified_flow"
+
+
+def sampler_spec(name: str, family: str) -> SamplerSpec:
+    """The registry row of sampler `name` for a model of `family`; ValueError naming the valid samplers otherwise."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown sampler family {family!r}; valid: {', '.join(FAMILIES)}")
+    spec = SAMPLERS.get(name) if isinstance(name, str) else None
+    if spec is None or spec.family != family:
+        valid = ", ".join(n for n, s in SAMPLERS.items() if s.family == family)
+        raise ValueError(f"unknown sampler {name!r} for a {family!r} model; valid: {valid}")
+    return spec

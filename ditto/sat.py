@@ -20,7 +20,6 @@ with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
     logging.getLogger("stable_audio_tools").setLevel(logging.ERROR)
     from k_diffusion.sampling import BrownianTreeNoiseSampler
     from stable_audio_tools.inference.generation import generate_diffusion_cond
-    from stable_audio_tools.inference.utils import prepare_audio
     from stable_audio_tools.models.factory import create_model_from_config, create_pretransform_from_config
 
 __all__ = [
@@ -30,7 +29,6 @@ __all__ = [
     "decode",
     "encode",
     "generate_diffusion_cond",
-    "prepare_audio",
     "set_decoder_checkpointing",
 ]
 

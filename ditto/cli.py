@@ -19,7 +19,8 @@ from .runs import RunFolder, RunFolderError
 from .audio import write_audio
 from .generation import generate
 from .loading import load_model
-from .optimize import OPTIMIZERS, PAPER_LR, TINY_LR, OptimizationError, Result, optimize
+from .loading import PAPER_LR
+from .optimize import OPTIMIZERS, OptimizationError, Result, optimize
 
 SAO_HINT = """Defaults run the embedded tiny model on the CPU in under a minute. For the real model on a GPU:
   --model stabilityai/stable-audio-open-1.0
@@ -104,8 +105,6 @@ class StopOnSignal:
             signal.signal(signum, handler)
 
 
-TINY_ITERATIONS = 60  # keeps every recipe's default run on the tiny model under a minute on 2 cores
-
 
 def recipe_parser(doc: str, *, prompt: str, iterations: int) -> argparse.ArgumentParser:
     """An argparse parser with the flags shared by all recipes (defaults shown in --help)."""
@@ -130,10 +129,12 @@ def recipe_parser(doc: str, *, prompt: str, iterations: int) -> argparse.Argumen
     model.add_argument("--seed", type=int, default=0, help="seed of the initial x_T (the baseline uses it too)")
     opt = parser.add_argument_group("optimization")
     opt.add_argument("--iterations", type=int, default=None,
-                     help=f"optimizer iterations (default: the paper's {iterations}; {TINY_ITERATIONS} for the tiny model)")
+                     help=f"optimizer iterations (default: the paper's {iterations}, capped by the model's own "
+                          f"max_iterations: 60 for the tiny model)")
     parser.set_defaults(paper_iterations=iterations)
     opt.add_argument("--lr", type=float, default=None,
-                     help=f"learning rate (default: {TINY_LR} for the tiny model, the paper's {PAPER_LR} otherwise)")
+                     help=f"learning rate (default: the model's own, 0.3 for the tiny model; the paper's {PAPER_LR} "
+                          f"otherwise)")
     opt.add_argument("--optimizer", default="adam", choices=OPTIMIZERS, help="optimizer")
     opt.add_argument("--target-loss", type=float, default=None, help="stop once the loss reaches this value")
     opt.add_argument("--patience", type=int, default=None, help="stop after this many iterations without a new best")
@@ -243,7 +244,7 @@ def _optimize_arguments(args: argparse.Namespace, model, job: Job) -> dict:
     sample_size = window_for(args, model)
     iterations = args.iterations
     if iterations is None:
-        iterations = min(TINY_ITERATIONS, args.paper_iterations) if model.source == "tiny" else args.paper_iterations
+        iterations = min(args.paper_iterations, model.defaults.max_iterations or args.paper_iterations)
     seconds_total = args.seconds
     if job.whole_window:
         seconds_total = (sample_size or model.sample_size) / model.sample_rate

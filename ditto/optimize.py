@@ -29,19 +29,20 @@ from .sampling import EVALUATIONS_PER_STEP
 
 Objective = tp.Callable[[torch.Tensor, int], torch.Tensor]  # (audio (batch, channels, samples), rate) -> (batch,)
 
-PAPER_LR = 5e-3  # DITTO's Adam step for its 41M model and for SAO 1.0 ("higher was unstable")
-TINY_LR = 0.3  # the embedded tiny model: 30 iterations on a crescendo leave 0.96x of the loss at 5e-3, 0.73x at 5e-2, 0.17x at 0.3
 OPTIMIZERS = ("adam", "adamw", "sgd")
 DECODE_CONTEXT_FRAMES = 16  # latents decoded past the loss's span: the decoder's receptive field (error < 1e-6 of peak)
 
 
 def default_lr(model: Model) -> float:
-    """Adam's step size for `model`: the paper's 5e-3, except for the embedded tiny model (5e-2)."""
-    return TINY_LR if model.source == "tiny" else PAPER_LR
+    """Adam's step size for `model`: its config's "ditto" lr (the tiny model: 0.3), else the paper's 5e-3."""
+    return model.defaults.lr
 
 
 def default_sampler(model: Model) -> str:
-    """A deterministic DDIM-like sampler, as in the paper: DDIM (v models) or Euler (rectified flows)."""
+    """The model's own default, else a deterministic DDIM-like sampler as in the paper: DDIM (v models) or Euler
+    (rectified flows)."""
+    if model.defaults.sampler is not None:
+        return model.defaults.sampler
     return "v-ddim" if model.diffusion_objective == "v" else "euler"
 
 

@@ -159,3 +159,25 @@ def test_hub_download_uses_the_same_local_loader(tiny, monkeypatch):
     model = ditto.load_model("someone/tiny-sao", device="cpu", token="hf_x")
     assert calls == [("someone/tiny-sao", "model_config.json", "hf_x"), ("someone/tiny-sao", "model.safetensors", "hf_x")]
     assert torch.equal(short_generation(model), short_generation(tiny))
+
+
+def test_a_model_carries_its_own_ditto_defaults(tiny, tmp_path):
+    """The tiny model's lr and iteration cap come from its config, so a copy loaded from a path keeps them; a
+    config without the "ditto" entry gets the paper's lr, and a bad entry fails at load time naming it."""
+    from ditto.optimize import default_lr
+    copy = ditto.load_model(ditto.save_model(tiny, tmp_path / "copy"), device="cpu")
+    assert (default_lr(copy), copy.defaults.max_iterations) == (0.3, 60)
+    config = json.loads((loading.TINY_DIR / "model_config.json").read_text())
+    for entry, named in ((None, None), ({"lr": -1}, "ditto.lr"), ({"steps": 8}, "valid keys: lr")):
+        directory = tmp_path / f"model-{named}"
+        directory.mkdir()
+        shutil.copy(loading.TINY_DIR / "model.safetensors", directory)
+        changed = {k: v for k, v in config.items() if k != "ditto"}
+        if entry is not None:
+            changed["ditto"] = entry
+        (directory / "model_config.json").write_text(json.dumps(changed))
+        if named is None:
+            assert default_lr(ditto.load_model(directory, device="cpu")) == 5e-3
+        else:
+            with pytest.raises(ditto.ModelLoadError, match=named):
+                ditto.load_model(directory, device="cpu")

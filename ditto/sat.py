@@ -14,13 +14,20 @@ import warnings
 
 import torch
 
+INSTALL_HINT = ("pip install --no-deps stable-audio-tools==0.0.19 k-diffusion==0.1.1 (without their own pins, which "
+                "do not install beside a current torch; ditto's requirements list what they import)")
+
 with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
     # SAT prints "flash_attn not installed" and clip warns about pkg_resources on import.
     warnings.simplefilter("ignore")
     logging.getLogger("stable_audio_tools").setLevel(logging.ERROR)
-    from k_diffusion.sampling import BrownianTreeNoiseSampler
-    from stable_audio_tools.inference.generation import generate_diffusion_cond
-    from stable_audio_tools.models.factory import create_model_from_config, create_pretransform_from_config
+    try:
+        from k_diffusion.sampling import BrownianTreeNoiseSampler
+        from stable_audio_tools.inference.generation import generate_diffusion_cond
+        from stable_audio_tools.models.factory import create_model_from_config, create_pretransform_from_config
+    except ImportError as error:  # ModuleNotFoundError included: name what is missing and the install
+        raise ImportError(f"ditto needs stable-audio-tools and k-diffusion, and {error.name or error} is missing: "
+                          f"{INSTALL_HINT}") from error
 
 __all__ = [
     "BrownianTreeNoiseSampler",

@@ -181,3 +181,14 @@ def test_a_model_carries_its_own_ditto_defaults(tiny, tmp_path):
         else:
             with pytest.raises(ditto.ModelLoadError, match=named):
                 ditto.load_model(directory, device="cpu")
+
+
+def test_import_without_stable_audio_tools_names_the_install():
+    """`pip install ditto` cannot pull stable-audio-tools (its pins do not install): import says what to run."""
+    import subprocess
+    import sys
+    code = "import sys; sys.modules['stable_audio_tools'] = None; import ditto"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    last = done.stderr.strip().splitlines()[-1]
+    assert done.returncode != 0 and last.startswith("ImportError: ditto needs stable-audio-tools")
+    assert "pip install --no-deps stable-audio-tools==0.0.19 k-diffusion==0.1.1" in last

@@ -31,6 +31,10 @@ They carry ``domain = "latent"`` (audio objectives have no attribute and are "au
 it through weighted sums and raises on a sum mixing both. ``spectral_flux``, ``seam_jump``, ``loop_seam_jump``
 and ``equal_power_crossfade`` measure and make joins in decoded audio.
 
+Modules: base (Objective, Weighted, Sum, argument checks), domains (latent-domain objectives, Joint,
+split_domains), masks (latent-frame masks), editing (LatentMatch, SelfLoop), seams (seam metrics, crossfade),
+intensity, melody, structure, smoothing.
+
 Each feature is also a plain function, so control and evaluation share one definition: ``rms_db``,
 ``intensity_db``, ``chroma``, ``melody_log_probs``, ``mfcc``, ``mfcc_self_similarity``.
 This package imports torch, torchaudio, librosa (filterbanks only), scipy, numpy and mido — never ditto or
@@ -38,26 +42,20 @@ stable_audio_tools.
 """
 
 from .base import FunctionObjective, Objective, Sum, Weighted, as_audio_batch, mono
-from .editing import (
+from .domains import (
     DOMAINS,
     Joint,
-    split_domains,
     LatentFunctionObjective,
-    LatentMatch,
     LatentObjective,
     LatentSum,
     LatentWeighted,
-    SelfLoop,
     as_latent_batch,
     domain_of,
-    equal_power_crossfade,
-    frames_for_seconds,
-    loop_seam_jump,
-    region_mask,
-    seam_jump,
-    spectral_flux,
+    split_domains,
 )
+from .editing import LatentMatch, SelfLoop
 from .intensity import SHAPES, Intensity, IntensityConfig, intensity_db, rms_db, shape_curve
+from .masks import frames_for_seconds, region_mask
 from .melody import (
     NO_MELODY,
     PITCH_CLASSES,
@@ -73,6 +71,7 @@ from .melody import (
     parse_notes,
     pitch_from_name,
 )
+from .seams import equal_power_crossfade, loop_seam_jump, seam_jump, spectral_flux
 from .smoothing import interpolate_curve, savgol_smooth, savgol_smooth_2d, savgol_window
 from .structure import (
     Structure,

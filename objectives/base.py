@@ -1,4 +1,8 @@
-"""Objective base class, weighted sums of objectives, and audio-argument checks shared by every feature."""
+"""Objective base class, weighted sums of objectives, and the argument checks shared by every module.
+
+The checks: audio batches (as_audio_batch, mono, single_reference), sample rates, value curves, and the small
+type tests and checks for numbers, counts and seconds (is_number, is_integer, check_count, check_seconds).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,30 @@ import torch
 
 LossFn = Callable[[torch.Tensor, int], torch.Tensor]
 MetricFn = Callable[[torch.Tensor, int], Mapping[str, float]]
+
+
+def is_number(value: Any) -> bool:
+    """True for an int or float (Python or NumPy), False for bool and anything else."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def is_integer(value: Any) -> bool:
+    """True for an int (Python or NumPy), False for bool, floats and anything else."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def check_count(value: Any, name: str, minimum: int) -> int:
+    """value as an int ≥ minimum; a ValueError names anything else."""
+    if not is_integer(value) or value < minimum:
+        raise ValueError(f"{name} {value!r} is invalid; expected an integer ≥ {minimum}")
+    return int(value)
+
+
+def check_seconds(value: Any, name: str) -> float:
+    """value as a finite float number of seconds (of either sign); a ValueError names anything else."""
+    if not is_number(value) or not math.isfinite(value):
+        raise ValueError(f"{name} {value!r} is invalid; expected a finite number of seconds")
+    return float(value)
 
 
 def as_audio_batch(audio: Any) -> torch.Tensor:
@@ -47,7 +75,7 @@ def mono(audio: Any) -> torch.Tensor:
 
 def check_sample_rate(sample_rate: Any) -> int:
     """The sample rate as a positive int; a ValueError names anything else."""
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, float, np.integer, np.floating)):
+    if not is_number(sample_rate):
         raise ValueError(f"sample_rate {sample_rate!r} is not a number; expected a positive integer in Hz such as 44100")
     if not math.isfinite(sample_rate) or sample_rate <= 0 or int(sample_rate) != sample_rate:
         raise ValueError(f"sample_rate {sample_rate!r} is invalid; expected a positive integer in Hz such as 44100")
@@ -116,18 +144,18 @@ class Objective(abc.ABC):
         return FunctionObjective(fn, metric=metric, name=name)
 
     def __mul__(self, weight: float) -> Objective:
-        if not isinstance(weight, (int, float, np.integer, np.floating)) or isinstance(weight, bool):
+        if not is_number(weight):
             return NotImplemented
         return Weighted(self, weight)
 
     __rmul__ = __mul__
 
     def __truediv__(self, divisor: float) -> Objective:
-        if not isinstance(divisor, (int, float, np.integer, np.floating)) or isinstance(divisor, bool):
+        if not is_number(divisor):
             return NotImplemented
         if divisor == 0:
             raise ValueError("cannot divide an objective by 0; expected a non-zero number")
-        return Weighted(self, 1.0 / float(divisor))
+        return self * (1.0 / float(divisor))  # subclasses weight through their own __mul__
 
     def __add__(self, other: Objective | LossFn) -> Objective:
         if not callable(other):

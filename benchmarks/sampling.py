@@ -61,7 +61,7 @@ def backward_rows(model, label, *, latents, steps_list, conditioning_tensors, re
 
         def step():
             x_T = torch.randn(1, model.latent_channels, latents, device=model.device, requires_grad=True)
-            with saved, ditto.sat.set_decoder_checkpointing(model.sat, True):
+            with saved, ditto.sat.set_decoder_checkpointing(model, True):
                 audio = decode(model, sample_latents(model, x_T, cond, config))
                 loss = audio.float().square().mean()
             loss.backward()

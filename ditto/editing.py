@@ -39,7 +39,7 @@ class EditPlan:
 def encode_reference(model: Model, audio: torch.Tensor) -> torch.Tensor:
     """(channels, samples) at the model's rate, a multiple of the latent stride -> posterior-mean latents (C, frames)."""
     with torch.no_grad():
-        return sat_adapter.encode(model.sat, audio[None].to(model.device), sample=False)[0].float()
+        return sat_adapter.encode(model, audio[None].to(model.device), sample=False)[0].float()
 
 
 def load_reference(model: Model, reference: Reference, sample_rate: int | None = None) -> torch.Tensor:

@@ -153,12 +153,11 @@ def build_conditioning(model: Model, prompt: str, *, seconds_start: float = 0.0,
     check_timing(model, "seconds_total", seconds_total)
     conditioning = [{"prompt": prompt, "seconds_start": seconds_start, "seconds_total": seconds_total}] * batch_size
     with torch.no_grad():
-        tensors = {**model.sat.conditioner(conditioning, model.device), **(conditioning_tensors or {})}
-        inputs = model.sat.get_conditioning_inputs(tensors)
+        inputs = sat_adapter.conditioning_inputs(model, conditioning, overrides=conditioning_tensors)
         negative = {}
         if negative_prompt is not None:
             negative_conditioning = [{**c, "prompt": negative_prompt} for c in conditioning]
-            negative = sat_adapter.conditioning_inputs(model.sat, negative_conditioning, model.device, negative=True)
+            negative = sat_adapter.conditioning_inputs(model, negative_conditioning, negative=True)
     inputs = {k: v.type(model.dtype) if v is not None else v for k, v in inputs.items()}
     return Conditioning(inputs=inputs, negative_inputs=negative)
 
@@ -170,9 +169,9 @@ def velocity_model(model: Model, cond: Conditioning, config: SamplerConfig) -> s
 
     def v(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         with autocast:
-            out = model.sat.model(x, t, **cond.inputs, **cond.negative_inputs, cfg_scale=config.cfg_scale,
-                                  cfg_interval=config.cfg_interval, scale_phi=config.scale_phi, batch_cfg=True,
-                                  rescale_cfg=True, use_checkpointing=False)
+            out = sat_adapter.network(model, x, t, {**cond.inputs, **cond.negative_inputs},
+                                      cfg_scale=config.cfg_scale, cfg_interval=config.cfg_interval,
+                                      scale_phi=config.scale_phi)
         return out.to(x.dtype)
 
     return v
@@ -272,8 +271,7 @@ def grid_rf_rk4(model: Model, v_model, x_T, config: SamplerConfig, sigma_max: fl
     """SAT `sample_rk4`: t = linspace(t_max, 0, steps + 1), shifted by the model's `dist_shift` if it has one."""
     t_max, x = rf_start(x_T, sigma_max, init_latents)
     t = torch.linspace(t_max, 0, config.steps + 1)
-    if model.sat.dist_shift is not None:
-        t = model.sat.dist_shift.time_shift(t, x.shape[-1])
+    t = sat_adapter.time_shift(model, t, x.shape[-1])
     return Chain(v_model, x, (t,), {}, t)
 
 
@@ -317,8 +315,8 @@ def decode(model: Model, latents: torch.Tensor, *, chunk_latents: int | None = N
     the Oobleck decoder's Snake activations are elementwise ops that autocast leaves in fp32.
     """
     if dtype is None or dtype == model.dtype:
-        return sat_adapter.decode(model.sat, latents, chunk_latents=chunk_latents)
-    return sat_adapter.decode(model.sat, latents, chunk_latents=chunk_latents, dtype=dtype, config=model.config).float()
+        return sat_adapter.decode(model, latents, chunk_latents=chunk_latents)
+    return sat_adapter.decode(model, latents, chunk_latents=chunk_latents, dtype=dtype).float()
 
 
 def resolve_length(model: Model, sample_size: int | None, seconds_start: float, seconds_total: float | None):
@@ -388,7 +386,7 @@ def encode_init_audio(model: Model, init_audio: InitAudio | None, sample_size: i
     if init_audio is None:
         return None
     with torch.no_grad():
-        latents = sat_adapter.encode(model.sat, prepare_init_audio(model, init_audio, sample_size))
+        latents = sat_adapter.encode(model, prepare_init_audio(model, init_audio, sample_size))
     return latents.repeat(batch_size, 1, 1)
 
 

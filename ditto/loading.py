@@ -86,16 +86,16 @@ class Model:
     @property
     def latent_stride(self) -> int:
         """Audio samples per latent frame (SAO's Oobleck VAE: 2048); the smallest step of `sample_size`."""
-        return int(self.sat.min_input_length)
+        return sat_adapter.latent_stride(self)
 
     @property
     def latent_channels(self) -> int:
-        return int(self.sat.io_channels)
+        return sat_adapter.latent_channels(self)
 
     @property
     def diffusion_objective(self) -> str:
         """"v" (SAO 1.0) or "rectified_flow" / "rf_denoiser" (SAO Small)."""
-        return self.sat.diffusion_objective
+        return sat_adapter.diffusion_objective(self)
 
     @property
     def defaults(self) -> ModelDefaults:
@@ -104,7 +104,7 @@ class Model:
 
     @property
     def dtype(self) -> torch.dtype:
-        return next(self.sat.model.parameters()).dtype
+        return sat_adapter.network_dtype(self)
 
 
 def load_model(source: str | os.PathLike = "tiny", device=None, dtype: torch.dtype | None = None, *,
@@ -158,7 +158,7 @@ def save_model(model: Model, directory: str | os.PathLike) -> Path:
     if directory.exists() and any(directory.iterdir()):
         raise ValueError(f"directory {str(directory)!r} is not empty; choose a new one (nothing is overwritten)")
     directory.mkdir(parents=True, exist_ok=True)
-    state_dict = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.sat.state_dict().items()}
+    state_dict = {k: v.detach().to("cpu").contiguous().clone() for k, v in sat_adapter.state_dict(model).items()}
     _atomic_write(directory / SAFETENSORS_NAME, lambda p: save_file(state_dict, str(p)))
     _atomic_write(directory / CONFIG_NAME, lambda p: p.write_text(json.dumps(model.config, indent=4) + "\n"))
     return directory

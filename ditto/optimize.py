@@ -327,7 +327,7 @@ def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: 
                                "per_iteration": (total / len(losses)) if losses else None},
                       settings=settings, stop_reason=stop_reason, latents=chosen["latents"])
 
-    with sat_adapter.set_decoder_checkpointing(model.sat, decoder_checkpoint):
+    with sat_adapter.set_decoder_checkpointing(model, decoder_checkpoint):
         for iteration in range(first_iteration, iterations):
             tic = time.perf_counter()
             opt.zero_grad(set_to_none=True)

@@ -1,7 +1,10 @@
 """The one adapter to stable-audio-tools (SAT) and k-diffusion: every import of either lives here.
 
-The rest of ditto talks to a SAT `ConditionedDiffusionModelWrapper` only through these functions, so that
-a change in SAT touches one file (the pattern of k-diffusion's `external.py::VDenoiser`).
+The rest of ditto never touches a SAT object: it holds a `ditto.Model` (whose `.sat` is SAT's
+`ConditionedDiffusionModelWrapper`) and asks this module for what it needs: conditioning, the network with CFG,
+the time shift of flow models, encode/decode, decoder checkpointing, the bf16 decoder copy, and the model's
+facts. A change in SAT touches this file only (the pattern of k-diffusion's `external.py::VDenoiser`).
+Functions take the `ditto.Model` (anything with `.sat`, `.device` and `.config`).
 """
 
 from __future__ import annotations
@@ -34,9 +37,16 @@ __all__ = [
     "build_model",
     "conditioning_inputs",
     "decode",
+    "diffusion_objective",
     "encode",
     "generate_diffusion_cond",
+    "latent_channels",
+    "latent_stride",
+    "network",
+    "network_dtype",
     "set_decoder_checkpointing",
+    "state_dict",
+    "time_shift",
 ]
 
 SUPPORTED_MODEL_TYPES = ("diffusion_cond",)
@@ -53,19 +63,60 @@ def build_model(config: dict) -> torch.nn.Module:
         return create_model_from_config(config)
 
 
-def conditioning_inputs(sat: torch.nn.Module, conditioning: list[dict], device, *, negative: bool = False) -> dict:
-    """SAT's conditioner + `get_conditioning_inputs`, exactly as `generate_diffusion_cond` calls them."""
-    tensors = sat.conditioner(conditioning, device)
-    return sat.get_conditioning_inputs(tensors, negative=negative)
+def conditioning_inputs(model, conditioning: list[dict], *, negative: bool = False,
+                        overrides: dict | None = None) -> dict:
+    """SAT's conditioner + `get_conditioning_inputs`, exactly as `generate_diffusion_cond` calls them.
+
+    `overrides` (conditioner id -> [tensor, mask]) replace or add conditioner outputs, e.g. precomputed T5 tokens.
+    """
+    tensors = {**model.sat.conditioner(conditioning, model.device), **(overrides or {})}
+    return model.sat.get_conditioning_inputs(tensors, negative=negative)
 
 
-def encode(sat: torch.nn.Module, audio: torch.Tensor, *, sample: bool = True) -> torch.Tensor:
+def network(model, x: torch.Tensor, t: torch.Tensor, inputs: dict, *, cfg_scale: float,
+            cfg_interval: tuple[float, float], scale_phi: float) -> torch.Tensor:
+    """The raw network output (v) with SAT's batched classifier-free guidance; DiT layer checkpointing off (the
+    sampler checkpoints whole steps instead)."""
+    return model.sat.model(x, t, **inputs, cfg_scale=cfg_scale, cfg_interval=cfg_interval, scale_phi=scale_phi,
+                           batch_cfg=True, rescale_cfg=True, use_checkpointing=False)
+
+
+def time_shift(model, t: torch.Tensor, latent_frames: int) -> torch.Tensor:
+    """A flow model's resolution-dependent time shift of the grid `t` (SAT `dist_shift`), or `t` without one."""
+    shift = model.sat.dist_shift
+    return t if shift is None else shift.time_shift(t, latent_frames)
+
+
+def latent_stride(model) -> int:
+    """Audio samples per latent frame (SAO's Oobleck VAE: 2048)."""
+    return int(model.sat.min_input_length)
+
+
+def latent_channels(model) -> int:
+    return int(model.sat.io_channels)
+
+
+def diffusion_objective(model) -> str:
+    """"v" (SAO 1.0) or "rectified_flow" / "rf_denoiser" (SAO Small)."""
+    return model.sat.diffusion_objective
+
+
+def network_dtype(model) -> torch.dtype:
+    return next(model.sat.model.parameters()).dtype
+
+
+def state_dict(model) -> dict[str, torch.Tensor]:
+    """The SAT wrapper's weights, keyed as in `model.safetensors`."""
+    return model.sat.state_dict()
+
+
+def encode(model, audio: torch.Tensor, *, sample: bool = True) -> torch.Tensor:
     """Audio (batch, channels, samples) -> latents (batch, latent_channels, latent_frames).
 
     `sample=True` draws from the VAE posterior with the global RNG, as SAT does for init audio;
     `sample=False` returns the posterior mean (deterministic, for references).
     """
-    pretransform = sat.pretransform
+    pretransform = model.sat.pretransform
     if sample:
         return pretransform.encode(audio)
     vae = pretransform.model
@@ -74,18 +125,16 @@ def encode(sat: torch.nn.Module, audio: torch.Tensor, *, sample: bool = True) ->
     return mean / pretransform.scale
 
 
-def pretransform_in(sat: torch.nn.Module, dtype: torch.dtype | None, config: dict | None = None) -> torch.nn.Module:
-    """The model's pretransform, or a copy of it in `dtype` (rebuilt from `config`) kept on the model for later calls.
+def pretransform_in(model, dtype: torch.dtype | None) -> torch.nn.Module:
+    """The model's pretransform, or a copy of it in `dtype` (rebuilt from the config) kept on the model for later calls.
 
     A deepcopy is not possible: weight_norm's derived weights are not graph leaves.
     """
-    reference = sat.pretransform
+    reference, config = model.sat.pretransform, model.config
     if dtype is None or dtype == next(reference.parameters()).dtype:
         return reference
-    copies = sat.__dict__.setdefault("_ditto_pretransform_copies", {})  # not a submodule: not in state_dict
+    copies = model.sat.__dict__.setdefault("_ditto_pretransform_copies", {})  # not a submodule: not in state_dict
     if dtype not in copies:
-        if config is None:
-            raise ValueError(f"a {dtype} decoder copy needs the model config")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             twin = create_pretransform_from_config(config["model"]["pretransform"], config["sample_rate"])
@@ -96,15 +145,15 @@ def pretransform_in(sat: torch.nn.Module, dtype: torch.dtype | None, config: dic
     return copies[dtype]
 
 
-def decode(sat: torch.nn.Module, latents: torch.Tensor, *, chunk_latents: int | None = None, overlap: int = 32,
-           dtype: torch.dtype | None = None, config: dict | None = None) -> torch.Tensor:
+def decode(model, latents: torch.Tensor, *, chunk_latents: int | None = None, overlap: int = 32,
+           dtype: torch.dtype | None = None) -> torch.Tensor:
     """Latents (batch, latent_channels, latent_frames) -> audio (batch, channels, samples), autograd-safe.
 
     `chunk_latents` decodes in overlapping chunks of that many latents (SAT's `decode_audio(chunked=True)`),
     which bounds the decoder's activation memory; None decodes in one pass. `dtype` decodes with a copy of the
     decoder in that precision.
     """
-    pretransform = pretransform_in(sat, dtype, config)
+    pretransform = pretransform_in(model, dtype)
     latents = latents.to(next(pretransform.parameters()).dtype)
     if chunk_latents is None or latents.shape[-1] <= chunk_latents:
         return pretransform.decode(latents)
@@ -114,13 +163,14 @@ def decode(sat: torch.nn.Module, latents: torch.Tensor, *, chunk_latents: int | 
 
 
 @contextlib.contextmanager
-def set_decoder_checkpointing(sat: torch.nn.Module, enabled: bool) -> tp.Iterator[None]:
+def set_decoder_checkpointing(model, enabled: bool) -> tp.Iterator[None]:
     """Temporarily put the VAE in train() mode, where Oobleck checkpoints its residual units.
 
     The Oobleck VAE has no dropout or normalisation, so train() and eval() compute identical outputs;
     only what autograd keeps for backward changes.
     """
-    vaes = [sat.pretransform.model, *(p.model for p in sat.__dict__.get("_ditto_pretransform_copies", {}).values())]
+    copies = model.sat.__dict__.get("_ditto_pretransform_copies", {})
+    vaes = [model.sat.pretransform.model, *(p.model for p in copies.values())]
     was_training = [vae.training for vae in vaes]
     for vae in vaes:
         vae.train(enabled)

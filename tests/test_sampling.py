@@ -14,7 +14,7 @@ FRAMES = 4  # latent frames: 4 x 2048 samples
 def chain_loss(model, x_T, config, *, noise_seed=7, decoder_checkpointing=False):
     """A fixed linear functional of the decoded audio, so gradients are comparable across runs."""
     cond = build_conditioning(model, "solo piano", seconds_total=1.0)
-    with ditto.sat.set_decoder_checkpointing(model.sat, decoder_checkpointing):
+    with ditto.sat.set_decoder_checkpointing(model, decoder_checkpointing):
         audio = decode(model, sample_latents(model, x_T, cond, config, noise_seed=noise_seed))
     weights = torch.linspace(-1.0, 1.0, audio.numel(), dtype=audio.dtype).reshape(audio.shape)
     return (audio * weights).sum()

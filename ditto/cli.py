@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import math
 import re
@@ -196,9 +197,9 @@ def run_recipe(args: argparse.Namespace, job: Job | tp.Callable[..., Job]) -> Re
         folder = RunFolder(args.out, overwrite=args.overwrite, resume=args.resume).check()
     except RunFolderError as error:
         fail(str(error))
-    with StopOnSignal() as stop:
+    with StopOnSignal() as stop, failing_cleanly(folder):
+        model, job = _model_and_job(args, job)
         try:
-            model, job = _model_and_job(args, job)
             result = optimize(model, job.objective, **_optimize_arguments(args, model, job), progress=not args.quiet,
                               state_path=folder.state_path, save_every=args.save_every,
                               resume=folder.saved_state() if args.resume else None,
@@ -206,18 +207,6 @@ def run_recipe(args: argparse.Namespace, job: Job | tp.Callable[..., Job]) -> Re
         except OptimizationError as error:
             _publish(folder, error.result, job, {"error": str(error)})
             fail(f"{error} (best result so far written to {folder.out})", EXIT_FAILED)
-        except ValueError as error:
-            folder.discard()
-            fail(str(error))
-        except OSError as error:
-            folder.discard()
-            fail(f"{_describe(error)}{_kept(folder)}", EXIT_FAILED)
-        except KeyboardInterrupt:
-            folder.discard()
-            fail(f"aborted{_kept(folder)}", EXIT_INTERRUPTED)
-        except BaseException:
-            folder.discard()
-            raise
         paths = _publish(folder, result, job, {})
     print(f"metrics before: {_fmt(result.metrics['before'])}  after: {_fmt(result.metrics['after'])}")
     print(f"{len(result.losses)} iterations in {result.seconds['total']:.1f} s "
@@ -228,6 +217,26 @@ def run_recipe(args: argparse.Namespace, job: Job | tp.Callable[..., Job]) -> Re
         fail(f"interrupted after {len(result.losses)} of {result.settings['iterations']} iterations; the best result "
              f"so far is in {folder.out}; continue with the same command and --resume", EXIT_INTERRUPTED)
     return result
+
+
+@contextlib.contextmanager
+def failing_cleanly(folder: RunFolder) -> tp.Iterator[None]:
+    """Whatever goes wrong inside becomes one `error:` line and an exit code (bad input 2, a write error 1,
+    a second Ctrl-C 130), and what the run wrote is discarded except its saved state, kept for --resume."""
+    try:
+        yield
+    except ValueError as error:
+        folder.discard()
+        fail(str(error))
+    except OSError as error:
+        folder.discard()
+        fail(f"{_describe(error)}{_kept(folder)}", EXIT_FAILED)
+    except KeyboardInterrupt:
+        folder.discard()
+        fail(f"aborted{_kept(folder)}", EXIT_INTERRUPTED)
+    except BaseException:
+        folder.discard()  # after a publish there is nothing left to discard
+        raise
 
 
 def _model_and_job(args: argparse.Namespace, job) -> tuple:
@@ -341,5 +350,5 @@ def _fmt(metrics: dict) -> str:
 
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_INTERRUPTED", "Job", "RecipeParser", "StopOnSignal",
-           "add_control_flags", "control_objective", "edit_job", "fail", "number_list", "recipe_parser",
+           "add_control_flags", "control_objective", "edit_job", "fail", "failing_cleanly", "number_list", "recipe_parser",
            "reference_or_demo", "run_recipe", "window_for"]

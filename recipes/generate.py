@@ -9,7 +9,7 @@ import json
 import time
 
 import ditto
-from ditto.cli import EXIT_FAILED, RecipeParser, fail
+from ditto.cli import RecipeParser, fail, failing_cleanly
 from ditto.files import atomic_write
 from ditto.runs import RunFolder, RunFolderError
 from ditto.sampling import RF_SAMPLERS, V_SAMPLERS
@@ -33,7 +33,7 @@ def main(argv=None):
         folder = RunFolder(args.out, overwrite=args.overwrite).check()
     except RunFolderError as error:
         fail(str(error))
-    try:
+    with failing_cleanly(folder):
         model = ditto.load_model(args.model)
         start = time.perf_counter()
         audio = ditto.generate(model, args.prompt, seconds_total=args.seconds, steps=args.steps,
@@ -44,15 +44,6 @@ def main(argv=None):
         settings = {**vars(args), "seconds_to_generate": seconds, "sample_rate": model.sample_rate}
         atomic_write(folder.staging / "settings.json", json.dumps(settings, indent=2) + "\n")
         out = folder.publish()
-    except ValueError as error:
-        folder.discard()
-        fail(str(error))
-    except OSError as error:
-        folder.discard()
-        fail(f"cannot write {error.filename!r}: {error.strerror or error}", EXIT_FAILED)
-    except BaseException:
-        folder.discard()
-        raise
     print(f"wrote {out / 'audio.wav'} ({audio.shape[-1] / model.sample_rate:.2f} s) in {seconds:.1f} s")
 
 

@@ -22,8 +22,8 @@ import objectives
 
 from . import sat as sat_adapter
 from .files import save_torch
-from .generation import (InitAudio, SamplerConfig, build_conditioning, check_window, decode, draw_x_T,
-                         encode_init_audio, resolve_length, sample_latents, velocity_model)
+from .generation import (Conditioning, InitAudio, SamplerConfig, build_conditioning, check_window, decode,
+                         draw_x_T, encode_init_audio, resolve_length, sample_latents, velocity_model)
 from .loading import Model
 from .sampling import EVALUATIONS_PER_STEP
 
@@ -125,6 +125,96 @@ def load_state(path: str | os.PathLike) -> OptimizationState:
         raise ValueError(f"cannot read optimization state {str(path)!r}: {str(error).splitlines()[0]}") from None
 
 
+@dataclasses.dataclass
+class Problem:
+    """DITTO's function of x_T, fixed for one run: x_T -> x_0 latents (the sampling chain) -> audio (the decoder)
+    -> loss. Conditioning, init latents, the per-step noise seed and what to decode are set once, so the loss is a
+    deterministic function of x_T; `optimize` descends on it, and other control methods can reuse it."""
+
+    model: Model
+    cond: Conditioning
+    chain: SamplerConfig  # the chain optimized through
+    render_chain: SamplerConfig  # the chain the result is rendered with (longer than `chain` with a surrogate)
+    x_T: torch.Tensor  # (batch, latent_channels, latent_frames): the seeded start, unit variance
+    latent_part: tp.Any  # the objective's latent-domain part (editing losses) or None
+    audio_part: tp.Any  # the objective's audio-domain part (control losses) or None
+    span: int  # audio samples the loss sees (seconds_total)
+    decode_frames: int  # latent frames decoded: the span's + DECODE_CONTEXT_FRAMES of context
+    init_latents: torch.Tensor | None = None  # (batch, latent_channels, latent_frames): audio-to-audio start
+    init_noise_level: float = 1.0
+    noise_seed: int = 1  # stochastic samplers' per-step noise
+    chunk_latents: int | None = None
+    decoder_dtype: torch.dtype | None = None  # bf16: decode with a bf16 copy of the decoder
+
+    @property
+    def frame_rate(self) -> float:
+        return self.model.sample_rate / self.model.latent_stride
+
+    def latents(self, x_T: torch.Tensor, chain: SamplerConfig | None = None) -> torch.Tensor:
+        """x_T -> x_0 latents (batch, latent_channels, latent_frames) through the sampling chain."""
+        return sample_latents(self.model, x_T, self.cond, chain or self.chain, init_latents=self.init_latents,
+                              init_noise_level=self.init_noise_level, noise_seed=self.noise_seed)
+
+    def audio(self, latents: torch.Tensor) -> torch.Tensor:
+        """x_0 latents -> audio (batch, channels, span): decodes only the frames the span needs (+ context)."""
+        return decode(self.model, latents[..., :self.decode_frames], chunk_latents=self.chunk_latents,
+                      dtype=self.decoder_dtype)[..., :self.span].float()
+
+    def features(self, x_T: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(latents, audio or None): what the objective's parts read; the decoder is skipped without an audio part."""
+        latents = self.latents(x_T)
+        return latents, (self.audio(latents) if self.audio_part is not None else None)
+
+    def loss(self, latents: torch.Tensor, audio: torch.Tensor | None) -> torch.Tensor:
+        """Loss per batch item (batch,)."""
+        loss = 0.0
+        if self.latent_part is not None:
+            loss = loss + self.latent_part(latents.float(), self.frame_rate)
+        if self.audio_part is not None:
+            loss = loss + self.audio_part(audio, self.model.sample_rate)
+        return loss
+
+    def metrics(self, latents: torch.Tensor, audio: torch.Tensor) -> dict:
+        """The objective's metrics (the paper's definitions) of one render."""
+        found = {}
+        if self.latent_part is not None:
+            found.update(_metric(self.latent_part, latents.float(), self.frame_rate))
+        if self.audio_part is not None:
+            found.update(_metric(self.audio_part, audio, self.model.sample_rate))
+        return found
+
+    def render(self, x_T: torch.Tensor, chain: SamplerConfig | None = None) -> dict:
+        """{"latents", "audio"} of `x_T`, without gradients."""
+        with torch.no_grad():
+            latents = self.latents(x_T, chain)
+            return dict(latents=latents, audio=self.audio(latents))
+
+
+def _final_render(problem: Problem, best: dict, baseline: dict, surrogate: bool) -> tuple[dict, dict, dict]:
+    """(result, baseline, metrics) as reported: renders what the loop did not keep; with a surrogate chain, both
+    x_T rendered again with the full chain, whose metrics become "before"/"after" (the surrogate's kept beside)."""
+    if baseline["latents"] is None:  # no iteration ran in this call (iterations=0, or a finished resume)
+        tic = time.perf_counter()
+        baseline.update(problem.render(problem.x_T), seconds=time.perf_counter() - tic)
+    if best["iteration"] >= 0 and best["latents"] is None:
+        best.update(problem.render(best["x_T"]))
+    chosen = best if best["iteration"] >= 0 else baseline
+    with torch.no_grad():
+        if chosen["audio"] is None:
+            chosen = {**chosen, "audio": problem.audio(chosen["latents"])}
+        if baseline["audio"] is None:
+            baseline = {**baseline, "audio": problem.audio(baseline["latents"])}
+        metrics = {"before": problem.metrics(baseline["latents"], baseline["audio"]),
+                   "after": problem.metrics(chosen["latents"], chosen["audio"])}
+    if surrogate:
+        final = dataclasses.replace(problem.render_chain, checkpoint=False)
+        metrics["before_surrogate"], metrics["after_surrogate"] = metrics["before"], metrics["after"]
+        chosen, baseline = problem.render(best["x_T"], final), {**baseline, **problem.render(problem.x_T, final)}
+        metrics["before"] = problem.metrics(baseline["latents"], baseline["audio"])
+        metrics["after"] = problem.metrics(chosen["latents"], chosen["audio"])
+    return chosen, baseline, metrics
+
+
 def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: float | None = None,
              sample_size: int | None = None, seconds_start: float = 0.0, steps: int = 20,
              sampler: str | None = None, cfg_scale: float = 7.0, iterations: int = 70, lr: float | None = None,
@@ -215,7 +305,6 @@ def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: 
     if init_audio is not None and not (init_noise_level > 0):
         raise ValueError(f"init_noise_level must be > 0, got {init_noise_level!r}")
     init_latents = encode_init_audio(model, init_audio, sample_size, batch_size)
-    noise_seed = seed + 1
     if keep_steps is None and memory_budget_gb is not None:
         per_step = activation_bytes_per_step(model, cond, config, x_T_start)
         keep_steps = min(config.steps, int(memory_budget_gb * 1e9 // max(per_step, 1)))
@@ -224,52 +313,20 @@ def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: 
         config = dataclasses.replace(config, keep_steps=keep_steps)
         config.validate(model)
     settings["keep_steps"] = config.keep_steps
-    decoder_dtype = torch.bfloat16 if decoder_bf16 else None
-
-    # Editing losses read latents, control losses read audio; a Joint objective has both parts. With no audio
-    # part the decoder is skipped while optimizing.
+    # Editing losses read latents, control losses read audio; a Joint objective has both parts.
     latent_part, audio_part = objectives.split_domains(objective)
-    frame_rate = model.sample_rate / model.latent_stride
-
-    def render_latents(x: torch.Tensor, chain: SamplerConfig = config) -> torch.Tensor:
-        """x_T -> x_0 latents (batch, latent_channels, latent_frames) through the sampling chain."""
-        return sample_latents(model, x, cond, chain, init_latents=init_latents, init_noise_level=init_noise_level,
-                              noise_seed=noise_seed)
-
-    needed_frames = min(sample_size // model.latent_stride, -(-span // model.latent_stride) + DECODE_CONTEXT_FRAMES)
-
-    def to_audio(latents: torch.Tensor) -> torch.Tensor:
-        """x_0 latents -> audio (batch, channels, span): decodes only the frames the span needs (+ context)."""
-        return decode(model, latents[..., :needed_frames], chunk_latents=chunk_latents,
-                      dtype=decoder_dtype)[..., :span].float()
-
-    def features(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(latents, audio or None): what the objective's parts read."""
-        latents = render_latents(x)
-        return latents, (to_audio(latents) if audio_part is not None else None)
-
-    def loss_of(latents: torch.Tensor, audio: torch.Tensor | None) -> torch.Tensor:
-        """Loss per batch item (batch,)."""
-        loss = 0.0
-        if latent_part is not None:
-            loss = loss + latent_part(latents.float(), frame_rate)
-        if audio_part is not None:
-            loss = loss + audio_part(audio, model.sample_rate)
-        return loss
-
-    def metrics_of(latents: torch.Tensor, audio: torch.Tensor) -> dict:
-        found = {}
-        if latent_part is not None:
-            found.update(_metric(latent_part, latents.float(), frame_rate))
-        if audio_part is not None:
-            found.update(_metric(audio_part, audio, model.sample_rate))
-        return found
+    decode_frames = min(sample_size // model.latent_stride,
+                        -(-span // model.latent_stride) + DECODE_CONTEXT_FRAMES)
+    problem = Problem(model=model, cond=cond, chain=config, render_chain=render_config, x_T=x_T_start,
+                      latent_part=latent_part, audio_part=audio_part, span=span, decode_frames=decode_frames,
+                      init_latents=init_latents, init_noise_level=init_noise_level, noise_seed=seed + 1,
+                      chunk_latents=chunk_latents, decoder_dtype=torch.bfloat16 if decoder_bf16 else None)
 
     state = _resumed_state(resume, settings)
     variable = (x_T_start if state is None else state.x_T.to(x_T_start.device)).clone().requires_grad_(True)
     opt = _make_optimizer(optimizer, variable, lr)
     losses: list[float] = []
-    best = dict(loss=math.inf, iteration=-1, x_T=x_T_start.detach().clone(), latents=None, audio=None)
+    best = dict(loss=math.inf, iteration=-1, x_T=x_T_start.detach().clone(), latents=None, audio=None)  # so far
     baseline: dict = dict(latents=None, audio=None, seconds=0.0)
     since_best, first_iteration, seconds_before = 0, 0, 0.0
     if state is not None:
@@ -292,37 +349,11 @@ def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: 
                                  best_x_T=best["x_T"].detach().cpu().clone(), since_best=since_best,
                                  seconds=elapsed(), rng_state=torch.get_rng_state(), settings=settings)
 
-    def render(x: torch.Tensor) -> dict:
-        """Latents and audio of `x`, without gradients (a resumed run's baseline and best)."""
-        with torch.no_grad():
-            latents = render_latents(x)
-            return dict(latents=latents, audio=to_audio(latents))
-
     def result() -> Result:
-        if baseline["latents"] is None:  # no iteration ran in this call (iterations=0, or a finished resume)
-            tic = time.perf_counter()
-            baseline.update(render(x_T_start), seconds=time.perf_counter() - tic)
-        if best["iteration"] >= 0 and best["latents"] is None:
-            best.update(render(best["x_T"]))
-        chosen = best if best["iteration"] >= 0 else baseline
-        with torch.no_grad():
-            audio = chosen["audio"] if chosen["audio"] is not None else to_audio(chosen["latents"])
-            baseline_audio = baseline["audio"] if baseline["audio"] is not None else to_audio(baseline["latents"])
-            metrics = {"before": metrics_of(baseline["latents"], baseline_audio),
-                       "after": metrics_of(chosen["latents"], audio)}
-            if surrogate_steps is not None:  # render both x_T with the full chain; report the metric of that
-                metrics["before_surrogate"], metrics["after_surrogate"] = metrics["before"], metrics["after"]
-                final = dataclasses.replace(render_config, checkpoint=False)
-                chosen = {"latents": render_latents(best["x_T"], final)}
-                audio = to_audio(chosen["latents"])
-                baseline_latents = render_latents(x_T_start, final)
-                baseline_audio = to_audio(baseline_latents)
-                metrics["before"] = metrics_of(baseline_latents, baseline_audio)
-                metrics["after"] = metrics_of(chosen["latents"], audio)
+        chosen, shown_baseline, metrics = _final_render(problem, best, baseline, surrogate_steps is not None)
         total = elapsed()
-        return Result(audio=audio, baseline_audio=baseline_audio, x_T=best["x_T"].cpu(), losses=losses,
-                      metrics=metrics,
-                      sample_rate=model.sample_rate, best_iteration=best["iteration"],
+        return Result(audio=chosen["audio"], baseline_audio=shown_baseline["audio"], x_T=best["x_T"].cpu(),
+                      losses=losses, metrics=metrics, sample_rate=model.sample_rate, best_iteration=best["iteration"],
                       seconds={"total": total, "baseline": baseline["seconds"],
                                "per_iteration": (total / len(losses)) if losses else None},
                       settings=settings, stop_reason=stop_reason, latents=chosen["latents"])
@@ -331,8 +362,8 @@ def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: 
         for iteration in range(first_iteration, iterations):
             tic = time.perf_counter()
             opt.zero_grad(set_to_none=True)
-            latents, audio = features(variable)  # (batch, latent_channels, frames), (batch, channels, span) or None
-            loss_per_item = loss_of(latents, audio)  # (batch,)
+            latents, audio = problem.features(variable)  # (batch, latent_channels, frames), (batch, channels, span)
+            loss_per_item = problem.loss(latents, audio)  # (batch,)
             loss = loss_per_item.sum()
             value = loss.item() / batch_size
             if baseline["latents"] is None and iteration == 0:

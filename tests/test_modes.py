@@ -104,9 +104,9 @@ def test_bf16_contract_fails_for_a_garbage_decoder(tiny, crescendo, fp32_run, mo
     decode = ditto.sat.decode
     generator = torch.Generator().manual_seed(0)
 
-    def garbage(sat, latents, *, dtype=None, **kwargs):
+    def garbage(model, latents, *, dtype=None, **kwargs):
         if dtype != torch.bfloat16:
-            return decode(sat, latents, dtype=dtype, **kwargs)
+            return decode(model, latents, dtype=dtype, **kwargs)
         noise = 0.1 * torch.randn(latents.shape[0], tiny.channels, latents.shape[-1] * tiny.latent_stride,
                                   generator=generator)
         return (noise + 0.0 * latents.sum()).to(dtype)  # connected to x_T, but with a zero gradient

@@ -307,6 +307,13 @@ def run_sampler(spec: sampling.SamplerSpec, chain: Chain, *, noise_seed: int | N
     return spec.function(chain.model, chain.x, *chain.args, **kwargs)
 
 
+def encode(model: Model, audio: torch.Tensor, *, sample: bool = True) -> torch.Tensor:
+    """Audio (batch, channels, samples) at the model's rate -> latents (batch, latent_channels, latent_frames)
+    through the VAE encoder: a posterior sample drawn with the global RNG (as stable-audio-tools does for init
+    audio), or with `sample=False` the posterior mean (deterministic, for edit references)."""
+    return sat_adapter.encode(model, audio, sample=sample)
+
+
 def decode(model: Model, latents: torch.Tensor, *, chunk_latents: int | None = None,
            dtype: torch.dtype | None = None) -> torch.Tensor:
     """Latents (batch, latent_channels, latent_frames) -> audio (batch, channels, samples) through the VAE decoder.

@@ -9,9 +9,7 @@ import json
 import time
 
 import ditto
-from ditto.cli import RecipeParser, fail, failing_cleanly
-from ditto.files import atomic_write
-from ditto.runs import RunFolder, RunFolderError
+from ditto.app import RecipeParser, RunFolder, RunFolderError, atomic_write, fail, failing_cleanly
 from ditto.sampling import RF_SAMPLERS, V_SAMPLERS
 
 

@@ -6,8 +6,8 @@ Open was not trained for inpainting: this works on it anyway. Without --referenc
 (seed 1234) is used, so the recipe runs out of the box.
 """
 
-from ditto import editing
-from ditto.cli import add_control_flags, control_objective, edit_job, recipe_parser, reference_or_demo, run_recipe
+from ditto.app import (add_control_flags, control_objective, edit_job, plan_inpaint, recipe_parser,
+                       reference_or_demo, run_recipe)
 
 
 def main(argv=None):
@@ -23,7 +23,7 @@ def main(argv=None):
     def build(model, sample_size):
         control = control_objective(args)
         reference, rate = reference_or_demo(args.reference, args, model, sample_size)
-        plan = editing.plan_inpaint(model, reference, sample_rate=rate, gap_s=(args.start, args.end),
+        plan = plan_inpaint(model, reference, sample_rate=rate, gap_s=(args.start, args.end),
                                     sample_size=sample_size, fade_s=args.fade)
         return edit_job(plan, f"inpaint: gap {args.start}-{args.end} s of {args.reference or 'a tiny-model clip'}",
                         control)

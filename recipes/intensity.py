@@ -6,9 +6,8 @@ file (--reference). The loss is the MSE in dB² between the smoothed frame loudn
 """
 
 import objectives
-from ditto.audio import read_audio
-from ditto.cli import Job, fail, number_list, recipe_parser, run_recipe
-from ditto.report import plot_intensity
+from ditto import read_audio
+from ditto.app import Job, fail, number_list, plot_intensity, recipe_parser, run_recipe
 
 
 def main(argv=None):

@@ -6,8 +6,7 @@ opening (optionally with --bridge seconds left free for the transition). edited.
 (length - overlap) seconds, its opening crossfaded from the closing overlap; play it on repeat.
 """
 
-from ditto import editing
-from ditto.cli import add_control_flags, control_objective, edit_job, recipe_parser, run_recipe
+from ditto.app import add_control_flags, control_objective, edit_job, plan_loop, recipe_parser, run_recipe
 
 
 def main(argv=None):
@@ -21,7 +20,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     def build(model, sample_size):
-        plan = editing.plan_loop(model, args.reference, overlap_s=args.overlap, sample_size=sample_size,
+        plan = plan_loop(model, args.reference, overlap_s=args.overlap, sample_size=sample_size,
                                  bridge_s=args.bridge)
         kind = f"loop of {args.reference}" if args.reference else "reference-free loop"
         return edit_job(plan, f"{kind}, {args.overlap} s overlap", control_objective(args))

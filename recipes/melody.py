@@ -7,9 +7,8 @@ log-softmax of the high-passed chromagram, over frames that have a melody note (
 """
 
 import objectives
-from ditto.audio import read_audio
-from ditto.cli import Job, fail, recipe_parser, run_recipe
-from ditto.report import plot_melody
+from ditto import read_audio
+from ditto.app import Job, fail, plot_melody, recipe_parser, run_recipe
 
 
 def main(argv=None):

@@ -6,8 +6,8 @@ equal-power crossfade over the overlap. Run it again on edited.wav to keep exten
 tiny model's own output (seed 1234) is continued, so the recipe runs out of the box.
 """
 
-from ditto import editing
-from ditto.cli import add_control_flags, control_objective, edit_job, recipe_parser, reference_or_demo, run_recipe
+from ditto.app import (add_control_flags, control_objective, edit_job, plan_outpaint, recipe_parser,
+                       reference_or_demo, run_recipe)
 
 
 def main(argv=None):
@@ -21,7 +21,7 @@ def main(argv=None):
     def build(model, sample_size):
         control = control_objective(args)
         reference, rate = reference_or_demo(args.reference, args, model, sample_size)
-        plan = editing.plan_outpaint(model, reference, sample_rate=rate, overlap_s=args.overlap,
+        plan = plan_outpaint(model, reference, sample_rate=rate, overlap_s=args.overlap,
                                      sample_size=sample_size)
         return edit_job(plan, f"outpaint: continue {args.reference or 'a tiny-model clip'} "
                               f"with {args.overlap} s overlap", control)

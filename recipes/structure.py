@@ -6,9 +6,8 @@ between the smoothed MFCC self-similarity matrix of the output and the target's 
 """
 
 import objectives
-from ditto.audio import read_audio
-from ditto.cli import Job, fail, number_list, recipe_parser, run_recipe
-from ditto.report import plot_structure
+from ditto import read_audio
+from ditto.app import Job, fail, number_list, plot_structure, recipe_parser, run_recipe
 
 
 def main(argv=None):

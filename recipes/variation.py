@@ -7,9 +7,9 @@ recipes. Without --init-audio, the tiny model's own output (seed 1234) is varied
 """
 
 import ditto
-from ditto.audio import read_audio
-from ditto.cli import Job, add_control_flags, control_objective, recipe_parser, reference_or_demo, run_recipe
-from ditto.report import plot_waveforms
+from ditto import read_audio
+from ditto.app import (Job, add_control_flags, control_objective, plot_waveforms, recipe_parser,
+                       reference_or_demo, run_recipe)
 
 
 def main(argv=None):

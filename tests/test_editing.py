@@ -6,7 +6,7 @@ import torch
 
 import ditto
 import objectives
-from ditto import editing
+from ditto.app import editing
 from ditto.optimize import optimize
 
 WINDOW = 22 * 2048  # 1.02 s

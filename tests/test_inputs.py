@@ -10,7 +10,8 @@ import soundfile
 import torch
 
 import ditto
-from ditto import audio, editing, loading
+from ditto import audio, loading
+from ditto.app import editing
 
 FAST = dict(sample_size=8 * 2048, steps=2, sampler="dpmpp-2m")
 

@@ -12,7 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
-from .files import default_mode
+from ..files import default_mode
 
 STATE_NAME = "state.pt"  # the optimization state (ditto.OptimizationState), for --resume
 RUN_FILES = ("result.wav", "baseline.wav", "report.json", "plot.png", "x_T.pt", STATE_NAME)

@@ -17,11 +17,11 @@ import objectives
 
 from . import report
 from .runs import RunFolder, RunFolderError
-from .audio import write_audio
-from .generation import generate
-from .loading import load_model
-from .loading import PAPER_LR
-from .optimize import OPTIMIZERS, OptimizationError, Result, optimize
+from ..audio import write_audio
+from ..generation import generate
+from ..loading import load_model
+from ..loading import PAPER_LR
+from ..optimize import OPTIMIZERS, OptimizationError, Result, optimize
 
 SAO_HINT = """Defaults run the embedded tiny model on the CPU in under a minute. For the real model on a GPU:
   --model stabilityai/stable-audio-open-1.0

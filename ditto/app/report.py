@@ -1,6 +1,6 @@
 """A run's outputs: result.wav, baseline.wav, report.json, plot.png and x_T.pt, each written atomically.
 
-`ditto.runs.RunFolder` decides where they go and publishes the folder whole. Every setting, the loss per
+`ditto.app.runs.RunFolder` decides where they go and publishes the folder whole. Every setting, the loss per
 iteration, the metrics before and after and the timings go into report.json, so that a run can be read (and
 x_T.pt re-rendered) later.
 """
@@ -19,9 +19,9 @@ import torch  # noqa: E402
 
 import objectives  # noqa: E402
 
-from .audio import write_audio  # noqa: E402
-from .files import atomic_write, save_torch, to_bytes  # noqa: E402
-from .optimize import Result  # noqa: E402
+from ..audio import write_audio  # noqa: E402
+from ..files import atomic_write, save_torch, to_bytes  # noqa: E402
+from ..optimize import Result  # noqa: E402
 
 OUTPUT_FILES = ("result.wav", "baseline.wav", "report.json", "plot.png", "x_T.pt")
 
@@ -139,7 +139,7 @@ def plot_structure(objective: "objectives.Structure"):
 
 def plot_edit(plan):
     """Edited audio: waveforms of the baseline and result edits with the generated regions shaded, and the result's
-    spectrogram. `plan` is a `ditto.editing.EditPlan`."""
+    spectrogram. `plan` is a `ditto.app.editing.EditPlan`."""
     def shade(axis, duration_s):
         regions = plan.regions
         if plan.kind == "outpaint":

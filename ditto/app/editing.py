@@ -16,9 +16,9 @@ import torch
 
 import objectives
 
-from . import sat as sat_adapter
-from .audio import load_for_model
-from .loading import Model
+from ..audio import load_for_model
+from ..generation import encode
+from ..loading import Model
 
 Reference = tp.Union[str, PathLike, torch.Tensor]
 
@@ -39,7 +39,7 @@ class EditPlan:
 def encode_reference(model: Model, audio: torch.Tensor) -> torch.Tensor:
     """(channels, samples) at the model's rate, a multiple of the latent stride -> posterior-mean latents (C, frames)."""
     with torch.no_grad():
-        return sat_adapter.encode(model, audio[None].to(model.device), sample=False)[0].float()
+        return encode(model, audio[None].to(model.device), sample=False)[0].float()
 
 
 def load_reference(model: Model, reference: Reference, sample_rate: int | None = None) -> torch.Tensor:

@@ -6,13 +6,15 @@ differentiable feature of the decoded audio matches a target, backpropagating th
 
 from . import audio, sampling
 from .audio import read_audio, write_audio
-from .generation import (Conditioning, SamplerConfig, build_conditioning, decode, generate, sample_latents)
+from .config import OptimizerConfig, SamplerConfig, SpeedConfig
+from .generation import Conditioning, build_conditioning, decode, encode, generate, sample_latents
 from .loading import Model, ModelLoadError, load_model, save_model
 from . import optimize as optimize_module
 from .optimize import OptimizationError, OptimizationState, Result, load_state, optimize, save_state
 
 __all__ = [
-    "Conditioning", "Model", "ModelLoadError", "OptimizationError", "OptimizationState", "Result", "SamplerConfig", "audio",
-    "build_conditioning", "decode", "generate", "load_model", "load_state", "optimize", "optimize_module", "read_audio",
-    "sample_latents", "sampling", "save_model", "save_state", "write_audio",
+    "Conditioning", "Model", "ModelLoadError", "OptimizationError", "OptimizationState", "OptimizerConfig",
+    "Result", "SamplerConfig", "SpeedConfig", "audio", "build_conditioning", "decode", "encode", "generate",
+    "load_model", "load_state", "optimize", "optimize_module", "read_audio", "sample_latents", "sampling",
+    "save_model", "save_state", "write_audio",
 ]

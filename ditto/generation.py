@@ -19,6 +19,7 @@ import torch
 from . import audio as audio_io
 from . import sat as sat_adapter
 from . import sampling
+from .config import SamplerConfig, is_count, is_finite_number, split_options
 from .loading import Model
 
 # Documentation for `generate`'s signature; tests/test_registry.py checks it equals tuple(sampling.SAMPLERS).
@@ -26,75 +27,6 @@ SamplerName = tp.Literal["dpmpp-2m", "k-heun", "k-lms", "k-dpm-2", "k-dpm-fast",
                          "dpmpp-2m-sde", "dpmpp-3m-sde", "v-ddim", "euler", "rk4", "dpmpp", "pingpong"]
 ScheduleName = tp.Literal["polyexponential", "karras", "exponential", "linear", "cosine"]
 InitAudio = tp.Union[tp.Tuple[int, torch.Tensor], str, PathLike]
-
-
-def is_finite_number(value) -> bool:
-    """A real number (not a bool) that is neither NaN nor infinite."""
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
-        and math.isfinite(value)
-
-
-@dataclasses.dataclass(frozen=True)
-class SamplerConfig:
-    """How one chain x_T -> x_0 runs. Defaults are SAT's / the SAO 1.0 model card's."""
-
-    sampler: str = "dpmpp-3m-sde"  # a name in sampling.SAMPLERS of the model's family
-    steps: int = 100  # sampler steps (k-dpm-fast: model evaluations)
-    sigma_min: float = 0.3  # lowest noise level (v models)
-    sigma_max: float = 500.0  # highest noise level; v-ddim and flows clamp it to 1
-    rho: float = 1.0  # polyexponential / karras shape
-    schedule: str = "polyexponential"  # SAT's k-diffusion schedule
-    cfg_scale: float = 7.0  # classifier-free guidance weight (1 = off)
-    cfg_interval: tuple[float, float] = (0.0, 1.0)  # CFG only while sin(t*pi/2) lies in this interval (SAT)
-    scale_phi: float = 0.0  # CFG rescale toward the conditional output's std (SAT)
-    checkpoint: bool = False  # checkpoint every sampler step (memory flat in steps)
-    keep_steps: int = 0  # with checkpoint: the first keep_steps steps keep their activations (faster, more memory)
-    autocast_bf16: bool = False  # run the DiT under bf16 autocast
-
-    def validate(self, model: Model) -> None:
-        self.spec(model)
-        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
-            raise ValueError(f"steps must be an integer >= 1, got {self.steps!r}")
-        if self.schedule not in sampling.SCHEDULES:
-            raise ValueError(f"unknown schedule {self.schedule!r}; valid: {', '.join(sampling.SCHEDULES)}")
-        self._validate_noise_levels()
-        self._validate_guidance()
-        if isinstance(self.keep_steps, bool) or not isinstance(self.keep_steps, int) or self.keep_steps < 0:
-            raise ValueError(f"keep_steps must be an integer >= 0, got {self.keep_steps!r}")
-
-    def spec(self, model: Model) -> sampling.SamplerSpec:
-        """The sampler's registry row for `model`'s family; ValueError naming the valid samplers otherwise."""
-        return sampling.sampler_spec(self.sampler, sampling.family_of(model.diffusion_objective))
-
-    def _validate_noise_levels(self) -> None:
-        if not (is_finite_number(self.sigma_min) and self.sigma_min > 0):
-            raise ValueError(f"sigma_min must be a finite number > 0, got {self.sigma_min!r}")
-        if not is_finite_number(self.sigma_max):
-            raise ValueError(f"sigma_max must be a finite number above sigma_min, got {self.sigma_max!r}")
-        if not (self.sigma_min < self.sigma_max):
-            raise ValueError(f"sigma_min ({self.sigma_min!r}) must be below sigma_max ({self.sigma_max!r})")
-        if not (is_finite_number(self.rho) and self.rho > 0):
-            raise ValueError(f"rho must be a finite number > 0, got {self.rho!r}")
-
-    def _validate_guidance(self) -> None:
-        if not is_finite_number(self.cfg_scale):
-            raise ValueError(f"cfg_scale must be a finite number, got {self.cfg_scale!r}")
-        interval = self.cfg_interval
-        if not (isinstance(interval, (tuple, list)) and len(interval) == 2 and all(map(is_finite_number, interval))
-                and 0.0 <= interval[0] <= interval[1] <= 1.0):
-            raise ValueError(f"cfg_interval must be a pair (low, high) with 0 <= low <= high <= 1, got {interval!r}")
-        if not (is_finite_number(self.scale_phi) and 0.0 <= self.scale_phi <= 1.0):
-            raise ValueError(f"scale_phi must be a number in [0, 1] (the weight of the std-rescaled CFG output: "
-                             f"0 plain CFG, 1 fully rescaled), got {self.scale_phi!r}")
-
-    def describe(self) -> str:
-        """The settings that shape the chain, as one line of keyword arguments."""
-        names = ("sampler", "steps", "sigma_min", "sigma_max", "rho", "schedule", "cfg_scale", "scale_phi")
-        return ", ".join(f"{name}={getattr(self, name)!r}" for name in names)
-
-    @property
-    def stochastic(self) -> bool:
-        return self.sampler in sampling.STOCHASTIC_SAMPLERS
 
 
 @dataclasses.dataclass
@@ -397,45 +329,46 @@ def encode_init_audio(model: Model, init_audio: InitAudio | None, sample_size: i
     return latents.repeat(batch_size, 1, 1)
 
 
+GENERATE_OPTIONS = ("x_T", "conditioning_tensors", "progress")  # generate's keyword arguments beyond the config
+
+
 def generate(model: Model, prompt: str, *, seconds_start: float = 0, seconds_total: float | None = None,
              sample_size: int | None = None, steps: int = 100, cfg_scale: float = 7.0,
              sampler: SamplerName = "dpmpp-3m-sde", sigma_min: float = 0.3, sigma_max: float = 500.0,
              rho: float = 1.0, cfg_interval: tuple[float, float] = (0.0, 1.0), scale_phi: float = 0.0,
              negative_prompt: str | None = None, seed: int = 0, batch_size: int = 1,
              init_audio: InitAudio | None = None, init_noise_level: float = 1.0,
-             cut_to_seconds_total: bool = False, schedule: ScheduleName = "polyexponential",
-             checkpoint: bool = False, autocast_bf16: bool = False, x_T: torch.Tensor | None = None,
-             conditioning_tensors: dict | None = None, progress: bool = False) -> torch.Tensor:
+             cut_to_seconds_total: bool = False, **options) -> torch.Tensor:
     """Generate audio (batch, channels, samples); equals SAT's `generate_diffusion_cond` with the same arguments.
 
-    `seed=-1` draws a random seed (as SAT). `x_T` (batch, latent_channels, latent_frames), unit variance,
-    replaces the seeded draw, e.g. an x_T saved by `ditto.optimize`. `sample_size` defaults to the model's
-    window; `seconds_total` (the timing condition) to that window's length. `cut_to_seconds_total` trims the
-    output to `seconds_total`, like the SAT UI.
+    `seed=-1` draws a random seed (as SAT). `sample_size` defaults to the model's window; `seconds_total` (the
+    timing condition) to that window's length. `cut_to_seconds_total` trims the output to `seconds_total`, like
+    the SAT UI. Further keyword arguments:
+    - the other `SamplerConfig` fields: `schedule` (ScheduleName), `checkpoint`, `keep_steps`, `autocast_bf16`;
+    - `x_T` (batch, latent_channels, latent_frames), unit variance: replaces the seeded draw, e.g. an x_T saved
+      by `ditto.optimize`;
+    - `conditioning_tensors`: replaces conditioner outputs (e.g. precomputed T5 tokens);
+    - `progress`: a progress bar over the sampler steps.
     """
-    if isinstance(cfg_interval, list):
-        cfg_interval = tuple(cfg_interval)
+    split = split_options("generate", options, {"sampling": SamplerConfig}, GENERATE_OPTIONS)
     config = SamplerConfig(sampler=sampler, steps=steps, sigma_min=sigma_min, sigma_max=sigma_max, rho=rho,
-                           schedule=schedule, cfg_scale=cfg_scale, cfg_interval=cfg_interval,
-                           scale_phi=scale_phi, checkpoint=checkpoint, autocast_bf16=autocast_bf16)
+                           cfg_scale=cfg_scale, cfg_interval=cfg_interval, scale_phi=scale_phi, **split["sampling"])
     config.validate(model)
     sample_size, seconds_total = resolve_length(model, sample_size, seconds_start, seconds_total)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    if init_audio is not None and not (is_finite_number(init_noise_level) and init_noise_level > 0):
-        raise ValueError(f"init_noise_level must be a finite number > 0, got {init_noise_level!r}")
+    check_start(batch_size, init_audio, init_noise_level)
     latent_shape = (batch_size, model.latent_channels, sample_size // model.latent_stride)
+    extra = split["extra"]
 
     if seed == -1:
         seed = int(np.random.randint(0, 2**32 - 1))
-    noise = draw_x_T(model, seed, latent_shape, x_T)
+    noise = draw_x_T(model, seed, latent_shape, extra.get("x_T"))
     cond = build_conditioning(model, prompt, seconds_start=seconds_start, seconds_total=seconds_total,
                               batch_size=batch_size, negative_prompt=negative_prompt,
-                              conditioning_tensors=conditioning_tensors)
+                              conditioning_tensors=extra.get("conditioning_tensors"))
     init_latents = encode_init_audio(model, init_audio, sample_size, batch_size)
 
     latents = sample_latents(model, noise, cond, config, init_latents=init_latents,
-                             init_noise_level=init_noise_level, progress=progress)
+                             init_noise_level=init_noise_level, progress=extra.get("progress", False))
     audio = decode(model, latents)
     if not torch.isfinite(audio).all():
         raise ValueError(f"generation produced non-finite (NaN/inf) audio with {config.describe()}; use settings "
@@ -444,3 +377,11 @@ def generate(model: Model, prompt: str, *, seconds_start: float = 0, seconds_tot
     if cut_to_seconds_total:
         audio = audio[..., :int(seconds_total * model.sample_rate)]
     return audio
+
+
+def check_start(batch_size: int, init_audio: InitAudio | None, init_noise_level: float) -> None:
+    """The batch size and the init-audio noise level: ValueError naming a bad one."""
+    if not is_count(batch_size, 1):
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    if init_audio is not None and not (is_finite_number(init_noise_level) and init_noise_level > 0):
+        raise ValueError(f"init_noise_level must be a finite number > 0, got {init_noise_level!r}")

@@ -22,14 +22,14 @@ import objectives
 
 from . import sat as sat_adapter
 from .files import save_torch
-from .generation import (Conditioning, InitAudio, SamplerConfig, build_conditioning, check_window, decode,
-                         draw_x_T, encode_init_audio, resolve_length, sample_latents, velocity_model)
+from .config import OPTIMIZERS, OptimizerConfig, SamplerConfig, SpeedConfig, is_count, split_options
+from .generation import (Conditioning, InitAudio, build_conditioning, check_start, check_window, decode, draw_x_T,
+                         encode_init_audio, resolve_length, sample_latents, velocity_model)
 from .loading import Model
 from .sampling import EVALUATIONS_PER_STEP
 
 Objective = tp.Callable[[torch.Tensor, int], torch.Tensor]  # (audio (batch, channels, samples), rate) -> (batch,)
 
-OPTIMIZERS = ("adam", "adamw", "sgd")
 DECODE_CONTEXT_FRAMES = 16  # latents decoded past the loss's span: the decoder's receptive field (error < 1e-6 of peak)
 
 
@@ -145,6 +145,8 @@ class Problem:
     noise_seed: int = 1  # stochastic samplers' per-step noise
     chunk_latents: int | None = None
     decoder_dtype: torch.dtype | None = None  # bf16: decode with a bf16 copy of the decoder
+    decoder_checkpoint: bool = True  # checkpoint the decoder's residual units while optimizing
+    surrogate: bool = False  # `chain` is a surrogate: the result is rendered again with `render_chain`
 
     @property
     def frame_rate(self) -> float:
@@ -183,6 +185,10 @@ class Problem:
             found.update(_metric(self.audio_part, audio, self.model.sample_rate))
         return found
 
+    def checkpointing(self) -> tp.ContextManager:
+        """The decoder's residual units checkpointed (or not) while the loop runs."""
+        return sat_adapter.set_decoder_checkpointing(self.model, self.decoder_checkpoint)
+
     def render(self, x_T: torch.Tensor, chain: SamplerConfig | None = None) -> dict:
         """{"latents", "audio"} of `x_T`, without gradients."""
         with torch.no_grad():
@@ -190,7 +196,7 @@ class Problem:
             return dict(latents=latents, audio=self.audio(latents))
 
 
-def _final_render(problem: Problem, best: dict, baseline: dict, surrogate: bool) -> tuple[dict, dict, dict]:
+def _final_render(problem: Problem, best: dict, baseline: dict) -> tuple[dict, dict, dict]:
     """(result, baseline, metrics) as reported: renders what the loop did not keep; with a surrogate chain, both
     x_T rendered again with the full chain, whose metrics become "before"/"after" (the surrogate's kept beside)."""
     if baseline["latents"] is None:  # no iteration ran in this call (iterations=0, or a finished resume)
@@ -206,216 +212,13 @@ def _final_render(problem: Problem, best: dict, baseline: dict, surrogate: bool)
             baseline = {**baseline, "audio": problem.audio(baseline["latents"])}
         metrics = {"before": problem.metrics(baseline["latents"], baseline["audio"]),
                    "after": problem.metrics(chosen["latents"], chosen["audio"])}
-    if surrogate:
+    if problem.surrogate:
         final = dataclasses.replace(problem.render_chain, checkpoint=False)
         metrics["before_surrogate"], metrics["after_surrogate"] = metrics["before"], metrics["after"]
         chosen, baseline = problem.render(best["x_T"], final), {**baseline, **problem.render(problem.x_T, final)}
         metrics["before"] = problem.metrics(baseline["latents"], baseline["audio"])
         metrics["after"] = problem.metrics(chosen["latents"], chosen["audio"])
     return chosen, baseline, metrics
-
-
-def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: float | None = None,
-             sample_size: int | None = None, seconds_start: float = 0.0, steps: int = 20,
-             sampler: str | None = None, cfg_scale: float = 7.0, iterations: int = 70, lr: float | None = None,
-             seed: int = 0, optimizer: str = "adam", negative_prompt: str | None = None, sigma_min: float = 0.3,
-             sigma_max: float = 500.0, rho: float = 1.0, schedule: str = "polyexponential",
-             cfg_interval: tuple[float, float] = (0.0, 1.0), scale_phi: float = 0.0, batch_size: int = 1,
-             init_audio: InitAudio | None = None, init_noise_level: float = 1.0, x_T: torch.Tensor | None = None,
-             checkpoint: bool = True, decoder_checkpoint: bool = True, chunk_latents: int | None = None,
-             autocast_bf16: bool = False, decoder_bf16: bool = False, keep_steps: int | None = None,
-             memory_budget_gb: float | None = None, surrogate_steps: int | None = None,
-             conditioning_tensors: dict | None = None, target_loss: float | None = None, patience: int | None = None,
-             time_budget_s: float | None = None, callback: tp.Callable[[dict], None] | None = None,
-             progress: bool = True, state_path: str | os.PathLike | None = None, save_every: int = 10,
-             resume: OptimizationState | str | os.PathLike | None = None,
-             should_stop: tp.Callable[[], bool] | None = None) -> Result:
-    """Optimize x_T so that `objective(audio, sample_rate)` falls; returns the best x_T and its audio.
-
-    Sampling arguments mean what they mean in `ditto.generate`; with `iterations=0` the result's audio is
-    exactly `generate(..., cut_to_seconds_total=True)`. The objective sees only the first `seconds_total`
-    seconds of each decoded window. `sample_size` below the model's window makes each iteration cheaper.
-    Latent-domain objectives (editing losses, `domain = "latent"`) are called on the x_0 latents
-    (batch, latent_channels, latent_frames) and the latent frame rate instead; with no audio-domain term the
-    decoder is skipped while optimizing. `edit + 0.025 * intensity` (an `objectives.Joint`) feeds each part its own.
-
-    - `conditioning_tensors` replaces conditioner outputs (e.g. precomputed T5 tokens), as in `generate`.
-    - `lr=None` picks `default_lr(model)`; `sampler=None` a deterministic DDIM-like sampler.
-    - Stochastic samplers draw their per-step noise from a source seeded once (seed + 1), so the loss is a
-      deterministic function of x_T.
-    - `checkpoint` checkpoints every sampler step; `decoder_checkpoint` the VAE decoder's residual units;
-      `chunk_latents` decodes in overlapping chunks of that many latents.
-    Speed and memory modes (docs/performance.md has the measurements):
-    - `autocast_bf16` runs the DiT under bf16 autocast; `decoder_bf16` decodes with a bf16 copy of the VAE decoder.
-    - `keep_steps=k` keeps the activations of the first k sampler steps instead of recomputing them;
-      `memory_budget_gb` picks k from a measurement of one step's activations (on a big card: no recomputation).
-    - Only the latents the loss reads are decoded: the span `seconds_total` plus 16 latents of context
-      (matching a full decode within 1e-6 of peak on the tiny model); latent-only objectives skip the decoder.
-    - `surrogate_steps=k` optimizes through a k-step chain (cheap), then renders the best x_T (and the baseline)
-      with `steps`; metrics["after"] is the control metric of that final render, metrics["after_surrogate"] of
-      the k-step render (DITTO-2's idea, without distillation).
-    - Stops early once the loss reaches `target_loss`, after `patience` iterations without a new best, or once
-      `time_budget_s` seconds have passed.
-    - `callback(info)` runs after every iteration with iteration, loss, best_loss, grad_norm, grad (dL/dx_T), seconds.
-    - A NaN/inf loss or gradient raises `OptimizationError` naming the iteration; its `.result` is the best so far.
-    Never losing work:
-    - `state_path` saves an `OptimizationState` every `save_every` iterations and when the loop stops;
-      `resume` (a state or its path) continues it: same settings (`RESUMABLE_CHANGES` aside), and on the CPU
-      bitwise the same x_T and losses as a run that was never stopped.
-    - `should_stop()` is asked after every iteration; True ends the loop there with stop_reason "interrupted"
-      (the recipes set it from SIGINT / SIGTERM).
-    """
-    sampler = sampler or default_sampler(model)
-    lr = default_lr(model) if lr is None else lr
-    render_config = SamplerConfig(sampler=sampler, steps=steps, sigma_min=sigma_min, sigma_max=sigma_max, rho=rho,
-                                  schedule=schedule, cfg_scale=cfg_scale,
-                                  cfg_interval=tuple(cfg_interval) if isinstance(cfg_interval, list) else cfg_interval,
-                                  scale_phi=scale_phi, checkpoint=checkpoint, autocast_bf16=autocast_bf16)
-    render_config.validate(model)
-    if surrogate_steps is not None and (isinstance(surrogate_steps, bool) or not isinstance(surrogate_steps, int)
-                                        or not 1 <= surrogate_steps):
-        raise ValueError(f"surrogate_steps must be an integer >= 1, got {surrogate_steps!r}")
-    config = dataclasses.replace(render_config, steps=surrogate_steps or steps)  # the chain DITTO optimizes through
-    if memory_budget_gb is not None and not (memory_budget_gb >= 0):
-        raise ValueError(f"memory_budget_gb must be >= 0, got {memory_budget_gb!r}")
-    sample_size, seconds_total = resolve_length(model, sample_size, seconds_start, seconds_total)
-    check_window(model, sample_size, seconds_total)  # the loss sees the window only
-    _check_optimizer_args(objective, iterations, lr, optimizer, batch_size, target_loss, patience, chunk_latents)
-    if isinstance(save_every, bool) or not isinstance(save_every, int) or save_every < 1:
-        raise ValueError(f"save_every must be an integer >= 1 (iterations between saved states), got {save_every!r}")
-    span = min(sample_size, int(round(seconds_total * model.sample_rate)))
-    latent_shape = (batch_size, model.latent_channels, sample_size // model.latent_stride)
-    settings = dict(prompt=prompt, negative_prompt=negative_prompt, seconds_start=seconds_start,
-                    seconds_total=seconds_total, sample_size=sample_size, steps=steps, sampler=sampler,
-                    cfg_scale=cfg_scale, cfg_interval=list(cfg_interval), scale_phi=scale_phi, sigma_min=sigma_min,
-                    sigma_max=sigma_max, rho=rho, schedule=schedule, iterations=iterations, lr=lr, seed=seed,
-                    optimizer=optimizer, batch_size=batch_size, init_noise_level=init_noise_level,
-                    has_init_audio=init_audio is not None, checkpoint=checkpoint,
-                    decoder_checkpoint=decoder_checkpoint, chunk_latents=chunk_latents, autocast_bf16=autocast_bf16,
-                    decoder_bf16=decoder_bf16, keep_steps=keep_steps, memory_budget_gb=memory_budget_gb,
-                    surrogate_steps=surrogate_steps, target_loss=target_loss, patience=patience,
-                    time_budget_s=time_budget_s, model=model.source,
-                    device=str(model.device))
-
-    # Same draws, in the same order, as generate(): x_T, then (for init audio) the VAE posterior sample.
-    x_T_start = draw_x_T(model, seed, latent_shape, x_T)
-    cond = build_conditioning(model, prompt, seconds_start=seconds_start, seconds_total=seconds_total,
-                              batch_size=batch_size, negative_prompt=negative_prompt,
-                              conditioning_tensors=conditioning_tensors)
-    if init_audio is not None and not (init_noise_level > 0):
-        raise ValueError(f"init_noise_level must be > 0, got {init_noise_level!r}")
-    init_latents = encode_init_audio(model, init_audio, sample_size, batch_size)
-    if keep_steps is None and memory_budget_gb is not None:
-        per_step = activation_bytes_per_step(model, cond, config, x_T_start)
-        keep_steps = min(config.steps, int(memory_budget_gb * 1e9 // max(per_step, 1)))
-        settings["activation_gb_per_step"] = per_step / 1e9
-    if keep_steps:
-        config = dataclasses.replace(config, keep_steps=keep_steps)
-        config.validate(model)
-    settings["keep_steps"] = config.keep_steps
-    # Editing losses read latents, control losses read audio; a Joint objective has both parts.
-    latent_part, audio_part = objectives.split_domains(objective)
-    decode_frames = min(sample_size // model.latent_stride,
-                        -(-span // model.latent_stride) + DECODE_CONTEXT_FRAMES)
-    problem = Problem(model=model, cond=cond, chain=config, render_chain=render_config, x_T=x_T_start,
-                      latent_part=latent_part, audio_part=audio_part, span=span, decode_frames=decode_frames,
-                      init_latents=init_latents, init_noise_level=init_noise_level, noise_seed=seed + 1,
-                      chunk_latents=chunk_latents, decoder_dtype=torch.bfloat16 if decoder_bf16 else None)
-
-    state = _resumed_state(resume, settings)
-    variable = (x_T_start if state is None else state.x_T.to(x_T_start.device)).clone().requires_grad_(True)
-    opt = _make_optimizer(optimizer, variable, lr)
-    losses: list[float] = []
-    best = dict(loss=math.inf, iteration=-1, x_T=x_T_start.detach().clone(), latents=None, audio=None)  # so far
-    baseline: dict = dict(latents=None, audio=None, seconds=0.0)
-    since_best, first_iteration, seconds_before = 0, 0, 0.0
-    if state is not None:
-        opt.load_state_dict(state.optimizer)
-        losses = list(state.losses)
-        best.update(loss=state.best_loss, iteration=state.best_iteration, x_T=state.best_x_T.to(x_T_start.device))
-        since_best, first_iteration, seconds_before = state.since_best, state.iteration, state.seconds
-        torch.set_rng_state(state.rng_state)
-    stop_reason = "iterations"
-    start = time.perf_counter()
-    bar = tqdm(total=iterations, initial=min(first_iteration, iterations), disable=not progress, desc="DITTO",
-               unit="it")
-
-    def elapsed() -> float:
-        return seconds_before + time.perf_counter() - start
-
-    def snapshot(iteration: int) -> OptimizationState:
-        return OptimizationState(iteration=iteration, x_T=variable.detach().cpu().clone(), optimizer=opt.state_dict(),
-                                 losses=list(losses), best_loss=best["loss"], best_iteration=best["iteration"],
-                                 best_x_T=best["x_T"].detach().cpu().clone(), since_best=since_best,
-                                 seconds=elapsed(), rng_state=torch.get_rng_state(), settings=settings)
-
-    def result() -> Result:
-        chosen, shown_baseline, metrics = _final_render(problem, best, baseline, surrogate_steps is not None)
-        total = elapsed()
-        return Result(audio=chosen["audio"], baseline_audio=shown_baseline["audio"], x_T=best["x_T"].cpu(),
-                      losses=losses, metrics=metrics, sample_rate=model.sample_rate, best_iteration=best["iteration"],
-                      seconds={"total": total, "baseline": baseline["seconds"],
-                               "per_iteration": (total / len(losses)) if losses else None},
-                      settings=settings, stop_reason=stop_reason, latents=chosen["latents"])
-
-    with sat_adapter.set_decoder_checkpointing(model, decoder_checkpoint):
-        for iteration in range(first_iteration, iterations):
-            tic = time.perf_counter()
-            opt.zero_grad(set_to_none=True)
-            latents, audio = problem.features(variable)  # (batch, latent_channels, frames), (batch, channels, span)
-            loss_per_item = problem.loss(latents, audio)  # (batch,)
-            loss = loss_per_item.sum()
-            value = loss.item() / batch_size
-            if baseline["latents"] is None and iteration == 0:
-                baseline.update(latents=latents.detach(), audio=_detach(audio), seconds=time.perf_counter() - tic)
-            if not math.isfinite(value):
-                bar.close()
-                raise OptimizationError(f"loss became {value} at iteration {iteration}; lower lr (now {lr}) or "
-                                        f"check the objective's target", result())
-            loss.backward()
-            grad_norm = variable.grad.norm().item()
-            if not math.isfinite(grad_norm):
-                bar.close()
-                raise OptimizationError(f"gradient became {grad_norm} at iteration {iteration}; lower lr (now {lr})",
-                                        result())
-            losses.append(value)
-            if value < best["loss"]:
-                best.update(loss=value, iteration=iteration, x_T=variable.detach().clone(), latents=latents.detach(),
-                            audio=_detach(audio))
-                since_best = 0
-            else:
-                since_best += 1
-            opt.step()
-            bar.update(1)
-            bar.set_postfix(loss=f"{value:.4g}", best=f"{best['loss']:.4g}")
-            if callback is not None:
-                callback(dict(iteration=iteration, loss=value, losses=loss_per_item.detach().cpu().tolist(),
-                              best_loss=best["loss"], grad_norm=grad_norm, grad=variable.grad.detach().clone(),
-                              seconds=time.perf_counter() - tic))
-            reason = _stop_reason(best["loss"], since_best, elapsed(), target_loss, patience, time_budget_s,
-                                  should_stop)
-            if reason is not None:
-                stop_reason = reason
-                break
-            if state_path is not None and (iteration + 1) % save_every == 0 and iteration + 1 < iterations:
-                save_state(state_path, snapshot(iteration + 1))
-        if state_path is not None:
-            save_state(state_path, snapshot(len(losses)))
-    bar.close()
-    return result()
-
-
-def _stop_reason(best_loss, since_best, seconds, target_loss, patience, time_budget_s, should_stop) -> str | None:
-    """Why the loop stops after this iteration, or None to go on."""
-    if target_loss is not None and best_loss <= target_loss:
-        return "target_loss"
-    if patience is not None and since_best >= patience:
-        return "patience"
-    if time_budget_s is not None and seconds >= time_budget_s:
-        return "time_budget"
-    if should_stop is not None and should_stop():
-        return "interrupted"
-    return None
 
 
 def _resumed_state(resume, settings: dict) -> OptimizationState | None:
@@ -457,28 +260,285 @@ def _metric(objective: Objective, audio: torch.Tensor, sample_rate: int) -> dict
         return dict(metric(audio, sample_rate)) if metric is not None else {}
 
 
-def _make_optimizer(name: str, variable: torch.Tensor, lr: float) -> torch.optim.Optimizer:
+def make_optimizer(name: str, variable: torch.Tensor, lr: float) -> torch.optim.Optimizer:
+    """One of OPTIMIZERS on the single variable x_T."""
     if name == "adam":
         return torch.optim.Adam([variable], lr=lr)
     if name == "adamw":
         return torch.optim.AdamW([variable], lr=lr, weight_decay=0.0)
-    return torch.optim.SGD([variable], lr=lr, momentum=0.9)
+    if name == "sgd":
+        return torch.optim.SGD([variable], lr=lr, momentum=0.9)
+    raise ValueError(f"unknown optimizer {name!r}; valid: {', '.join(OPTIMIZERS)}")
 
 
-def _check_optimizer_args(objective, iterations, lr, optimizer, batch_size, target_loss, patience, chunk_latents):
+@dataclasses.dataclass
+class Start:
+    """What a run starts from: the prompt and timing, the window, the seed, and optional init audio, x_T or
+    conditioning tensors (`generate`'s arguments of the same names)."""
+
+    prompt: str
+    negative_prompt: str | None = None
+    seconds_start: float = 0.0
+    seconds_total: float | None = None  # the timing condition and the span the loss sees (default: the window)
+    sample_size: int | None = None  # the generation window in samples (default: the model's)
+    seed: int = 0
+    batch_size: int = 1
+    init_audio: InitAudio | None = None
+    init_noise_level: float = 1.0
+    x_T: torch.Tensor | None = None  # replaces the seeded draw
+    conditioning_tensors: dict | None = None  # replaces conditioner outputs
+
+
+def build_problem(model: Model, objective: Objective, start: Start, sampling: SamplerConfig,
+                  speed: SpeedConfig) -> tuple[Problem, dict]:
+    """DITTO's problem for one run and the settings that define it (JSON-serialisable); ValueError on a bad one.
+
+    Random draws happen in `generate`'s order (x_T, then the init audio's VAE posterior sample), so with the same
+    arguments the problem's x_T renders exactly `generate`'s audio.
+    """
     if not callable(objective):
         raise ValueError(f"objective must be callable (audio, sample_rate) -> loss (batch,), got {objective!r}")
-    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
-        raise ValueError(f"iterations must be an integer >= 0, got {iterations!r}")
-    if not (lr > 0) or not math.isfinite(lr):
-        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    if target_loss is not None and not math.isfinite(target_loss):
-        raise ValueError(f"target_loss must be finite, got {target_loss!r}")
-    if patience is not None and (not isinstance(patience, int) or patience < 1):
-        raise ValueError(f"patience must be an integer >= 1, got {patience!r}")
-    if chunk_latents is not None and (not isinstance(chunk_latents, int) or chunk_latents <= 64):
-        raise ValueError(f"chunk_latents must be an integer > 64 (the decode overlap is 32 latents), got {chunk_latents!r}")
+    render_chain = dataclasses.replace(sampling, checkpoint=speed.checkpoint, autocast_bf16=speed.autocast_bf16,
+                                       keep_steps=0)
+    render_chain.validate(model)
+    speed.validate()
+    sample_size, seconds_total = resolve_length(model, start.sample_size, start.seconds_start, start.seconds_total)
+    check_window(model, sample_size, seconds_total)  # the loss sees the window only
+    check_start(start.batch_size, start.init_audio, start.init_noise_level)
+    span = min(sample_size, int(round(seconds_total * model.sample_rate)))
+    latent_shape = (start.batch_size, model.latent_channels, sample_size // model.latent_stride)
+    x_T = draw_x_T(model, start.seed, latent_shape, start.x_T)
+    cond = build_conditioning(model, start.prompt, seconds_start=start.seconds_start, seconds_total=seconds_total,
+                              batch_size=start.batch_size, negative_prompt=start.negative_prompt,
+                              conditioning_tensors=start.conditioning_tensors)
+    init_latents = encode_init_audio(model, start.init_audio, sample_size, start.batch_size)
+    chain = dataclasses.replace(render_chain, steps=speed.surrogate_steps or sampling.steps)
+    chain, measured = _keep_steps(model, cond, chain, x_T, speed)
+    latent_part, audio_part = objectives.split_domains(objective)  # editing losses read latents, controls audio
+    problem = Problem(model=model, cond=cond, chain=chain, render_chain=render_chain, x_T=x_T,
+                      latent_part=latent_part, audio_part=audio_part, span=span,
+                      decode_frames=min(latent_shape[-1], -(-span // model.latent_stride) + DECODE_CONTEXT_FRAMES),
+                      init_latents=init_latents, init_noise_level=start.init_noise_level, noise_seed=start.seed + 1,
+                      chunk_latents=speed.chunk_latents, decoder_dtype=torch.bfloat16 if speed.decoder_bf16 else None,
+                      decoder_checkpoint=speed.decoder_checkpoint, surrogate=speed.surrogate_steps is not None)
+    settings = dict(prompt=start.prompt, negative_prompt=start.negative_prompt, seconds_start=start.seconds_start,
+                    seconds_total=seconds_total, sample_size=sample_size,
+                    **{name: getattr(sampling, name) for name in CHAIN_SETTINGS}, cfg_interval=list(sampling.cfg_interval),
+                    seed=start.seed, batch_size=start.batch_size, init_noise_level=start.init_noise_level,
+                    has_init_audio=start.init_audio is not None, **dataclasses.asdict(speed),
+                    model=model.source, device=str(model.device))
+    settings.update(keep_steps=chain.keep_steps, **measured)
+    return problem, settings
+
+
+CHAIN_SETTINGS = ("sampler", "steps", "sigma_min", "sigma_max", "rho", "schedule", "cfg_scale", "scale_phi")
+
+
+def _keep_steps(model: Model, cond: Conditioning, chain: SamplerConfig, x_T: torch.Tensor,
+                speed: SpeedConfig) -> tuple[SamplerConfig, dict]:
+    """The chain with its kept steps: `speed.keep_steps`, or as many as `memory_budget_gb` holds (measured)."""
+    keep_steps, measured = speed.keep_steps, {}
+    if keep_steps is None and speed.memory_budget_gb is not None:
+        per_step = activation_bytes_per_step(model, cond, chain, x_T)
+        keep_steps = min(chain.steps, int(speed.memory_budget_gb * 1e9 // max(per_step, 1)))
+        measured["activation_gb_per_step"] = per_step / 1e9
+    if keep_steps:
+        chain = dataclasses.replace(chain, keep_steps=keep_steps)
+        chain.validate(model)
+    return chain, measured
+
+
+class NonFinite(ArithmeticError):
+    """The loss or the gradient of one iteration is NaN or infinite."""
+
+
+class Descent:
+    """The state of the DITTO loop: the variable x_T, the optimizer, the losses, the best x_T so far, and the
+    baseline (the seeded x_T, iteration 0). `step` is one iteration; `snapshot` / a resumed state save and
+    restore all of it."""
+
+    def __init__(self, problem: Problem, optimization: OptimizerConfig, state: OptimizationState | None):
+        x_T = problem.x_T
+        self.variable = (x_T if state is None else state.x_T.to(x_T.device)).clone().requires_grad_(True)
+        self.opt = make_optimizer(optimization.optimizer, self.variable, optimization.lr)
+        self.losses: list[float] = []
+        self.best = dict(loss=math.inf, iteration=-1, x_T=x_T.detach().clone(), latents=None, audio=None)
+        self.baseline: dict = dict(latents=None, audio=None, seconds=0.0)
+        self.since_best, self.first_iteration, self.seconds_before = 0, 0, 0.0
+        if state is not None:
+            self.opt.load_state_dict(state.optimizer)
+            self.losses = list(state.losses)
+            self.best.update(loss=state.best_loss, iteration=state.best_iteration, x_T=state.best_x_T.to(x_T.device))
+            self.since_best, self.first_iteration, self.seconds_before = (state.since_best, state.iteration,
+                                                                          state.seconds)
+            torch.set_rng_state(state.rng_state)
+        self.started = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return self.seconds_before + time.perf_counter() - self.started
+
+    def step(self, problem: Problem, iteration: int) -> dict:
+        """One iteration: L(x_T) and its gradient, the best-so-far update, an optimizer step; what `callback` gets."""
+        tic = time.perf_counter()
+        self.opt.zero_grad(set_to_none=True)
+        latents, audio = problem.features(self.variable)  # (batch, latent_channels, frames), (batch, channels, span)
+        loss_per_item = problem.loss(latents, audio)  # (batch,)
+        loss = loss_per_item.sum()
+        value = loss.item() / self.variable.shape[0]
+        if self.baseline["latents"] is None and iteration == 0:
+            self.baseline.update(latents=latents.detach(), audio=_detach(audio), seconds=time.perf_counter() - tic)
+        if not math.isfinite(value):
+            raise NonFinite(f"loss became {value} at iteration {iteration}")
+        loss.backward()
+        grad_norm = self.variable.grad.norm().item()
+        if not math.isfinite(grad_norm):
+            raise NonFinite(f"gradient became {grad_norm} at iteration {iteration}")
+        self.losses.append(value)
+        if value < self.best["loss"]:
+            self.best.update(loss=value, iteration=iteration, x_T=self.variable.detach().clone(),
+                             latents=latents.detach(), audio=_detach(audio))
+            self.since_best = 0
+        else:
+            self.since_best += 1
+        self.opt.step()
+        return dict(iteration=iteration, loss=value, losses=loss_per_item.detach().cpu().tolist(),
+                    best_loss=self.best["loss"], grad_norm=grad_norm, grad=self.variable.grad.detach().clone(),
+                    seconds=time.perf_counter() - tic)
+
+    def stop_reason(self, optimization: OptimizerConfig, should_stop) -> str | None:
+        """Why the loop stops after this iteration, or None to go on."""
+        if optimization.target_loss is not None and self.best["loss"] <= optimization.target_loss:
+            return "target_loss"
+        if optimization.patience is not None and self.since_best >= optimization.patience:
+            return "patience"
+        if optimization.time_budget_s is not None and self.elapsed() >= optimization.time_budget_s:
+            return "time_budget"
+        if should_stop is not None and should_stop():
+            return "interrupted"
+        return None
+
+    def snapshot(self, settings: dict) -> OptimizationState:
+        return OptimizationState(iteration=len(self.losses), x_T=self.variable.detach().cpu().clone(),
+                                 optimizer=self.opt.state_dict(), losses=list(self.losses),
+                                 best_loss=self.best["loss"], best_iteration=self.best["iteration"],
+                                 best_x_T=self.best["x_T"].detach().cpu().clone(), since_best=self.since_best,
+                                 seconds=self.elapsed(), rng_state=torch.get_rng_state(), settings=settings)
+
+    def result(self, problem: Problem, settings: dict, stop_reason: str) -> Result:
+        """The best x_T rendered, with the baseline and the metrics of both."""
+        chosen, baseline, metrics = _final_render(problem, self.best, self.baseline)
+        total = self.elapsed()
+        return Result(audio=chosen["audio"], baseline_audio=baseline["audio"], x_T=self.best["x_T"].cpu(),
+                      losses=self.losses, metrics=metrics, sample_rate=problem.model.sample_rate,
+                      best_iteration=self.best["iteration"],
+                      seconds={"total": total, "baseline": self.baseline["seconds"],
+                               "per_iteration": (total / len(self.losses)) if self.losses else None},
+                      settings=settings, stop_reason=stop_reason, latents=chosen["latents"])
+
+
+@dataclasses.dataclass
+class Control:
+    """How a run is watched, saved and stopped from outside; none of it changes the result."""
+
+    callback: tp.Callable[[dict], None] | None = None  # called after every iteration with Descent.step's dict
+    progress: bool = True  # a progress bar
+    state_path: str | os.PathLike | None = None  # save an OptimizationState here every `save_every` iterations
+    save_every: int = 10
+    resume: OptimizationState | str | os.PathLike | None = None  # continue this state (or its path)
+    should_stop: tp.Callable[[], bool] | None = None  # asked after every iteration; True ends the loop there
+
+    def validate(self) -> None:
+        if not is_count(self.save_every, 1):
+            raise ValueError(f"save_every must be an integer >= 1 (iterations between saved states), "
+                             f"got {self.save_every!r}")
+
+
+def descend(problem: Problem, optimization: OptimizerConfig, control: Control, settings: dict) -> Result:
+    """DITTO's loop (§3): Adam on x_T against the problem's loss, keeping the best x_T; the final render."""
+    descent = Descent(problem, optimization, _resumed_state(control.resume, settings))
+    iterations, stop_reason = optimization.iterations, "iterations"
+    bar = tqdm(total=iterations, initial=min(descent.first_iteration, iterations), disable=not control.progress,
+               desc="DITTO", unit="it")
+    with problem.checkpointing():
+        for iteration in range(descent.first_iteration, iterations):
+            try:
+                info = descent.step(problem, iteration)
+            except NonFinite as error:
+                bar.close()
+                raise OptimizationError(f"{error}; lower lr (now {optimization.lr}) or check the objective's "
+                                        f"target", descent.result(problem, settings, stop_reason)) from None
+            bar.update(1)
+            bar.set_postfix(loss=f"{info['loss']:.4g}", best=f"{descent.best['loss']:.4g}")
+            if control.callback is not None:
+                control.callback(info)
+            reason = descent.stop_reason(optimization, control.should_stop)
+            if reason is not None:
+                stop_reason = reason
+                break
+            if control.state_path is not None and (iteration + 1) % control.save_every == 0 \
+                    and iteration + 1 < iterations:
+                save_state(control.state_path, descent.snapshot(settings))
+        if control.state_path is not None:
+            save_state(control.state_path, descent.snapshot(settings))
+    bar.close()
+    return descent.result(problem, settings, stop_reason)
+
+
+OPTION_GROUPS = {"speed": SpeedConfig, "sampling": SamplerConfig, "optimization": OptimizerConfig}
+CONTROL_OPTIONS = tuple(field.name for field in dataclasses.fields(Control))
+
+
+def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: float | None = None,
+             sample_size: int | None = None, seconds_start: float = 0.0, steps: int = 20, sampler: str | None = None,
+             cfg_scale: float = 7.0, iterations: int = 70, lr: float | None = None, seed: int = 0,
+             batch_size: int = 1, negative_prompt: str | None = None, init_audio: InitAudio | None = None,
+             init_noise_level: float = 1.0, x_T: torch.Tensor | None = None,
+             conditioning_tensors: dict | None = None, **options) -> Result:
+    """Optimize x_T so that `objective(audio, sample_rate)` falls; returns the best x_T and its audio.
+
+    Sampling arguments mean what they mean in `ditto.generate`; with `iterations=0` the result's audio is
+    exactly `generate(..., cut_to_seconds_total=True)`. The objective sees only the first `seconds_total`
+    seconds of each decoded window. `sample_size` below the model's window makes each iteration cheaper.
+    Latent-domain objectives (editing losses, `domain = "latent"`) are called on the x_0 latents
+    (batch, latent_channels, latent_frames) and the latent frame rate instead; with no audio-domain term the
+    decoder is skipped while optimizing. `edit + 0.025 * intensity` (an `objectives.Joint`) feeds each part its own.
+
+    - `lr=None` picks the model's default (`model.defaults.lr`); `sampler=None` a deterministic DDIM-like sampler.
+    - Stochastic samplers draw their per-step noise from a source seeded once (seed + 1), so the loss is a
+      deterministic function of x_T.
+    - `conditioning_tensors` replaces conditioner outputs (e.g. precomputed T5 tokens), as in `generate`.
+
+    Every other setting is a keyword argument named after its field (`**dataclasses.asdict(config)` works):
+    - `SamplerConfig`: `sigma_min`, `sigma_max`, `rho`, `schedule`, `cfg_interval`, `scale_phi`.
+    - `OptimizerConfig`: `optimizer` ("adam", "adamw", "sgd"); early stops `target_loss` (the best loss reaches
+      it), `patience` (iterations without a new best), `time_budget_s` (seconds).
+    - `SpeedConfig` (docs/performance.md has the measurements): `checkpoint` every sampler step and
+      `decoder_checkpoint` the decoder's residual units (memory flat in steps); `chunk_latents` decodes in
+      overlapping chunks; `autocast_bf16` (the DiT) and `decoder_bf16` (a bf16 copy of the decoder);
+      `keep_steps=k` keeps the first k steps' activations, or `memory_budget_gb` picks k from a measurement;
+      `surrogate_steps=k` optimizes through a k-step chain, then renders the best x_T (and the baseline) with
+      `steps`: metrics["after"] is that final render's, metrics["after_surrogate"] the k-step render's.
+      Only the latents the loss reads are decoded: the span plus 16 latents of context (within 1e-6 of peak).
+    - `Control`: `callback(info)` after every iteration (iteration, loss, best_loss, grad_norm, grad = dL/dx_T,
+      seconds); `progress`; `state_path` saves an `OptimizationState` every `save_every` iterations and when the
+      loop stops, and `resume` (a state or its path) continues it: same settings (`RESUMABLE_CHANGES` aside) and,
+      on the CPU, bitwise the same x_T and losses as a run never stopped; `should_stop()` is asked after every
+      iteration, True ends the loop with stop_reason "interrupted" (the recipes set it from SIGINT / SIGTERM).
+
+    A NaN/inf loss or gradient raises `OptimizationError` naming the iteration; its `.result` is the best so far.
+    """
+    split = split_options("optimize", options, OPTION_GROUPS, CONTROL_OPTIONS)
+    sampling = SamplerConfig(sampler=sampler or default_sampler(model), steps=steps, cfg_scale=cfg_scale,
+                             **split["sampling"])
+    optimization = OptimizerConfig(iterations=iterations, lr=default_lr(model) if lr is None else lr,
+                                   **split["optimization"])
+    optimization.validate()
+    control = Control(**split["extra"])
+    control.validate()
+    start = Start(prompt=prompt, negative_prompt=negative_prompt, seconds_start=seconds_start,
+                  seconds_total=seconds_total, sample_size=sample_size, seed=seed, batch_size=batch_size,
+                  init_audio=init_audio, init_noise_level=init_noise_level, x_T=x_T,
+                  conditioning_tensors=conditioning_tensors)
+    problem, settings = build_problem(model, objective, start, sampling, SpeedConfig(**split["speed"]))
+    settings.update(dataclasses.asdict(optimization))
+    return descend(problem, optimization, control, settings)

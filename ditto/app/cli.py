@@ -21,7 +21,8 @@ from ..audio import write_audio
 from ..generation import generate
 from ..loading import load_model
 from ..loading import PAPER_LR
-from ..optimize import OPTIMIZERS, OptimizationError, Result, optimize
+from ..config import OPTIMIZERS
+from ..optimize import OptimizationError, Result, optimize
 
 SAO_HINT = """Defaults run the embedded tiny model on the CPU in under a minute. For the real model on a GPU:
   --model stabilityai/stable-audio-open-1.0

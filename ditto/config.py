@@ -1,0 +1,178 @@
+"""A run's settings as small frozen dataclasses, each checking its own values.
+
+- `SamplerConfig`: how one chain x_T -> x_0 runs (sampler, steps, noise schedule, CFG), shared by `generate`
+  and `optimize`.
+- `OptimizerConfig`: the DITTO descent (iterations, lr, optimizer, when to stop early).
+- `SpeedConfig`: the speed and memory modes of `optimize` (checkpointing, bf16, kept steps, surrogate chain).
+
+Field names are unique across the three and are `optimize`'s keyword arguments, so
+`ditto.optimize(model, obj, prompt=p, **dataclasses.asdict(speed))` runs with a config object, a recipe flag
+maps onto one field, and a run's `settings` (report.json) are the union of their `asdict`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import typing as tp
+
+import numpy as np
+
+from . import sampling
+
+if tp.TYPE_CHECKING:
+    from .loading import Model
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+
+
+def is_finite_number(value) -> bool:
+    """A real number (not a bool) that is neither NaN nor infinite."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
+        and math.isfinite(value)
+
+
+def is_count(value, minimum: int) -> bool:
+    """An integer (not a bool) >= minimum."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= minimum
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplerConfig:
+    """How one chain x_T -> x_0 runs. Defaults are SAT's / the SAO 1.0 model card's."""
+
+    sampler: str = "dpmpp-3m-sde"  # a name in sampling.SAMPLERS of the model's family
+    steps: int = 100  # sampler steps (k-dpm-fast: model evaluations)
+    sigma_min: float = 0.3  # lowest noise level (v models)
+    sigma_max: float = 500.0  # highest noise level; v-ddim and flows clamp it to 1
+    rho: float = 1.0  # polyexponential / karras shape
+    schedule: str = "polyexponential"  # SAT's k-diffusion schedule
+    cfg_scale: float = 7.0  # classifier-free guidance weight (1 = off)
+    cfg_interval: tuple[float, float] = (0.0, 1.0)  # CFG only while sin(t*pi/2) lies in this interval (SAT)
+    scale_phi: float = 0.0  # CFG rescale toward the conditional output's std (SAT)
+    checkpoint: bool = False  # checkpoint every sampler step (memory flat in steps)
+    keep_steps: int = 0  # with checkpoint: the first keep_steps steps keep their activations (faster, more memory)
+    autocast_bf16: bool = False  # run the DiT under bf16 autocast
+
+    def __post_init__(self):
+        if isinstance(self.cfg_interval, list):  # from JSON or a recipe flag
+            object.__setattr__(self, "cfg_interval", tuple(self.cfg_interval))
+
+    def validate(self, model: Model) -> None:
+        self.spec(model)
+        if not is_count(self.steps, 1):
+            raise ValueError(f"steps must be an integer >= 1, got {self.steps!r}")
+        if self.schedule not in sampling.SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}; valid: {', '.join(sampling.SCHEDULES)}")
+        self._validate_noise_levels()
+        self._validate_guidance()
+        if not is_count(self.keep_steps, 0):
+            raise ValueError(f"keep_steps must be an integer >= 0, got {self.keep_steps!r}")
+
+    def spec(self, model: Model) -> sampling.SamplerSpec:
+        """The sampler's registry row for `model`'s family; ValueError naming the valid samplers otherwise."""
+        return sampling.sampler_spec(self.sampler, sampling.family_of(model.diffusion_objective))
+
+    def _validate_noise_levels(self) -> None:
+        if not (is_finite_number(self.sigma_min) and self.sigma_min > 0):
+            raise ValueError(f"sigma_min must be a finite number > 0, got {self.sigma_min!r}")
+        if not is_finite_number(self.sigma_max):
+            raise ValueError(f"sigma_max must be a finite number above sigma_min, got {self.sigma_max!r}")
+        if not (self.sigma_min < self.sigma_max):
+            raise ValueError(f"sigma_min ({self.sigma_min!r}) must be below sigma_max ({self.sigma_max!r})")
+        if not (is_finite_number(self.rho) and self.rho > 0):
+            raise ValueError(f"rho must be a finite number > 0, got {self.rho!r}")
+
+    def _validate_guidance(self) -> None:
+        if not is_finite_number(self.cfg_scale):
+            raise ValueError(f"cfg_scale must be a finite number, got {self.cfg_scale!r}")
+        interval = self.cfg_interval
+        if not (isinstance(interval, (tuple, list)) and len(interval) == 2 and all(map(is_finite_number, interval))
+                and 0.0 <= interval[0] <= interval[1] <= 1.0):
+            raise ValueError(f"cfg_interval must be a pair (low, high) with 0 <= low <= high <= 1, got {interval!r}")
+        if not (is_finite_number(self.scale_phi) and 0.0 <= self.scale_phi <= 1.0):
+            raise ValueError(f"scale_phi must be a number in [0, 1] (the weight of the std-rescaled CFG output: "
+                             f"0 plain CFG, 1 fully rescaled), got {self.scale_phi!r}")
+
+    def describe(self) -> str:
+        """The settings that shape the chain, as one line of keyword arguments."""
+        names = ("sampler", "steps", "sigma_min", "sigma_max", "rho", "schedule", "cfg_scale", "scale_phi")
+        return ", ".join(f"{name}={getattr(self, name)!r}" for name in names)
+
+    @property
+    def stochastic(self) -> bool:
+        return self.sampler in sampling.STOCHASTIC_SAMPLERS
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerConfig:
+    """The descent on x_T: Adam at `lr` for `iterations` steps (DITTO §3), optionally stopping early."""
+
+    iterations: int = 70  # optimizer steps (the paper: 70 for intensity and editing, 150 for melody/structure)
+    lr: float | None = None  # step size; None: the model's own default (`model.defaults.lr`)
+    optimizer: str = "adam"  # one of OPTIMIZERS
+    target_loss: float | None = None  # stop once the best loss reaches this
+    patience: int | None = None  # stop after this many iterations without a new best
+    time_budget_s: float | None = None  # stop once this many seconds have passed
+
+    def validate(self) -> None:
+        if not is_count(self.iterations, 0):
+            raise ValueError(f"iterations must be an integer >= 0, got {self.iterations!r}")
+        if self.lr is not None and not (is_finite_number(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
+        if self.target_loss is not None and not is_finite_number(self.target_loss):
+            raise ValueError(f"target_loss must be finite, got {self.target_loss!r}")
+        if self.patience is not None and not is_count(self.patience, 1):
+            raise ValueError(f"patience must be an integer >= 1, got {self.patience!r}")
+        if self.time_budget_s is not None and not (is_finite_number(self.time_budget_s) and self.time_budget_s > 0):
+            raise ValueError(f"time_budget_s must be a finite number > 0, got {self.time_budget_s!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class SpeedConfig:
+    """Speed and memory modes of `optimize`; none changes the loss beyond float rounding, except the
+    surrogate chain (docs/performance.md has the measurements)."""
+
+    checkpoint: bool = True  # checkpoint every sampler step: memory flat in the number of steps
+    decoder_checkpoint: bool = True  # checkpoint the VAE decoder's residual units
+    chunk_latents: int | None = None  # decode in overlapping chunks of this many latents
+    autocast_bf16: bool = False  # the DiT under bf16 autocast
+    decoder_bf16: bool = False  # decode with a bf16 copy of the VAE decoder
+    keep_steps: int | None = None  # the first k sampler steps keep their activations instead of recomputing
+    memory_budget_gb: float | None = None  # pick keep_steps from a measurement of one step's activations
+    surrogate_steps: int | None = None  # optimize through a k-step chain, render the result with `steps`
+
+    def validate(self) -> None:
+        if self.chunk_latents is not None and not is_count(self.chunk_latents, 65):
+            raise ValueError(f"chunk_latents must be an integer > 64 (the decode overlap is 32 latents), "
+                             f"got {self.chunk_latents!r}")
+        if self.keep_steps is not None and not is_count(self.keep_steps, 0):
+            raise ValueError(f"keep_steps must be an integer >= 0, got {self.keep_steps!r}")
+        if self.memory_budget_gb is not None and not (is_finite_number(self.memory_budget_gb)
+                                                      and self.memory_budget_gb >= 0):
+            raise ValueError(f"memory_budget_gb must be >= 0, got {self.memory_budget_gb!r}")
+        if self.surrogate_steps is not None and not is_count(self.surrogate_steps, 1):
+            raise ValueError(f"surrogate_steps must be an integer >= 1, got {self.surrogate_steps!r}")
+
+
+def field_names(config: type) -> tuple[str, ...]:
+    return tuple(field.name for field in dataclasses.fields(config))
+
+
+def split_options(caller: str, options: dict, groups: dict[str, type], extra: tp.Sequence[str] = ()) -> dict:
+    """Keyword arguments -> {group: {field: value}} for each config class in `groups` (the first group owning a
+    name takes it), plus {"extra": {...}} for the names in `extra`; a TypeError names an unknown argument and
+    lists the valid ones."""
+    owners = {}
+    for group, config in reversed(list(groups.items())):
+        owners.update({name: group for name in field_names(config)})
+    owners.update({name: "extra" for name in extra})
+    split = {group: {} for group in [*groups, "extra"]}
+    for name, value in options.items():
+        if name not in owners:
+            raise TypeError(f"{caller}() got an unexpected keyword argument {name!r}; valid: "
+                            f"{', '.join(sorted(owners))}")
+        split[owners[name]][name] = value
+    return split

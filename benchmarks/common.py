@@ -14,6 +14,7 @@ import torch
 
 import ditto
 from ditto import loading
+from ditto.optimize import SavedBytes  # noqa: F401  (re-exported for the benchmarks)
 
 T5_TOKENS, T5_DIM = 128, 768  # SAO 1.0's T5-base prompt: 128 tokens x 768
 
@@ -70,25 +71,6 @@ def seconds_per_call(fn: tp.Callable[[], tp.Any], device, *, repeats: int = 3, w
         synchronize(device)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
-
-
-class SavedBytes:
-    """Counts the bytes autograd saves for backward (`saved_tensors_hooks`): the memory that grows with steps."""
-
-    def __init__(self):
-        self.total = 0
-        self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, lambda tensor: tensor)
-
-    def _pack(self, tensor):
-        self.total += tensor.numel() * tensor.element_size()
-        return tensor
-
-    def __enter__(self):
-        self._hooks.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        self._hooks.__exit__(*exc)
 
 
 def peak_gb(device, fn: tp.Callable[[], tp.Any]) -> float | None:

@@ -9,8 +9,6 @@ On CUDA it builds the SAO-1.0-size random-weight model (T5 replaced by 128 preco
 """
 
 import argparse
-import contextlib
-import io
 import sys
 from pathlib import Path
 
@@ -50,17 +48,12 @@ def _batched(tensors, batch_size):
 def generation_seconds(model, *, latents, steps, conditioning_tensors=None, bf16=False):
     sample_size = latents * model.latent_stride
     seconds_total = sample_size / model.sample_rate
-    sat_tensors = None
-    if conditioning_tensors is not None:
-        sat_tensors = {**model.sat.conditioner([{"prompt": "solo piano", "seconds_start": 0,
-                                                 "seconds_total": seconds_total}], model.device), **conditioning_tensors}
 
     def run_sat():
-        with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            ditto.sat.generate_diffusion_cond(
-                model.sat, steps=steps, cfg_scale=7.0, sample_size=sample_size, seed=0, device=model.device,
-                conditioning=[{"prompt": "solo piano", "seconds_start": 0, "seconds_total": seconds_total}],
-                conditioning_tensors=sat_tensors, sampler_type="v-ddim", sigma_min=0.3, sigma_max=500.0)
+        with torch.no_grad():
+            ditto.sat.reference_generate(model, "solo piano", seconds_total=seconds_total, sampler="v-ddim",
+                                         conditioning_tensors=conditioning_tensors, steps=steps, cfg_scale=7.0,
+                                         sample_size=sample_size, seed=0, sigma_min=0.3, sigma_max=500.0)
 
     def run_ditto():
         with torch.no_grad():

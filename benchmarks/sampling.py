@@ -7,8 +7,6 @@ Runs the tiny model on the CPU, and on CUDA also an SAO-1.0-size random-weight m
 """
 
 import argparse
-import contextlib
-import io
 import sys
 from pathlib import Path
 
@@ -24,20 +22,14 @@ from ditto.generation import SamplerConfig, build_conditioning, decode, sample_l
 def generation_rows(model, label, *, latents, steps, samplers, conditioning_tensors, repeats):
     sample_size = latents * model.latent_stride
     seconds_total = sample_size / model.sample_rate
-    sat_tensors = None
-    if conditioning_tensors is not None:
-        sat_tensors = {**model.sat.conditioner([{"prompt": "solo piano", "seconds_start": 0,
-                                                 "seconds_total": seconds_total}], model.device),
-                       **conditioning_tensors}
     rows = []
     for sampler in samplers:
         kwargs = dict(steps=steps, cfg_scale=7.0, seed=0, sample_size=sample_size, sigma_min=0.3, sigma_max=500.0)
 
         def run_sat():
-            with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                ditto.sat.generate_diffusion_cond(
-                    model.sat, conditioning=[{"prompt": "solo piano", "seconds_start": 0, "seconds_total": seconds_total}],
-                    conditioning_tensors=sat_tensors, device=model.device, sampler_type=sampler, **kwargs)
+            with torch.no_grad():
+                ditto.sat.reference_generate(model, "solo piano", seconds_total=seconds_total, sampler=sampler,
+                                             conditioning_tensors=conditioning_tensors, **kwargs)
 
         def run_ditto():
             with torch.no_grad():

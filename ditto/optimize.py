@@ -234,20 +234,33 @@ def _resumed_state(resume, settings: dict) -> OptimizationState | None:
     return state
 
 
-def activation_bytes_per_step(model: Model, cond, config: SamplerConfig, x_T: torch.Tensor) -> int:
-    """Bytes autograd saves for one un-checkpointed sampler step (model evaluations per step x one evaluation)."""
-    total = 0
+class SavedBytes:
+    """Counts the bytes autograd saves for backward while inside (`saved_tensors_hooks`): the memory that grows
+    with the number of un-checkpointed steps. `with SavedBytes() as saved: ...; saved.total`."""
 
-    def pack(tensor):
-        nonlocal total
-        total += tensor.numel() * tensor.element_size()
+    def __init__(self):
+        self.total = 0
+        self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, lambda tensor: tensor)
+
+    def _pack(self, tensor: torch.Tensor) -> torch.Tensor:
+        self.total += tensor.numel() * tensor.element_size()
         return tensor
 
+    def __enter__(self) -> "SavedBytes":
+        self._hooks.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._hooks.__exit__(*exc)
+
+
+def activation_bytes_per_step(model: Model, cond, config: SamplerConfig, x_T: torch.Tensor) -> int:
+    """Bytes autograd saves for one un-checkpointed sampler step (model evaluations per step x one evaluation)."""
     x = x_T.detach().to(model.dtype).requires_grad_(True)
     t = torch.full((x.shape[0],), 0.5, device=x.device)
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+    with SavedBytes() as saved:
         velocity_model(model, cond, config)(x, t)
-    return total * EVALUATIONS_PER_STEP.get(config.sampler, 1)
+    return saved.total * EVALUATIONS_PER_STEP.get(config.sampler, 1)
 
 
 def _detach(tensor: torch.Tensor | None) -> torch.Tensor | None:
@@ -323,7 +336,8 @@ def build_problem(model: Model, objective: Objective, start: Start, sampling: Sa
                       decoder_checkpoint=speed.decoder_checkpoint, surrogate=speed.surrogate_steps is not None)
     settings = dict(prompt=start.prompt, negative_prompt=start.negative_prompt, seconds_start=start.seconds_start,
                     seconds_total=seconds_total, sample_size=sample_size,
-                    **{name: getattr(sampling, name) for name in CHAIN_SETTINGS}, cfg_interval=list(sampling.cfg_interval),
+                    **{name: getattr(sampling, name) for name in CHAIN_SETTINGS},
+                    cfg_interval=list(sampling.cfg_interval),
                     seed=start.seed, batch_size=start.batch_size, init_noise_level=start.init_noise_level,
                     has_init_audio=start.init_audio is not None, **dataclasses.asdict(speed),
                     model=model.source, device=str(model.device))

@@ -137,6 +137,14 @@ def _run_step(step: tp.Callable, *args, checkpoint: bool):
     return step(*args)
 
 
+def _run_steps(step: tp.Callable, x: torch.Tensor, n: int, *, checkpoint: bool, keep_steps: int,
+               progress: bool) -> torch.Tensor:
+    """x <- step(x, i) for i < n, each step checkpointed from step `keep_steps` on when `checkpoint`."""
+    for i in trange(n, disable=not progress):
+        x = _run_step(step, x, i, checkpoint=checkpoint and i >= keep_steps)
+    return x
+
+
 def _to_d(x: torch.Tensor, sigma: torch.Tensor, denoised: torch.Tensor) -> torch.Tensor:
     """Karras ODE derivative dx/dsigma = (x - D(x, sigma)) / sigma."""
     return (x - denoised) / sigma
@@ -182,9 +190,7 @@ def sample_heun(model: Denoiser, x, sigmas, *, checkpoint=False, keep_steps=0, p
         d_2 = _to_d(x_2, sigmas[i + 1], denoised_2)
         return x + (d + d_2) / 2 * dt
 
-    for i in trange(len(sigmas) - 1, disable=not progress):
-        x = _run_step(step, x, i, checkpoint=checkpoint and i >= keep_steps)
-    return x
+    return _run_steps(step, x, len(sigmas) - 1, checkpoint=checkpoint, keep_steps=keep_steps, progress=progress)
 
 
 def sample_dpm_2(model: Denoiser, x, sigmas, *, checkpoint=False, keep_steps=0, progress=False):
@@ -203,9 +209,7 @@ def sample_dpm_2(model: Denoiser, x, sigmas, *, checkpoint=False, keep_steps=0, 
         d_2 = _to_d(x_2, sigma_mid, denoised_2)
         return x + d_2 * (sigmas[i + 1] - sigma_hat)
 
-    for i in trange(len(sigmas) - 1, disable=not progress):
-        x = _run_step(step, x, i, checkpoint=checkpoint and i >= keep_steps)
-    return x
+    return _run_steps(step, x, len(sigmas) - 1, checkpoint=checkpoint, keep_steps=keep_steps, progress=progress)
 
 
 def sample_lms(model: Denoiser, x, sigmas, *, order: int = 4, checkpoint=False, keep_steps=0, progress=False):
@@ -406,9 +410,7 @@ def sample_v_ddim(model: VelocityModel, x, steps: int, *, t_max: float = 1.0, ch
         eps = x * sigmas[i] + v * alphas[i]
         return pred * alphas[i + 1] + eps * sigmas[i + 1]
 
-    for i in trange(steps, disable=not progress):
-        x = _run_step(step, x, i, checkpoint=checkpoint and i >= keep_steps)
-    return x
+    return _run_steps(step, x, steps, checkpoint=checkpoint, keep_steps=keep_steps, progress=progress)
 
 
 def sample_flow_euler(model: VelocityModel, x, t, *, checkpoint=False, keep_steps=0, progress=False):
@@ -417,9 +419,7 @@ def sample_flow_euler(model: VelocityModel, x, t, *, checkpoint=False, keep_step
         t_curr = t[i] * torch.ones((x.shape[0],), dtype=x.dtype, device=x.device)
         return x + (t[i + 1] - t[i]) * model(x, t_curr)
 
-    for i in trange(len(t) - 1, disable=not progress):
-        x = _run_step(step, x, i, checkpoint=checkpoint and i >= keep_steps)
-    return x
+    return _run_steps(step, x, len(t) - 1, checkpoint=checkpoint, keep_steps=keep_steps, progress=progress)
 
 
 def sample_flow_rk4(model: VelocityModel, x, t, *, checkpoint=False, keep_steps=0, progress=False):
@@ -435,9 +435,7 @@ def sample_flow_rk4(model: VelocityModel, x, t, *, checkpoint=False, keep_steps=
         k4 = model(x + dt * k3, t_prev * ts)
         return x + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
 
-    for i in trange(len(t) - 1, disable=not progress):
-        x = _run_step(step, x, i, checkpoint=checkpoint and i >= keep_steps)
-    return x
+    return _run_steps(step, x, len(t) - 1, checkpoint=checkpoint, keep_steps=keep_steps, progress=progress)
 
 
 def sample_flow_dpmpp(model: VelocityModel, x, t, *, checkpoint=False, keep_steps=0, progress=False):

@@ -40,6 +40,7 @@ __all__ = [
     "diffusion_objective",
     "encode",
     "generate_diffusion_cond",
+    "reference_generate",
     "latent_channels",
     "latent_stride",
     "network",
@@ -61,6 +62,25 @@ def build_model(config: dict) -> torch.nn.Module:
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")  # torch's weight_norm deprecation, once per conv
         return create_model_from_config(config)
+
+
+def reference_generate(model, prompt: str, *, seconds_total: float, seconds_start: float = 0,
+                       negative_prompt: str | None = None, sampler: str = "dpmpp-3m-sde", batch_size: int = 1,
+                       conditioning_tensors: dict | None = None, **kwargs) -> torch.Tensor:
+    """SAT's own `generate_diffusion_cond`, called as its UI does (one prompt and timing per batch item), quietly:
+    the reference that `ditto.generate` equals. `conditioning_tensors` replaces conditioner outputs, as in
+    `ditto.generate`; other keyword arguments are SAT's (steps, cfg_scale, seed, sample_size, ...)."""
+    conditioning = [{"prompt": prompt, "seconds_start": seconds_start, "seconds_total": seconds_total}] * batch_size
+    negative = None
+    if negative_prompt is not None:
+        negative = [{"prompt": negative_prompt, "seconds_start": seconds_start,
+                     "seconds_total": seconds_total}] * batch_size
+    if conditioning_tensors is not None:
+        conditioning_tensors = {**model.sat.conditioner(conditioning, model.device), **conditioning_tensors}
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        return generate_diffusion_cond(model.sat, conditioning=conditioning, negative_conditioning=negative,
+                                       conditioning_tensors=conditioning_tensors, device=model.device,
+                                       sampler_type=sampler, batch_size=batch_size, **kwargs)
 
 
 def conditioning_inputs(model, conditioning: list[dict], *, negative: bool = False,

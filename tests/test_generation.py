@@ -15,17 +15,9 @@ V_SAMPLERS = ["dpmpp-2m", "k-heun", "k-lms", "k-dpm-2", "k-dpm-fast", "v-ddim", 
               "dpmpp-3m-sde", "k-dpmpp-2s-ancestral"]
 
 
-def sat_generate(model, prompt="solo piano", *, seconds_total, negative_prompt=None, init_audio=None,
-                 sampler="dpmpp-3m-sde", seconds_start=0, batch_size=1, **kwargs):
+def sat_generate(model, prompt="solo piano", **kwargs):
     """The reference: SAT's own generate_diffusion_cond, called as its UI does."""
-    conditioning = [{"prompt": prompt, "seconds_start": seconds_start, "seconds_total": seconds_total}] * batch_size
-    negative = None
-    if negative_prompt is not None:
-        negative = [{"prompt": negative_prompt, "seconds_start": seconds_start,
-                     "seconds_total": seconds_total}] * batch_size
-    return sat_adapter.generate_diffusion_cond(model.sat, conditioning=conditioning, negative_conditioning=negative,
-                                               device=model.device, sampler_type=sampler, init_audio=init_audio,
-                                               batch_size=batch_size, **kwargs)
+    return sat_adapter.reference_generate(model, prompt, **kwargs)
 
 
 def assert_same_audio(ours, reference):

@@ -7,6 +7,7 @@ from k_diffusion import sampling as k_sampling
 import ditto
 from ditto import sampling
 from ditto.generation import SamplerConfig, build_conditioning, decode, sample_latents
+from ditto.optimize import SavedBytes
 
 FRAMES = 4  # latent frames: 4 x 2048 samples
 
@@ -77,20 +78,13 @@ def test_gradient_matches_float64_central_differences():
 
 def saved_bytes(model, steps):
     """Bytes autograd keeps for backward, counted by saved_tensors_hooks, for one checkpointed chain + decoder."""
-    total = 0
-
-    def pack(tensor):
-        nonlocal total
-        total += tensor.numel() * tensor.element_size()
-        return tensor
-
     x_T = torch.randn(1, model.latent_channels, 22, requires_grad=True)  # 1 s of audio
     config = SamplerConfig(sampler="dpmpp-2m", steps=steps, cfg_scale=7.0, checkpoint=True)
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+    with SavedBytes() as saved:
         loss = chain_loss(model, x_T, config, decoder_checkpointing=True)
     loss.backward()
     assert torch.isfinite(x_T.grad).all()
-    return total
+    return saved.total
 
 
 def test_memory_is_flat_in_steps(tiny):

@@ -2,8 +2,8 @@
 
 The first --overlap seconds of the generation are optimized to reproduce the last --overlap seconds of the
 reference (masked MSE on VAE latents, no decoder backprop); edited.wav is reference + continuation joined by an
-equal-power crossfade over the overlap. Run it again on edited.wav to keep extending. Without --reference, the
-tiny model's own output (seed 1234) is continued, so the recipe runs out of the box.
+equal-power crossfade over the overlap. recipes/extend.py chains windows to reach any length. Without
+--reference, the tiny model's own output (seed 1234) is continued, so the recipe runs out of the box.
 """
 
 from ditto.app import (add_control_flags, control_objective, edit_job, plan_outpaint, recipe_parser,
@@ -21,8 +21,7 @@ def main(argv=None):
     def build(model, sample_size):
         control = control_objective(args)
         reference, rate = reference_or_demo(args.reference, args, model, sample_size)
-        plan = plan_outpaint(model, reference, sample_rate=rate, overlap_s=args.overlap,
-                                     sample_size=sample_size)
+        plan = plan_outpaint(model, reference, sample_rate=rate, overlap_s=args.overlap, sample_size=sample_size)
         return edit_job(plan, f"outpaint: continue {args.reference or 'a tiny-model clip'} "
                               f"with {args.overlap} s overlap", control)
 

@@ -7,20 +7,22 @@ into files. Recipes import from here and from `ditto` / `objectives` only.
   a job and writing its folder, SIGINT/SIGTERM handling.
 - `runs`: a run's folder, checked before any work, staged beside the destination and published whole.
 - `report`: report.json, the WAVs, x_T.pt and the plot of one run.
-- `editing`: edit plans (outpaint, inpaint, loop): a reference as a latent target, and stitching the result.
+- `editing`: edit plans (outpaint, inpaint, loop): a reference as a latent target, and stitching the result;
+  references of any length, and `extend`, which continues a piece to any length window by window.
 """
 
 from .cli import (EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, Job, RecipeParser, add_control_flags,
                   control_objective, edit_job, fail, failing_cleanly, number_list, recipe_parser, reference_or_demo,
                   run_recipe)
-from .editing import EditPlan, plan_inpaint, plan_loop, plan_outpaint
+from .editing import EditPlan, Extension, extend, plan_inpaint, plan_loop, plan_outpaint, run_extend, slice_control
 from .report import plot_edit, plot_intensity, plot_melody, plot_structure, plot_waveforms, write_run
 from ..files import atomic_write
 from .runs import RunFolder, RunFolderError
 
 __all__ = [
-    "EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_INTERRUPTED", "EditPlan", "atomic_write", "Job", "RecipeParser", "RunFolder",
-    "RunFolderError", "add_control_flags", "control_objective", "edit_job", "fail", "failing_cleanly",
-    "number_list", "plan_inpaint", "plan_loop", "plan_outpaint", "plot_edit", "plot_intensity", "plot_melody",
-    "plot_structure", "plot_waveforms", "recipe_parser", "reference_or_demo", "run_recipe", "write_run",
+    "EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_INTERRUPTED", "EditPlan", "Extension", "atomic_write", "Job",
+    "RecipeParser", "RunFolder", "RunFolderError", "add_control_flags", "control_objective", "edit_job", "extend",
+    "fail", "failing_cleanly", "number_list", "plan_inpaint", "plan_loop", "plan_outpaint", "plot_edit",
+    "plot_intensity", "plot_melody", "plot_structure", "plot_waveforms", "recipe_parser", "reference_or_demo",
+    "run_extend", "run_recipe", "slice_control", "write_run",
 ]

@@ -1,8 +1,11 @@
-"""Editing a user's audio by T-optimization (DITTO §4.4): continuation, inpainting and seamless loops.
+"""Editing a user's audio by T-optimization (DITTO §4.4): continuation, inpainting and seamless loops, at any length.
 
-Each `plan_*` function encodes the reference with the VAE encoder *mean* (deterministic), builds the masked
-latent objective that `ditto.optimize` minimizes (no decoder backprop), and returns an `EditPlan` that knows how
-to stitch the generated window into the final file and how to measure its seams.
+Each `plan_*` function encodes (part of) the reference with the VAE encoder *mean* (deterministic), builds the
+masked latent objective that `ditto.optimize` minimizes (no decoder backprop), and returns an `EditPlan` that knows
+how to stitch the generated window into the final file and how to measure its seams. References may be longer
+than the generation window: inpainting places one window around the gap, a loop takes the section asked for, and
+`extend` continues a piece to any length by chaining outpainting windows. Only one window is ever encoded,
+generated or optimized at a time, so model memory is that of one window whatever the song's length.
 """
 
 from __future__ import annotations
@@ -11,14 +14,22 @@ import dataclasses
 import math
 import typing as tp
 from os import PathLike
+from pathlib import Path
 
 import torch
+from matplotlib.figure import Figure
 
 import objectives
 
-from ..audio import load_for_model
+from . import report
+from .cli import (EXIT_FAILED, EXIT_INTERRUPTED, Job, StopOnSignal, _optimize_arguments, fail, failing_cleanly,
+                  window_for)
+from .runs import RunFolder, RunFolderError
+from ..audio import load_for_model, write_audio
+from ..files import atomic_write, save_torch, to_bytes
 from ..generation import encode
-from ..loading import Model
+from ..loading import Model, load_model
+from ..optimize import OptimizationError, optimize
 
 Reference = tp.Union[str, PathLike, torch.Tensor]
 
@@ -53,23 +64,29 @@ def _window_frames(model: Model, sample_size: int) -> int:
     return sample_size // model.latent_stride
 
 
+def _check_overlap(model: Model, overlap_s: float, sample_size: int) -> int:
+    """An overlap in seconds -> latent frames, refused unless it is > 0 and shorter than the generation window."""
+    if not (overlap_s > 0):
+        raise ValueError(f"overlap must be > 0 seconds, got {overlap_s!r}")
+    overlap_frames = objectives.frames_for_seconds(overlap_s, model.sample_rate / model.latent_stride)
+    if overlap_frames >= _window_frames(model, sample_size):
+        raise ValueError(f"overlap of {overlap_s} s is not shorter than the generation window "
+                         f"({sample_size / model.sample_rate:.2f} s); use a shorter overlap or a larger sample_size")
+    return overlap_frames
+
+
 def plan_outpaint(model: Model, reference: Reference, *, overlap_s: float, sample_size: int,
                   sample_rate: int | None = None, context_frames: int = 32) -> EditPlan:
     """Continuation: the generation's first `overlap_s` seconds reproduce the reference's last `overlap_s`.
 
-    Stitched, the result is reference + continuation joined by an equal-power crossfade over the overlap; applied
-    again to its own output it extends a piece to any length.
+    Stitched, the result is reference + continuation joined by an equal-power crossfade over the overlap; only
+    the reference's last `overlap_s` plus `context_frames` latents are encoded, so a reference of any length
+    costs the same. `extend` chains it to continue a piece to any length.
     """
     audio = load_reference(model, reference, sample_rate)
-    stride, frame_rate = model.latent_stride, model.sample_rate / model.latent_stride
-    frames = _window_frames(model, sample_size)
+    stride, frames = model.latent_stride, _window_frames(model, sample_size)
     duration_s = audio.shape[-1] / model.sample_rate
-    if not (overlap_s > 0):
-        raise ValueError(f"overlap must be > 0 seconds, got {overlap_s!r}")
-    overlap_frames = objectives.frames_for_seconds(overlap_s, frame_rate)
-    if overlap_frames >= frames:
-        raise ValueError(f"overlap of {overlap_s} s is not shorter than the generation window "
-                         f"({sample_size / model.sample_rate:.2f} s); use a shorter overlap or a larger sample_size")
+    overlap_frames = _check_overlap(model, overlap_s, sample_size)
     overlap_samples = overlap_frames * stride
     if audio.shape[-1] < overlap_samples:
         raise ValueError(f"reference is {duration_s:.2f} s, shorter than the overlap of {overlap_s} s")
@@ -95,103 +112,142 @@ def plan_outpaint(model: Model, reference: Reference, *, overlap_s: float, sampl
                     stitch=stitch, seams=seams)
 
 
+def _span_samples(model: Model, audio: torch.Tensor, span_s: tuple[float, float], what: str) -> tuple[int, int]:
+    """A span (start, end) in seconds inside the reference -> (start, end) samples; refused if it is not inside."""
+    start_s, end_s = (float(v) for v in span_s)
+    duration_s = audio.shape[-1] / model.sample_rate
+    if not (0 <= start_s < end_s <= duration_s):
+        raise ValueError(f"{what} ({start_s}, {end_s}) s must satisfy 0 <= start < end <= {duration_s:.2f} "
+                         f"(the reference's length in seconds)")
+    return round(start_s * model.sample_rate), round(end_s * model.sample_rate)
+
+
+def _window_offset(length: int, start: int, end: int, sample_size: int) -> int:
+    """Where a window of `sample_size` samples starts in a reference of `length` samples so that it holds [start,
+    end) with as much context on both sides as fits: the span centred, the window clamped inside the reference."""
+    if length <= sample_size:
+        return 0
+    return min(max(0, (start + end - sample_size) // 2), length - sample_size)
+
+
+def _inpaint_mask(model: Model, window_samples: int, sample_size: int, gap: tuple[int, int]) -> torch.Tensor:
+    """Mask (frames,) of a window holding `window_samples` reference samples: 1 on kept frames, 0 on the gap
+    (`gap` in samples from the window's start) and past the reference's end."""
+    stride, frame_rate = model.latent_stride, model.sample_rate / model.latent_stride
+    frames = _window_frames(model, sample_size)
+    kept = torch.zeros(frames)
+    kept[: math.ceil(window_samples / stride)] = 1.0
+    gap_s = tuple(g / model.sample_rate for g in gap)
+    mask = kept * (1 - objectives.region_mask(frames, *gap_s, frame_rate))
+    if not mask.any():
+        raise ValueError(f"gap of {(gap[1] - gap[0]) / model.sample_rate:.2f} s leaves no context to match in the "
+                         f"generation window ({sample_size / model.sample_rate:.2f} s); use a shorter gap or a larger "
+                         f"sample_size")
+    return mask
+
+
+def _gap_weights(samples: int, fade: int) -> torch.Tensor:
+    """Equal-power weight of the generation over the gap's samples: ramping 0 -> 1 over `fade`, 1, then back to 0."""
+    w = torch.ones(samples)
+    ramp = (torch.arange(fade) + 0.5) / fade
+    w[:fade] = ramp
+    w[samples - fade:] = ramp.flip(0)
+    return w
+
+
 def plan_inpaint(model: Model, reference: Reference, *, gap_s: tuple[float, float], sample_size: int,
                  sample_rate: int | None = None, fade_s: float = 0.05) -> EditPlan:
-    """Inpainting: regenerate the gap [start, end) of the reference while matching everything around it.
+    """Inpainting: regenerate the gap [start, end) of a reference of any length while matching what surrounds it.
 
-    The final file is the original outside the gap and the generation inside it, with equal-power crossfades of
-    `fade_s` just inside each border.
+    One generation window is placed around the gap: the gap centred with as much context on both sides as fits,
+    clamped inside the reference. The final file is the whole reference, bit for bit outside the gap, and the
+    generation inside it with equal-power crossfades of `fade_s` just inside each border.
     """
-    audio = load_reference(model, reference, sample_rate)
-    stride, frame_rate = model.latent_stride, model.sample_rate / model.latent_stride
-    frames = _window_frames(model, sample_size)
-    duration_s = audio.shape[-1] / model.sample_rate
-    if audio.shape[-1] > sample_size:
-        raise ValueError(f"reference is {duration_s:.2f} s, longer than the generation window "
-                         f"{sample_size / model.sample_rate:.2f} s; trim it or raise sample_size")
-    start_s, end_s = (float(v) for v in gap_s)
-    if not (0 <= start_s < end_s <= duration_s):
-        raise ValueError(f"gap ({start_s}, {end_s}) s must satisfy 0 <= start < end <= {duration_s:.2f} "
-                         f"(the reference's length in seconds)")
-    padded = torch.nn.functional.pad(audio, (0, sample_size - audio.shape[-1]))
-    latents = encode_reference(model, padded).cpu()  # (C, frames)
-    kept = torch.zeros(frames)
-    kept[: math.ceil(audio.shape[-1] / stride)] = 1.0
-    mask = kept * (1 - objectives.region_mask(frames, start_s, end_s, frame_rate))
-    start, end = round(start_s * model.sample_rate), round(end_s * model.sample_rate)
-    fade = max(1, min(round(fade_s * model.sample_rate), (end - start) // 2))
-
-    def weights() -> torch.Tensor:
-        """Equal-power weight of the generation per sample: 0 outside the gap, ramping to 1 inside it."""
-        w = torch.zeros(audio.shape[-1])
-        w[start:end] = 1.0
-        ramp = (torch.arange(fade) + 0.5) / fade
-        w[start:start + fade] = ramp
-        w[end - fade:end] = ramp.flip(0)
-        return w
-
-    w = weights()
+    audio = load_reference(model, reference, sample_rate).cpu()
+    rate, length = model.sample_rate, audio.shape[-1]
+    start, end = _span_samples(model, audio, gap_s, "gap")
+    if end - start >= sample_size:
+        raise ValueError(f"gap {tuple(gap_s)} s is {(end - start) / rate:.2f} s long, not shorter than the generation "
+                         f"window ({sample_size / rate:.2f} s); use a shorter gap or a larger sample_size")
+    offset = _window_offset(length, start, end, sample_size)
+    window = audio[:, offset:offset + sample_size]  # (channels, <= sample_size)
+    mask = _inpaint_mask(model, window.shape[-1], sample_size, (start - offset, end - offset))
+    latents = encode_reference(model, torch.nn.functional.pad(window, (0, sample_size - window.shape[-1]))).cpu()
+    fade = max(1, min(round(fade_s * rate), (end - start) // 2))
+    angle = _gap_weights(end - start, fade) * math.pi / 2  # (gap samples,)
 
     def stitch(generated: torch.Tensor) -> torch.Tensor:
-        generated = generated.cpu()[:, :audio.shape[-1]]
-        return audio.cpu() * torch.cos(w * math.pi / 2) + generated * torch.sin(w * math.pi / 2)
+        """The whole reference, the gap crossfaded into the generation; every other sample copied unchanged."""
+        edited = audio.clone()
+        fill = generated.cpu()[:, start - offset:end - offset]
+        edited[:, start:end] = audio[:, start:end] * torch.cos(angle) + fill * torch.sin(angle)
+        return edited
 
     def seams(generated: torch.Tensor) -> dict:
-        """Hard splices at both borders: does the gap's content fit what surrounds it?"""
-        spliced = audio.cpu().clone()
-        spliced[:, start:end] = generated.cpu()[:, start:end]
-        return {"seam_jump": max(objectives.seam_jump(spliced, model.sample_rate, start),
-                                 objectives.seam_jump(spliced, model.sample_rate, end))}
+        """Hard splices at the gap's inner borders, measured within the window: does the gap fit what surrounds it?"""
+        spliced = window.clone()
+        spliced[:, start - offset:end - offset] = generated.cpu()[:, start - offset:end - offset]
+        borders = [b - offset for b in (start, end) if 0 < b - offset < window.shape[-1]]
+        return {"seam_jump": max(objectives.seam_jump(spliced, rate, b) for b in borders)}
 
-    return EditPlan(kind="inpaint", objective=objectives.LatentMatch(latents, mask), reference=audio.cpu(),
-                    sample_rate=model.sample_rate,
-                    regions={"reference_s": duration_s, "gap_s": [start_s, end_s], "fade_s": fade / model.sample_rate},
-                    stitch=stitch, seams=seams)
+    regions = {"reference_s": length / rate, "gap_s": [start / rate, end / rate], "fade_s": fade / rate,
+               "window_s": [offset / rate, (offset + sample_size) / rate]}
+    return EditPlan(kind="inpaint", objective=objectives.LatentMatch(latents, mask), reference=audio,
+                    sample_rate=rate, regions=regions, stitch=stitch, seams=seams)
 
 
-def plan_loop(model: Model, reference: Reference | None = None, *, overlap_s: float = 0.5, sample_size: int,
-              sample_rate: int | None = None, bridge_s: float = 0.0) -> EditPlan:
-    """Seamless loops: the output's last `overlap_s` matches its own first `overlap_s` (reference-free), or, with
-    a reference, the output reproduces the reference and ends on the reference's opening so that it loops.
+def _self_loop(model: Model, overlap_s: float, overlap_frames: int, sample_size: int) -> objectives.SelfLoop:
+    """The reference-free loop's objective: the window's last overlap frames match its first."""
+    if 2 * overlap_frames >= _window_frames(model, sample_size):
+        raise ValueError(f"loop overlap of {overlap_s} s must be under half the window "
+                         f"({sample_size / model.sample_rate:.2f} s)")
+    return objectives.SelfLoop(overlap_frames)
 
-    The loop file is the first (length - overlap) samples, its opening crossfaded from the closing overlap.
-    With a reference, `bridge_s` seconds before the closing overlap may be left free for the transition (default
-    none: on the tiny model a 1 s bridge made the seam worse, 3.1 vs 1.1, the tail drifting from the head).
-    """
-    stride, frame_rate = model.latent_stride, model.sample_rate / model.latent_stride
-    frames = _window_frames(model, sample_size)
-    if not (overlap_s > 0):
-        raise ValueError(f"overlap must be > 0 seconds, got {overlap_s!r}")
-    overlap_frames = objectives.frames_for_seconds(overlap_s, frame_rate)
-    audio = None
-    if reference is None:
-        length_frames = frames
-        objective: objectives.LatentObjective = objectives.SelfLoop(overlap_frames)
-        if 2 * overlap_frames >= frames:
-            raise ValueError(f"loop overlap of {overlap_s} s must be under half the window "
-                             f"({sample_size / model.sample_rate:.2f} s)")
-    else:
-        audio = load_reference(model, reference, sample_rate)
-        length_frames = audio.shape[-1] // stride
-        duration_s = audio.shape[-1] / model.sample_rate
+
+def _loop_section(model: Model, audio: torch.Tensor, section_s: tuple[float, float] | None,
+                  sample_size: int) -> torch.Tensor:
+    """The part of the reference to loop: [start, end) seconds of it, or all of it; refused past the window."""
+    rate, window_s = model.sample_rate, sample_size / model.sample_rate
+    if section_s is None:
         if audio.shape[-1] > sample_size:
-            raise ValueError(f"reference is {duration_s:.2f} s, longer than the generation window "
-                             f"{sample_size / model.sample_rate:.2f} s; trim it or raise sample_size")
-        bridge_frames = objectives.frames_for_seconds(bridge_s, frame_rate)
-        if 2 * overlap_frames + bridge_frames >= length_frames:
-            raise ValueError(f"reference of {duration_s:.2f} s is too short for a {overlap_s} s loop overlap plus a "
-                             f"{bridge_s} s bridge; give a longer clip or shorter overlap/bridge")
-        audio = audio[:, :length_frames * stride]
-        latents = encode_reference(model, torch.nn.functional.pad(audio, (0, sample_size - audio.shape[-1]))).cpu()
-        target = latents.clone()
-        target[:, length_frames - overlap_frames:length_frames] = latents[:, :overlap_frames]
-        mask = torch.zeros(frames)
-        mask[:length_frames] = 1.0
-        mask[length_frames - overlap_frames - bridge_frames:length_frames - overlap_frames] = 0.0
-        objective = objectives.LatentMatch(target, mask)
-        audio = audio.cpu()
-    loop_samples = length_frames * stride
-    overlap_samples = overlap_frames * stride
+            raise ValueError(f"reference is {audio.shape[-1] / rate:.2f} s, longer than the generation window "
+                             f"{window_s:.2f} s; choose the section to loop (--start/--end, section_s) or raise "
+                             f"sample_size")
+        return audio
+    start, end = _span_samples(model, audio, section_s, "loop section")
+    if end - start > sample_size:
+        raise ValueError(f"loop section {tuple(section_s)} s is {(end - start) / rate:.2f} s long, longer than the "
+                         f"generation window ({window_s:.2f} s); choose a shorter section or a larger sample_size")
+    return audio[:, start:end]
+
+
+def _reference_loop(model: Model, audio: torch.Tensor, overlap: tuple[float, int], bridge_s: float,
+                    sample_size: int) -> tuple[objectives.LatentMatch, torch.Tensor]:
+    """A loop of `audio` (at most one window): the output reproduces it and its closing `overlap` (seconds,
+    frames) reproduces its opening, `bridge_s` before that left free. Returns the objective and the clip cut to
+    whole latent frames."""
+    (overlap_s, overlap_frames), stride = overlap, model.latent_stride
+    frames, length_frames = _window_frames(model, sample_size), audio.shape[-1] // stride
+    duration_s = audio.shape[-1] / model.sample_rate
+    bridge_frames = objectives.frames_for_seconds(bridge_s, model.sample_rate / stride)
+    if 2 * overlap_frames + bridge_frames >= length_frames:
+        raise ValueError(f"reference of {duration_s:.2f} s is too short for a {overlap_s} s loop overlap plus a "
+                         f"{bridge_s} s bridge; give a longer clip or shorter overlap/bridge")
+    audio = audio[:, :length_frames * stride]
+    latents = encode_reference(model, torch.nn.functional.pad(audio, (0, sample_size - audio.shape[-1]))).cpu()
+    target = latents.clone()
+    target[:, length_frames - overlap_frames:length_frames] = latents[:, :overlap_frames]
+    mask = torch.zeros(frames)
+    mask[:length_frames] = 1.0
+    mask[length_frames - overlap_frames - bridge_frames:length_frames - overlap_frames] = 0.0
+    return objectives.LatentMatch(target, mask), audio.cpu()
+
+
+def _loop_plan(model: Model, objective: objectives.LatentObjective, audio: torch.Tensor | None, loop_samples: int,
+               overlap_samples: int, regions: dict) -> EditPlan:
+    """The loop's EditPlan: the file is the first (loop - overlap) samples, its opening crossfaded from the closing
+    overlap; the seam is measured on the uncrossfaded body repeating."""
+    stride = model.latent_stride
 
     def stitch(generated: torch.Tensor) -> torch.Tensor:
         clip = generated.cpu()[:, :loop_samples]
@@ -212,6 +268,279 @@ def plan_loop(model: Model, reference: Reference | None = None, *, overlap_s: fl
         return {"seam_jump": objectives.loop_seam_jump(clip[:, stride:], model.sample_rate, overlap_samples - stride)}
 
     regions = {"loop_s": (loop_samples - overlap_samples) / model.sample_rate,
-               "overlap_s": overlap_samples / model.sample_rate, "reference_based": audio is not None}
+               "overlap_s": overlap_samples / model.sample_rate, "reference_based": audio is not None, **regions}
     return EditPlan(kind="loop", objective=objective, reference=audio, sample_rate=model.sample_rate,
                     regions=regions, stitch=stitch, seams=seams)
+
+
+def plan_loop(model: Model, reference: Reference | None = None, *, overlap_s: float = 0.5, sample_size: int,
+              sample_rate: int | None = None, bridge_s: float = 0.0,
+              section_s: tuple[float, float] | None = None) -> EditPlan:
+    """Seamless loops: the output's last `overlap_s` matches its own first `overlap_s` (reference-free), or, with
+    a reference, the output reproduces the reference (or its `section_s` = (start, end) seconds, for a reference of
+    any length) and ends on its opening so that it loops.
+
+    The loop file is the first (length - overlap) samples, its opening crossfaded from the closing overlap.
+    With a reference, `bridge_s` seconds before the closing overlap may be left free for the transition (default
+    none: on the tiny model a 1 s bridge made the seam worse, 3.1 vs 1.1, the tail drifting from the head).
+    """
+    if not (overlap_s > 0):
+        raise ValueError(f"overlap must be > 0 seconds, got {overlap_s!r}")
+    overlap_frames = objectives.frames_for_seconds(overlap_s, model.sample_rate / model.latent_stride)
+    if reference is None:
+        if section_s is not None:
+            raise ValueError(f"loop section {tuple(section_s)} s needs a reference to take it from; give one, or "
+                             f"no section for a reference-free loop")
+        objective, audio = _self_loop(model, overlap_s, overlap_frames, sample_size), None
+        loop_samples = sample_size
+    else:
+        audio = _loop_section(model, load_reference(model, reference, sample_rate), section_s, sample_size)
+        objective, audio = _reference_loop(model, audio, (overlap_s, overlap_frames), bridge_s, sample_size)
+        loop_samples = audio.shape[-1]
+    regions = {} if section_s is None else {"section_s": [float(v) for v in section_s]}
+    return _loop_plan(model, objective, audio, loop_samples, overlap_frames * model.latent_stride, regions)
+
+
+def slice_control(control: objectives.Objective, start_s: float, end_s: float, total_s: float) -> objectives.Objective:
+    """The part of a whole-piece control that falls in [start_s, end_s) of a piece `total_s` seconds long.
+
+    `control` is an `objectives.Intensity` whose target is spread over the whole piece, or weights and sums of
+    such terms (what `--intensity-shape` builds); each intensity target is cut to the window's span in time
+    (times past the piece's end hold its last value), weights and sums are kept. Melody and structure targets
+    describe one clip rather than a span of a piece, and are refused.
+    """
+    if isinstance(control, objectives.Weighted):
+        return slice_control(control.objective, start_s, end_s, total_s) * control.weight
+    if isinstance(control, objectives.Sum):
+        return sum(slice_control(term, start_s, end_s, total_s) for term in control.terms)
+    if not isinstance(control, objectives.Intensity):
+        raise ValueError(f"the control {type(control).__name__} cannot be cut into the windows of a longer piece; "
+                         f"valid: intensity controls (--intensity-shape, objectives.Intensity), weighted or summed")
+    curve = control.target_db  # (points,) spread over [0, total_s]
+    times = torch.linspace(start_s, end_s, 257, dtype=torch.float64)  # (257,) the window's span
+    position = (times / total_s).clamp(0, 1) * (len(curve) - 1)
+    left = position.floor().long().clamp(max=max(len(curve) - 2, 0))
+    right = (left + 1).clamp(max=len(curve) - 1)
+    fraction = (position - left).float()
+    return objectives.Intensity(torch.lerp(curve[left], curve[right], fraction), config=control.config)
+
+
+class _Piece:
+    """Audio grown by crossfading windows onto its end; only the last `keep` samples stay in the working tail."""
+
+    def __init__(self, audio: torch.Tensor, keep: int):
+        cut = max(0, audio.shape[-1] - keep)
+        self.chunks, self.tail, self.keep = [audio[:, :cut]], audio[:, cut:], keep  # (channels, samples) each
+
+    @property
+    def length(self) -> int:
+        return sum(chunk.shape[-1] for chunk in self.chunks) + self.tail.shape[-1]
+
+    def append(self, window: torch.Tensor, overlap: int) -> None:
+        """Crossfade `window` (channels, samples) onto the end over `overlap` samples."""
+        joined = objectives.equal_power_crossfade(self.tail, window.cpu(), overlap)
+        cut = max(0, joined.shape[-1] - self.keep)
+        self.chunks.append(joined[:, :cut])
+        self.tail = joined[:, cut:]
+
+    def audio(self, samples: int) -> torch.Tensor:
+        """The first `samples` samples (channels, samples) of the piece."""
+        return torch.cat([*self.chunks, self.tail], dim=-1)[:, :samples]
+
+
+@dataclasses.dataclass
+class Extension:
+    """A reference continued window by window (`extend`): the whole piece, and what each window and join did."""
+
+    audio: torch.Tensor  # (channels, samples): exactly the requested length unless the chain stopped early
+    baseline_audio: torch.Tensor  # (channels, samples): the same chain stitched from each window's unoptimized output
+    sample_rate: int
+    windows: list[dict]  # per window: start_s, seed, losses, metrics, best_iteration, stop_reason, seconds, x_T
+    joins: list[dict]  # per join: window, at_s, crossfade_s, seam_jump and reconstruction_mse before/after
+    stop_reason: str  # "done", "interrupted" (should_stop) or "failed: ..." (a window's loss stopped being finite)
+    settings: dict  # the first window's optimize settings, plus the chain's: seconds, overlap_s, windows, seeds
+
+
+def _extend_span(model: Model, reference_samples: int, seconds: float, overlap_s: float,
+                 sample_size: int) -> tuple[int, int, int]:
+    """(samples of the finished piece, overlap samples, windows needed); refuses spans that cannot be extended."""
+    rate, stride = model.sample_rate, model.latent_stride
+    overlap = _check_overlap(model, overlap_s, sample_size) * stride
+    if reference_samples < overlap:
+        raise ValueError(f"reference is {reference_samples / rate:.2f} s, shorter than the overlap of {overlap_s} s")
+    if not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds * rate > reference_samples):
+        raise ValueError(f"seconds {seconds!r} must be longer than the reference ({reference_samples / rate:.2f} s): "
+                         f"the length of the extended piece")
+    total = round(seconds * rate)
+    return total, overlap, math.ceil((total - reference_samples) / (sample_size - overlap))
+
+
+def _window_summary(index: int, start: int, seed: int, result, rate: int) -> dict:
+    """What report.json keeps of one window's optimization (its audio lives on in the piece)."""
+    return {"window": index, "start_s": start / rate, "seed": seed, "losses": result.losses, "metrics": result.metrics,
+            "best_iteration": result.best_iteration, "stop_reason": result.stop_reason, "seconds": result.seconds,
+            "x_T": result.x_T}
+
+
+def _join(index: int, start: int, overlap: int, plan: EditPlan, result, rate: int) -> dict:
+    """One join of the chain: where it is, and its seam and overlap reconstruction before and after optimizing."""
+    return {"window": index, "at_s": (start + overlap) / rate, "crossfade_s": [start / rate, (start + overlap) / rate],
+            "seam_jump": {"before": plan.seams(result.baseline_audio[0])["seam_jump"],
+                          "after": plan.seams(result.audio[0])["seam_jump"]},
+            "reconstruction_mse": {when: result.metrics[when].get("reconstruction_mse")
+                                   for when in ("before", "after")}}
+
+
+def extend(model: Model, reference: Reference, *, seconds: float, overlap_s: float, sample_size: int,
+           sample_rate: int | None = None, control: objectives.Objective | None = None, seed: int = 0,
+           should_stop: tp.Callable[[], bool] | None = None, on_window: tp.Callable[[dict], None] | None = None,
+           **optimize_kwargs) -> Extension:
+    """Continue `reference` to `seconds` (any length) by chained outpainting, one generation window at a time.
+
+    Window k (x_T seed `seed + k`) starts `overlap_s` before the piece's current end, is optimized
+    (`plan_outpaint`) to reproduce that overlap, and is crossfaded on; the last window is cut so the piece is
+    exactly round(seconds * sample rate) samples. `control` spans the whole piece and is cut to each window
+    (`slice_control`). `optimize_kwargs` go to `ditto.optimize` (prompt, steps, iterations, ...). Model memory is
+    one window's; the piece's audio is kept on the CPU. `should_stop()` (asked after every iteration) or a
+    non-finite loss ends the chain after the current window; `on_window(summary)` follows each window.
+    """
+    audio, rate = load_reference(model, reference, sample_rate).cpu(), model.sample_rate
+    total, overlap, count = _extend_span(model, audio.shape[-1], seconds, overlap_s, sample_size)
+    if control is not None:
+        slice_control(control, 0.0, sample_size / rate, total / rate)  # refuses what cannot be cut, before any work
+    piece, baseline = _Piece(audio, sample_size), _Piece(audio, sample_size)
+    windows, joins, stop_reason, settings = [], [], "done", {}
+    for index in range(count):
+        start = piece.length - overlap
+        plan = plan_outpaint(model, piece.tail, sample_rate=rate, overlap_s=overlap / rate, sample_size=sample_size)
+        objective = plan.objective if control is None else plan.objective + slice_control(
+            control, start / rate, (start + sample_size) / rate, total / rate)
+        try:
+            result = optimize(model, objective, seed=seed + index, sample_size=sample_size,
+                              seconds_total=sample_size / rate, should_stop=should_stop, **optimize_kwargs)
+        except OptimizationError as error:
+            result, stop_reason = error.result, f"failed: {error}"
+        settings = settings or result.settings
+        joins.append(_join(index, start, overlap, plan, result, rate))
+        piece.append(result.audio[0], overlap)
+        baseline.append(result.baseline_audio[0], overlap)
+        windows.append(_window_summary(index, start, seed + index, result, rate))
+        if on_window is not None:
+            on_window({**joins[-1], "of": count})
+        stop_reason = "interrupted" if result.stop_reason == "interrupted" else stop_reason
+        if stop_reason != "done":
+            break
+    settings = {**settings, "seed": seed, "seeds": [w["seed"] for w in windows], "seconds": total / rate,
+                "overlap_s": overlap / rate, "windows": count, "reference_s": audio.shape[-1] / rate}
+    samples = total if stop_reason == "done" else piece.length
+    return Extension(audio=piece.audio(samples), baseline_audio=baseline.audio(samples), sample_rate=rate,
+                     windows=windows, joins=joins, stop_reason=stop_reason, settings=settings)
+
+
+def extension_report(extension: Extension, description: str) -> dict:
+    """report.json of an extend run: settings, every window's optimization and every join's seam before/after."""
+    rate = extension.sample_rate
+    worst = {when: max((join["seam_jump"][when] for join in extension.joins), default=None)
+             for when in ("before", "after")}
+    return {"edit": "extend", "objective": description, "settings": extension.settings,
+            "stop_reason": extension.stop_reason, "joins": extension.joins,
+            "seams": {when: {"seam_jump": value} for when, value in worst.items()},  # the worst join
+            "windows": [{k: v for k, v in window.items() if k != "x_T"} for window in extension.windows],
+            "seconds": {"total": sum(w["seconds"]["total"] for w in extension.windows),
+                        "per_window": [w["seconds"]["total"] for w in extension.windows]},
+            "sample_rate": rate, "audio_seconds": extension.audio.shape[-1] / rate}
+
+
+def _envelope(audio: torch.Tensor, points: int = 4000) -> torch.Tensor:
+    """Peak level of the mono mixdown in `points` blocks (points,): a waveform of any length, drawn at plot size."""
+    mono = audio.mean(0).abs()
+    block = max(1, math.ceil(mono.shape[-1] / points))
+    return torch.nn.functional.pad(mono, (0, -mono.shape[-1] % block)).reshape(-1, block).amax(-1)
+
+
+def plot_extension(extension: Extension) -> bytes:
+    """plot.png of an extend run: the baseline and result envelopes with every crossfade shaded, and the loss
+    of each window's optimization relative to its baseline."""
+    figure = Figure(figsize=(12, 7), constrained_layout=True)
+    wave_axis, loss_axis = figure.subplots(2, 1, height_ratios=[3, 2])
+    duration = extension.audio.shape[-1] / extension.sample_rate
+    for audio, label, color in ((extension.baseline_audio, "baseline chain", "tab:gray"),
+                                (extension.audio, "result", "tab:blue")):
+        envelope = _envelope(audio)
+        wave_axis.plot(torch.linspace(0, duration, len(envelope)), envelope, lw=0.6, color=color, label=label)
+    for join in extension.joins:
+        wave_axis.axvspan(*join["crossfade_s"], color="tab:orange", alpha=0.3)
+    wave_axis.set_xlabel("seconds")
+    wave_axis.set_title(f"extend: {len(extension.windows)} windows, crossfades shaded (peak level)")
+    wave_axis.legend(loc="upper right", fontsize=7)
+    for window in extension.windows:
+        losses = torch.tensor(window["losses"])
+        loss_axis.plot(losses / losses[0], lw=1, label=f"window {window['window']} at {window['start_s']:.1f} s")
+    loss_axis.set_xlabel("DITTO iteration")
+    loss_axis.set_ylabel("loss / baseline loss")
+    loss_axis.grid(alpha=0.3)
+    if len(extension.windows) <= 12:
+        loss_axis.legend(loc="upper right", fontsize=7)
+    return to_bytes(lambda buffer: figure.savefig(buffer, format="png", dpi=100))
+
+
+def write_extension(out: Path, extension: Extension, description: str) -> list[Path]:
+    """Write an extend run into the folder `out`: edited.wav (the piece), baseline_edited.wav, report.json,
+    plot.png and x_T.pt (every window's x_T (windows, latent_channels, frames) and seed); returns the paths."""
+    paths = [write_audio(out / "edited.wav", extension.audio, extension.sample_rate, overwrite=True),
+             write_audio(out / "baseline_edited.wav", extension.baseline_audio, extension.sample_rate, overwrite=True),
+             save_torch(out / "x_T.pt", {"x_T": torch.cat([w["x_T"] for w in extension.windows]),
+                                         "seeds": [w["seed"] for w in extension.windows],
+                                         "settings": extension.settings})]
+    report.write_json(out / "report.json", extension_report(extension, description))
+    atomic_write(out / "plot.png", plot_extension(extension))
+    return paths + [out / "report.json", out / "plot.png"]
+
+
+def run_extend(args, build: tp.Callable[[Model, int], tuple]) -> Extension:
+    """The extend recipe: check --out, load the model, extend window by window, publish the run folder whole.
+
+    `build(model, sample_size) -> (reference, its sample rate or None, control or None, description)`. Exit codes
+    as `run_recipe`: 0 done, 2 bad input (nothing written), 1 a window's loss stopped being finite, 130
+    interrupted (in both, the piece so far is written).
+    """
+    for flag, given in (("--resume", args.resume), ("--fit-window", args.fit_window)):
+        if given:
+            fail(f"{flag} does not apply to extend (--seconds is the whole piece's length; the window is "
+                 f"--sample-size); valid: the other flags of --help")
+    try:
+        folder = RunFolder(args.out, overwrite=args.overwrite).check()
+    except RunFolderError as error:
+        fail(str(error))
+    with StopOnSignal() as stop, failing_cleanly(folder):
+        model = load_model(args.model, device=args.device)
+        sample_size = window_for(args, model) or model.sample_size
+        reference, rate, control, description = build(model, sample_size)
+        arguments = _optimize_arguments(args, model, Job(None, description, whole_window=True))
+        for name in ("seed", "sample_size", "seconds_total"):
+            arguments.pop(name)
+        extension = extend(model, reference, sample_rate=rate, seconds=args.seconds, overlap_s=args.overlap,
+                           sample_size=sample_size, control=control, seed=args.seed, progress=not args.quiet,
+                           should_stop=lambda: stop.requested, on_window=_print_join, **arguments)
+        paths = write_extension(folder.staging, extension, description)
+        folder.publish()
+    seconds = sum(window["seconds"]["total"] for window in extension.windows)
+    written = ", ".join(str(folder.out / path.name) for path in paths)
+    print(f"{len(extension.windows)} windows in {seconds:.1f} s; wrote {written}")
+    where = f"the piece so far ({extension.audio.shape[-1] / extension.sample_rate:.2f} s) is in {folder.out}"
+    if extension.stop_reason == "interrupted":
+        fail(f"interrupted; {where}; continue it with --reference {folder.out / 'edited.wav'}", EXIT_INTERRUPTED)
+    if extension.stop_reason != "done":
+        fail(f"{extension.stop_reason}; {where}", EXIT_FAILED)
+    return extension
+
+
+def _print_join(join: dict) -> None:
+    seam, mse = join["seam_jump"], join["reconstruction_mse"]
+    print(f"window {join['window'] + 1}/{join['of']}: join at {join['at_s']:.2f} s, seam {seam['before']:.3g} -> "
+          f"{seam['after']:.3g}, overlap reconstruction {mse['before']:.3g} -> {mse['after']:.3g}", flush=True)
+
+
+__all__ = ["EditPlan", "Extension", "encode_reference", "extend", "extension_report", "load_reference",
+           "plan_inpaint", "plan_loop", "plan_outpaint", "plot_extension", "run_extend",
+           "slice_control", "write_extension"]

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import torch
 
+from . import sampling
 from . import sat as sat_adapter
+from .config import is_count, is_finite_number
 
 TINY_DIR = Path(__file__).parent / "tiny"
 CONFIG_NAME = "model_config.json"
@@ -30,35 +32,73 @@ class ModelLoadError(ValueError):
 
 PAPER_LR = 5e-3  # DITTO's Adam step for its 41M model and for SAO 1.0 ("higher was unstable")
 
+# Defaults by diffusion objective, for a config without a "ditto" entry (the models as Stability AI publishes them).
+# "rf_denoiser" is Stable Audio Open Small: its model card samples with the 8-step "pingpong" sampler at cfg_scale 1
+# (ARC post-training made it a few-step model that needs no guidance), as stable-audio-tools' UI does for any
+# rf_denoiser model. "v" (SAO 1.0) and "rectified_flow" models get the paper's settings (ditto's own defaults).
+OBJECTIVE_DEFAULTS = {"rf_denoiser": {"sampler": "pingpong", "steps": 8, "cfg_scale": 1.0}}
+
 
 @dataclasses.dataclass(frozen=True)
 class ModelDefaults:
-    """DITTO settings that suit a model: the "ditto" entry of its model_config.json, else the paper's.
+    """DITTO settings that suit a model: its diffusion objective's (`OBJECTIVE_DEFAULTS`), then the "ditto" entry
+    of its model_config.json key by key, else the paper's. A field left None means the caller's own default.
 
     The embedded tiny model's config carries {"lr": 0.3, "max_iterations": 60}: on it 30 iterations on a
     crescendo leave 0.96x of the loss at 5e-3, 0.73x at 5e-2 and 0.17x at 0.3, and 60 iterations keep every
-    recipe under a minute on 2 CPU cores. A copy of it loaded from a directory keeps them.
+    recipe under a minute on 2 CPU cores. A copy of it loaded from a directory keeps them. SAO Small
+    (rf_denoiser) without a "ditto" entry samples as its model card does: pingpong, 8 steps, cfg_scale 1.
     """
 
     lr: float = PAPER_LR  # Adam's step size
     max_iterations: int | None = None  # caps the recipes' default iterations (None: the paper's 70 / 150)
     sampler: str | None = None  # None: a deterministic DDIM-like sampler (v-ddim for v models, euler for flows)
+    steps: int | None = None  # sampler steps (None: the paper's 20 when optimizing, SAT's 100 when generating)
+    cfg_scale: float | None = None  # classifier-free guidance weight, 1 = off (None: the model card's 7 of SAO 1.0)
 
     @classmethod
     def from_config(cls, config: dict, path) -> "ModelDefaults":
-        """Read and check the config's "ditto" entry; a ModelLoadError names a bad key or value."""
+        """Read and check the objective's defaults overlaid by the config's "ditto" entry; a ModelLoadError names a
+        bad key or value."""
         entry = config.get("ditto", {})
-        fields = {field.name: field for field in dataclasses.fields(cls)}
+        fields = [field.name for field in dataclasses.fields(cls)]
         if not isinstance(entry, dict) or set(entry) - set(fields):
-            raise ModelLoadError(f"config {str(path)!r} has a \"ditto\" entry {entry!r}; valid keys: {', '.join(fields)}")
-        lr, cap, sampler = entry.get("lr", PAPER_LR), entry.get("max_iterations"), entry.get("sampler")
-        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < float("inf"):
-            raise ModelLoadError(f"config {str(path)!r}: ditto.lr must be a number > 0, got {lr!r}")
-        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
-            raise ModelLoadError(f"config {str(path)!r}: ditto.max_iterations must be an integer >= 1, got {cap!r}")
-        if sampler is not None and not isinstance(sampler, str):
-            raise ModelLoadError(f"config {str(path)!r}: ditto.sampler must be a sampler name, got {sampler!r}")
-        return cls(lr=float(lr), max_iterations=cap, sampler=sampler)
+            raise ModelLoadError(f"config {str(path)!r} has a \"ditto\" entry {entry!r}; "
+                                 f"valid keys: {', '.join(fields)}")
+        objective = config_objective(config)
+        values = {"lr": PAPER_LR, **OBJECTIVE_DEFAULTS.get(objective, {}), **entry}
+        where = f"config {str(path)!r}: ditto"
+        lr, cap, steps, cfg_scale = (values.get(name) for name in ("lr", "max_iterations", "steps", "cfg_scale"))
+        if not (is_finite_number(lr) and lr > 0):
+            raise ModelLoadError(f"{where}.lr must be a number > 0, got {lr!r}")
+        if cap is not None and not is_count(cap, 1):
+            raise ModelLoadError(f"{where}.max_iterations must be an integer >= 1, got {cap!r}")
+        if steps is not None and not is_count(steps, 1):
+            raise ModelLoadError(f"{where}.steps must be an integer >= 1, got {steps!r}")
+        if cfg_scale is not None and not (is_finite_number(cfg_scale) and cfg_scale >= 0):
+            raise ModelLoadError(f"{where}.cfg_scale must be a finite number >= 0 (1 = no guidance), got {cfg_scale!r}")
+        sampler = _checked_sampler(values.get("sampler"), objective, where)
+        return cls(lr=float(lr), max_iterations=cap, sampler=sampler, steps=steps,
+                   cfg_scale=None if cfg_scale is None else float(cfg_scale))
+
+
+def config_objective(config: dict) -> str:
+    """The diffusion objective a config builds ("v" unless it says otherwise, as in stable-audio-tools)."""
+    return config.get("model", {}).get("diffusion", {}).get("diffusion_objective", "v")
+
+
+def _checked_sampler(sampler, objective: str, where: str) -> str | None:
+    """A default sampler must be one of the registry's samplers for the model's objective."""
+    if sampler is None:
+        return None
+    family = sampling.family_of(objective)
+    try:
+        sampling.sampler_spec(sampler, family)
+    except ValueError:
+        valid = ", ".join(name for name, spec in sampling.SAMPLERS.items() if spec.family == family)
+        raise ModelLoadError(f"{where}.sampler must be a sampler of this {objective!r} model ({valid}), "
+                             f"got {sampler!r}") from None
+    return sampler
 
 
 @dataclasses.dataclass

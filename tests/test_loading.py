@@ -168,7 +168,7 @@ def test_a_model_carries_its_own_ditto_defaults(tiny, tmp_path):
     copy = ditto.load_model(ditto.save_model(tiny, tmp_path / "copy"), device="cpu")
     assert (default_lr(copy), copy.defaults.max_iterations) == (0.3, 60)
     config = json.loads((loading.TINY_DIR / "model_config.json").read_text())
-    for entry, named in ((None, None), ({"lr": -1}, "ditto.lr"), ({"steps": 8}, "valid keys: lr")):
+    for entry, named in ((None, None), ({"lr": -1}, "ditto.lr"), ({"momentum": 0.9}, "valid keys: lr")):
         directory = tmp_path / f"model-{named}"
         directory.mkdir()
         shutil.copy(loading.TINY_DIR / "model.safetensors", directory)

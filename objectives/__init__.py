@@ -9,6 +9,9 @@ returns the paper's evaluation numbers as floats averaged over the batch:
     Intensity  {"intensity_mse_db2": MSE in dB² between the smoothed loudness and the target curve}
     Melody     {"melody_accuracy": percent of melody frames whose chroma argmax is the target pitch class}
     Structure  {"structure_mse": MSE between the smoothed MFCC self-similarity and the target's}
+    Rhythm     {"onset_f1": mir_eval onset F-measure (±50 ms) of the onsets detected in the audio vs the target's}
+    Brightness {"centroid_mse_st2": MSE in semitones² between the smoothed log spectral centroid and the target}
+    Pitch      {"raw_pitch_accuracy", "raw_chroma_accuracy": mir_eval.melody's, percent, of CREPE's pitch}
 
 Targets do not depend on the clip length: intensity curves are spread over the clip, note times and section
 boundaries in seconds (or fractions), and each call maps the target onto however many feature frames the audio has.
@@ -41,6 +44,16 @@ This package imports torch, torchaudio, librosa (filterbanks only), scipy, numpy
 stable_audio_tools.
 """
 
+from .brightness import (
+    BRIGHTNESS_SHAPES,
+    Brightness,
+    BrightnessConfig,
+    brightness_shape,
+    brightness_st,
+    hz_to_semitones,
+    semitones_to_hz,
+    spectral_centroid,
+)
 from .base import FunctionObjective, Objective, Sum, Weighted, as_audio_batch, mono
 from .domains import (
     DOMAINS,
@@ -71,6 +84,27 @@ from .melody import (
     parse_notes,
     pitch_from_name,
 )
+from .pitch import (
+    Pitch,
+    PitchConfig,
+    bin_cents,
+    cents_to_midi,
+    crepe_network,
+    decode_cents,
+    midi_to_cents,
+    pitch_activations,
+    pitch_logits,
+    pitch_targets,
+)
+from .rhythm import (
+    Rhythm,
+    RhythmConfig,
+    detect_onsets,
+    onset_pulses,
+    onset_strength,
+    rhythm_envelope,
+    tempo_onsets,
+)
 from .seams import equal_power_crossfade, loop_seam_jump, seam_jump, spectral_flux
 from .smoothing import interpolate_curve, savgol_smooth, savgol_smooth_2d, savgol_window
 from .structure import (
@@ -94,4 +128,9 @@ __all__ = [
     "LatentObjective", "LatentWeighted", "LatentSum", "LatentFunctionObjective", "DOMAINS", "domain_of", "Joint", "split_domains",
     "as_latent_batch", "LatentMatch", "SelfLoop", "frames_for_seconds", "region_mask",
     "spectral_flux", "seam_jump", "loop_seam_jump", "equal_power_crossfade",
+    "Rhythm", "RhythmConfig", "onset_strength", "rhythm_envelope", "detect_onsets", "onset_pulses", "tempo_onsets",
+    "Brightness", "BrightnessConfig", "BRIGHTNESS_SHAPES", "spectral_centroid", "brightness_st", "brightness_shape",
+    "hz_to_semitones", "semitones_to_hz",
+    "Pitch", "PitchConfig", "pitch_logits", "pitch_activations", "decode_cents", "pitch_targets", "bin_cents",
+    "midi_to_cents", "cents_to_midi", "crepe_network",
 ]

@@ -15,6 +15,7 @@ from .cli import (EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, Job, RecipePars
                   control_objective, edit_job, fail, failing_cleanly, number_list, recipe_parser, reference_or_demo,
                   run_recipe)
 from .editing import EditPlan, Extension, extend, plan_inpaint, plan_loop, plan_outpaint, run_extend, slice_control
+from .control_plots import plot_brightness, plot_pitch, plot_rhythm
 from .report import plot_edit, plot_intensity, plot_melody, plot_structure, plot_waveforms, write_run
 from ..files import atomic_write
 from .runs import RunFolder, RunFolderError
@@ -25,4 +26,5 @@ __all__ = [
     "fail", "failing_cleanly", "number_list", "plan_inpaint", "plan_loop", "plan_outpaint", "plot_edit",
     "plot_intensity", "plot_melody", "plot_structure", "plot_waveforms", "recipe_parser", "reference_or_demo",
     "run_extend", "run_recipe", "slice_control", "write_run",
+    "plot_rhythm", "plot_brightness", "plot_pitch",
 ]

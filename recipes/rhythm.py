@@ -13,7 +13,7 @@ from ditto.app import Job, fail, number_list, plot_rhythm, recipe_parser, run_re
 
 
 def main(argv=None):
-    parser = recipe_parser(__doc__, prompt="drum loop", iterations=70)
+    parser = recipe_parser(__doc__, prompt="techno drums", iterations=70)
     target = parser.add_argument_group("target (one of)")
     target.add_argument("--bpm", type=float, default=120.0, help="tempo of the onset grid, beats per minute")
     target.add_argument("--beats-per-bar", type=int, default=4, help="meter: beats per bar (the first is accented)")

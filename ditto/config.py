@@ -114,6 +114,9 @@ class OptimizerConfig:
     target_loss: float | None = None  # stop once the best loss reaches this
     patience: int | None = None  # stop after this many iterations without a new best
     time_budget_s: float | None = None  # stop once this many seconds have passed
+    optimize_noise: bool | None = None  # a stochastic sampler's per-step noises are variables beside x_T
+    # (None: yes for stochastic samplers, whose output x_T alone barely moves; deterministic ones have none)
+    noise_projection: bool = False  # after each step, rescale each step's noise to unit-variance norm
 
     def validate(self) -> None:
         if not is_count(self.iterations, 0):
@@ -128,6 +131,10 @@ class OptimizerConfig:
             raise ValueError(f"patience must be an integer >= 1, got {self.patience!r}")
         if self.time_budget_s is not None and not (is_finite_number(self.time_budget_s) and self.time_budget_s > 0):
             raise ValueError(f"time_budget_s must be a finite number > 0, got {self.time_budget_s!r}")
+        for name in ("optimize_noise", "noise_projection"):
+            if not isinstance(getattr(self, name), bool) and not (name == "optimize_noise" and self.optimize_noise
+                                                                  is None):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -57,8 +57,17 @@ def check_prompt(model: Model, name: str, prompt) -> None:
 
 
 def check_timing(model: Model, name: str, seconds) -> None:
-    """seconds_start / seconds_total within the range of the model's number conditioner (SAT clamps silently)."""
-    conditioner = conditioner_configs(model).get(name, {})
+    """seconds_start / seconds_total within the range of the model's number conditioner (SAT clamps silently).
+
+    A model without a seconds_start conditioner (SAO Small) takes only seconds_start=0: SAT's conditioner ignores
+    the key, so any other value would be silently dropped."""
+    conditioners = conditioner_configs(model)
+    if name == "seconds_start" and name not in conditioners:
+        if not (is_finite_number(seconds) and seconds == 0):
+            raise ValueError(f"seconds_start must be 0 for this model, got {seconds!r}: it has no seconds_start "
+                             f"conditioner (it conditions on {', '.join(map(str, conditioners))})")
+        return
+    conditioner = conditioners.get(name, {})
     if conditioner.get("type") != "number":
         return
     low, high = conditioner.get("config", {}).get("min_val", 0), conditioner.get("config", {}).get("max_val", 1)
@@ -142,6 +151,20 @@ def normal_noise(like: torch.Tensor, levels: torch.Tensor | None, seed: int | No
 NOISE_SOURCES = {"brownian": brownian_noise, "normal": normal_noise}  # SamplerSpec.noise -> its source
 
 
+def tensor_noise(noises: torch.Tensor) -> sampling.NoiseSource:
+    """Given per-step noises (steps, batch, latent_channels, latent_frames) as a source: the sampler's k-th draw
+    is noises[k]. Every stochastic sampler draws once per step, in step order (the last step's draw may be
+    skipped), so noises[i] is step i's injected noise; gradients flow back into `noises`."""
+    calls = [0]
+
+    def noise(sigma, sigma_next):
+        if calls[0] >= len(noises):
+            raise ValueError(f"the sampler drew more than the {len(noises)} per-step noises given; pass one per step")
+        calls[0] += 1
+        return noises[calls[0] - 1]
+    return noise
+
+
 def make_noise_source(kind: str, like: torch.Tensor, levels: torch.Tensor | None, seed: int | None):
     """Per-step noise of a stochastic sampler's `SamplerSpec.noise` kind, a deterministic function of `seed`."""
     if kind not in NOISE_SOURCES:
@@ -213,29 +236,76 @@ GRIDS = {"sigmas": grid_sigmas, "dpm-fast": grid_dpm_fast, "v-ddim": grid_v_ddim
 
 def sample_latents(model: Model, x_T: torch.Tensor, cond: Conditioning, config: SamplerConfig, *,
                    init_latents: torch.Tensor | None = None, init_noise_level: float = 1.0,
-                   noise_seed: int | None = None, progress: bool = False) -> torch.Tensor:
+                   noise_seed: int | None = None, progress: bool = False,
+                   noises: torch.Tensor | None = None) -> torch.Tensor:
     """Run the chain: unit-variance x_T (batch, latent_channels, latent_frames) -> x_0 latents, differentiably.
 
     The sampler's registry row (`sampling.SAMPLERS`) picks the grid builder (`GRIDS`) and the noise source
     (`NOISE_SOURCES`). `init_latents` starts from encoded audio at noise level `init_noise_level`
     (audio-to-audio). Stochastic samplers draw per-step noise from a source seeded by `noise_seed` (None: the
-    global RNG, as SAT does), so for a fixed seed the result is a deterministic function of x_T.
+    global RNG, as SAT does), so for a fixed seed the result is a deterministic function of x_T; or they inject
+    the given `noises` (steps, batch, latent_channels, latent_frames), e.g. from `draw_noises` or an optimization.
     """
     config.validate(model)
     spec = config.spec(model)
-    sigma_max = init_noise_level if init_latents is not None else config.sigma_max
-    v_model = velocity_model(model, cond, config)
-    chain = GRIDS[spec.grid](model, v_model, x_T.to(model.dtype), config, sigma_max, init_latents)
+    if noises is not None:
+        check_noises(model, config, noises, x_T)
+    chain = build_chain(model, x_T, cond, config, init_latents, init_noise_level)
     return run_sampler(spec, chain, noise_seed=noise_seed, checkpoint=config.checkpoint,
-                       keep_steps=config.keep_steps, progress=progress)
+                       keep_steps=config.keep_steps, progress=progress, noises=noises)
+
+
+def build_chain(model: Model, x_T: torch.Tensor, cond: Conditioning | None, config: SamplerConfig,
+                init_latents: torch.Tensor | None, init_noise_level: float) -> Chain:
+    """The sampler's call for x_T: its grid, start and levels (`GRIDS` by the registry row's grid kind)."""
+    sigma_max = init_noise_level if init_latents is not None else config.sigma_max
+    v_model = velocity_model(model, cond, config) if cond is not None else None
+    return GRIDS[config.spec(model).grid](model, v_model, x_T.to(model.dtype), config, sigma_max, init_latents)
+
+
+def draw_noises(model: Model, x_T: torch.Tensor, config: SamplerConfig, *, noise_seed: int | None,
+                init_latents: torch.Tensor | None = None, init_noise_level: float = 1.0) -> torch.Tensor | None:
+    """The per-step noises (steps, batch, latent_channels, latent_frames) that `config`'s stochastic sampler draws
+    from its source seeded by `noise_seed`, drawn now in the sampler's order; None for a deterministic sampler.
+
+    Step i draws where its next level is above 0 (the last step, at level 0, injects nothing and keeps zeros), so
+    `sample_latents(..., noises=draw_noises(...))` equals `sample_latents(..., noise_seed=...)`; the noises can
+    then be optimized beside x_T.
+    """
+    spec = config.spec(model)
+    if spec.noise is None:
+        return None
+    chain = build_chain(model, x_T, None, config, init_latents, init_noise_level)
+    source = make_noise_source(spec.noise, chain.x, chain.levels, noise_seed)
+    levels = chain.levels
+    noises = torch.zeros((config.steps, *chain.x.shape), dtype=chain.x.dtype, device=chain.x.device)
+    for i in range(config.steps):
+        if levels[i + 1] > 0:
+            noises[i] = source(levels[i], levels[i + 1])
+    return noises
+
+
+def check_noises(model: Model, config: SamplerConfig, noises: torch.Tensor, x_T: torch.Tensor) -> None:
+    """Per-step noises must suit the chain: a stochastic sampler, shape (steps, *x_T.shape), finite values."""
+    if config.spec(model).noise is None:
+        raise ValueError(f"noises were given, but sampler {config.sampler!r} is deterministic and injects none; "
+                         f"stochastic samplers: {', '.join(sampling.STOCHASTIC_SAMPLERS)}")
+    expected = (config.steps, *x_T.shape)
+    if tuple(noises.shape) != expected:
+        raise ValueError(f"noises must have shape {expected} (steps, batch, latent_channels, latent_frames), "
+                         f"got {tuple(noises.shape)}")
+    if not torch.isfinite(noises).all():
+        raise ValueError("noises hold NaN/inf values; per-step noises must be finite (unit-variance noise)")
 
 
 def run_sampler(spec: sampling.SamplerSpec, chain: Chain, *, noise_seed: int | None, checkpoint: bool = False,
-                keep_steps: int = 0, progress: bool = False) -> torch.Tensor:
-    """`spec.function` over a built chain, handed a noise source of `spec.noise` kind when it is stochastic."""
+                keep_steps: int = 0, progress: bool = False, noises: torch.Tensor | None = None) -> torch.Tensor:
+    """`spec.function` over a built chain, handed a noise source of `spec.noise` kind when it is stochastic (or
+    the given per-step `noises`)."""
     kwargs = dict(chain.kwargs, checkpoint=checkpoint, keep_steps=keep_steps, progress=progress)
     if spec.noise is not None:
-        kwargs["noise"] = make_noise_source(spec.noise, chain.x, chain.levels, noise_seed)
+        kwargs["noise"] = (tensor_noise(noises) if noises is not None
+                           else make_noise_source(spec.noise, chain.x, chain.levels, noise_seed))
     return spec.function(chain.model, chain.x, *chain.args, **kwargs)
 
 
@@ -329,7 +399,7 @@ def encode_init_audio(model: Model, init_audio: InitAudio | None, sample_size: i
     return latents.repeat(batch_size, 1, 1)
 
 
-GENERATE_OPTIONS = ("x_T", "conditioning_tensors", "progress")  # generate's keyword arguments beyond the config
+GENERATE_OPTIONS = ("x_T", "noises", "conditioning_tensors", "progress")  # generate's keyword arguments beyond the config
 
 
 def generate(model: Model, prompt: str, *, seconds_start: float = 0, seconds_total: float | None = None,
@@ -346,7 +416,8 @@ def generate(model: Model, prompt: str, *, seconds_start: float = 0, seconds_tot
     the SAT UI. Further keyword arguments:
     - the other `SamplerConfig` fields: `schedule` (ScheduleName), `checkpoint`, `keep_steps`, `autocast_bf16`;
     - `x_T` (batch, latent_channels, latent_frames), unit variance: replaces the seeded draw, e.g. an x_T saved
-      by `ditto.optimize`;
+      by `ditto.optimize`; `noises` (steps, batch, latent_channels, latent_frames): a stochastic sampler's
+      per-step noises (saved beside x_T when `optimize` optimized them) in place of its own draws;
     - `conditioning_tensors`: replaces conditioner outputs (e.g. precomputed T5 tokens);
     - `progress`: a progress bar over the sampler steps.
     """
@@ -368,7 +439,8 @@ def generate(model: Model, prompt: str, *, seconds_start: float = 0, seconds_tot
     init_latents = encode_init_audio(model, init_audio, sample_size, batch_size)
 
     latents = sample_latents(model, noise, cond, config, init_latents=init_latents,
-                             init_noise_level=init_noise_level, progress=extra.get("progress", False))
+                             init_noise_level=init_noise_level, progress=extra.get("progress", False),
+                             noises=_on(model, extra.get("noises")))
     audio = decode(model, latents)
     if not torch.isfinite(audio).all():
         raise ValueError(f"generation produced non-finite (NaN/inf) audio with {config.describe()}; use settings "
@@ -377,6 +449,10 @@ def generate(model: Model, prompt: str, *, seconds_start: float = 0, seconds_tot
     if cut_to_seconds_total:
         audio = audio[..., :int(seconds_total * model.sample_rate)]
     return audio
+
+
+def _on(model: Model, tensor: torch.Tensor | None) -> torch.Tensor | None:
+    return None if tensor is None else tensor.to(model.device, model.dtype)
 
 
 def check_start(batch_size: int, init_audio: InitAudio | None, init_noise_level: float) -> None:

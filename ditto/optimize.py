@@ -23,10 +23,10 @@ import objectives
 from . import sat as sat_adapter
 from .files import save_torch
 from .config import OPTIMIZERS, OptimizerConfig, SamplerConfig, SpeedConfig, is_count, split_options
-from .generation import (Conditioning, InitAudio, build_conditioning, check_start, check_window, decode, draw_x_T,
-                         encode_init_audio, resolve_length, sample_latents, velocity_model)
+from .generation import (Conditioning, InitAudio, build_conditioning, check_start, check_window, decode, draw_noises,
+                         draw_x_T, encode_init_audio, resolve_length, sample_latents, velocity_model)
 from .loading import Model
-from .sampling import EVALUATIONS_PER_STEP
+from .sampling import EVALUATIONS_PER_STEP, STOCHASTIC_SAMPLERS
 
 Objective = tp.Callable[[torch.Tensor, int], torch.Tensor]  # (audio (batch, channels, samples), rate) -> (batch,)
 
@@ -69,6 +69,13 @@ class Result:
     settings: dict  # every setting of the run, JSON-serialisable
     stop_reason: str  # "iterations", "target_loss", "patience", "time_budget", "interrupted"
     latents: torch.Tensor | None = None  # (batch, latent_channels, latent_frames): x_0 of the returned audio
+    noises: torch.Tensor | None = None  # (steps, batch, latent_channels, latent_frames): the best per-step noises
+    # of a stochastic sampler, when they were optimized beside x_T (None otherwise), on the CPU
+
+    @property
+    def variables(self) -> list[str]:
+        """What was optimized: ["x_T"], or ["x_T", "noises"] for a stochastic sampler's injected noises."""
+        return ["x_T"] if self.noises is None else ["x_T", "noises"]
 
     @property
     def improved(self) -> bool:
@@ -103,6 +110,8 @@ class OptimizationState:
     seconds: float  # wall-clock spent in the loop so far
     rng_state: torch.Tensor  # torch.get_rng_state() when saved
     settings: dict  # the run's settings: a resumed run must match them (RESUMABLE_CHANGES aside)
+    noises: torch.Tensor | None = None  # (steps, batch, latent_channels, latent_frames) when optimized
+    best_noises: torch.Tensor | None = None
 
 
 RESUMABLE_CHANGES = ("iterations", "target_loss", "patience", "time_budget_s", "device")  # may differ on resume
@@ -146,25 +155,32 @@ class Problem:
     chunk_latents: int | None = None
     decoder_dtype: torch.dtype | None = None  # bf16: decode with a bf16 copy of the decoder
     decoder_checkpoint: bool = True  # checkpoint the decoder's residual units while optimizing
+    noises: torch.Tensor | None = None  # (steps, batch, latent_channels, latent_frames): a stochastic sampler's
+    # per-step noises as drawn from the seeded source, when they are variables beside x_T
     surrogate: bool = False  # `chain` is a surrogate: the result is rendered again with `render_chain`
 
     @property
     def frame_rate(self) -> float:
         return self.model.sample_rate / self.model.latent_stride
 
-    def latents(self, x_T: torch.Tensor, chain: SamplerConfig | None = None) -> torch.Tensor:
-        """x_T -> x_0 latents (batch, latent_channels, latent_frames) through the sampling chain."""
-        return sample_latents(self.model, x_T, self.cond, chain or self.chain, init_latents=self.init_latents,
-                              init_noise_level=self.init_noise_level, noise_seed=self.noise_seed)
+    def start(self) -> dict[str, torch.Tensor]:
+        """The variables where the descent starts: {"x_T": ...} and, when optimized, {"noises": ...}."""
+        return {"x_T": self.x_T} if self.noises is None else {"x_T": self.x_T, "noises": self.noises}
+
+    def latents(self, variables: dict[str, torch.Tensor], chain: SamplerConfig | None = None) -> torch.Tensor:
+        """x_T (and the per-step noises) -> x_0 latents (batch, latent_channels, latent_frames) through the chain."""
+        return sample_latents(self.model, variables["x_T"], self.cond, chain or self.chain,
+                              init_latents=self.init_latents, init_noise_level=self.init_noise_level,
+                              noise_seed=self.noise_seed, noises=variables.get("noises"))
 
     def audio(self, latents: torch.Tensor) -> torch.Tensor:
         """x_0 latents -> audio (batch, channels, span): decodes only the frames the span needs (+ context)."""
         return decode(self.model, latents[..., :self.decode_frames], chunk_latents=self.chunk_latents,
                       dtype=self.decoder_dtype)[..., :self.span].float()
 
-    def features(self, x_T: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def features(self, variables: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(latents, audio or None): what the objective's parts read; the decoder is skipped without an audio part."""
-        latents = self.latents(x_T)
+        latents = self.latents(variables)
         return latents, (self.audio(latents) if self.audio_part is not None else None)
 
     def loss(self, latents: torch.Tensor, audio: torch.Tensor | None) -> torch.Tensor:
@@ -189,10 +205,10 @@ class Problem:
         """The decoder's residual units checkpointed (or not) while the loop runs."""
         return sat_adapter.set_decoder_checkpointing(self.model, self.decoder_checkpoint)
 
-    def render(self, x_T: torch.Tensor, chain: SamplerConfig | None = None) -> dict:
-        """{"latents", "audio"} of `x_T`, without gradients."""
+    def render(self, variables: dict[str, torch.Tensor], chain: SamplerConfig | None = None) -> dict:
+        """{"latents", "audio"} of the variables, without gradients."""
         with torch.no_grad():
-            latents = self.latents(x_T, chain)
+            latents = self.latents(variables, chain)
             return dict(latents=latents, audio=self.audio(latents))
 
 
@@ -201,9 +217,9 @@ def _final_render(problem: Problem, best: dict, baseline: dict) -> tuple[dict, d
     x_T rendered again with the full chain, whose metrics become "before"/"after" (the surrogate's kept beside)."""
     if baseline["latents"] is None:  # no iteration ran in this call (iterations=0, or a finished resume)
         tic = time.perf_counter()
-        baseline.update(problem.render(problem.x_T), seconds=time.perf_counter() - tic)
+        baseline.update(problem.render(problem.start()), seconds=time.perf_counter() - tic)
     if best["iteration"] >= 0 and best["latents"] is None:
-        best.update(problem.render(best["x_T"]))
+        best.update(problem.render(best["variables"]))
     chosen = best if best["iteration"] >= 0 else baseline
     with torch.no_grad():
         if chosen["audio"] is None:
@@ -215,7 +231,8 @@ def _final_render(problem: Problem, best: dict, baseline: dict) -> tuple[dict, d
     if problem.surrogate:
         final = dataclasses.replace(problem.render_chain, checkpoint=False)
         metrics["before_surrogate"], metrics["after_surrogate"] = metrics["before"], metrics["after"]
-        chosen, baseline = problem.render(best["x_T"], final), {**baseline, **problem.render(problem.x_T, final)}
+        chosen = problem.render(best["variables"], final)
+        baseline = {**baseline, **problem.render(problem.start(), final)}
         metrics["before"] = problem.metrics(baseline["latents"], baseline["audio"])
         metrics["after"] = problem.metrics(chosen["latents"], chosen["audio"])
     return chosen, baseline, metrics
@@ -273,14 +290,14 @@ def _metric(objective: Objective, audio: torch.Tensor, sample_rate: int) -> dict
         return dict(metric(audio, sample_rate)) if metric is not None else {}
 
 
-def make_optimizer(name: str, variable: torch.Tensor, lr: float) -> torch.optim.Optimizer:
-    """One of OPTIMIZERS on the single variable x_T."""
+def make_optimizer(name: str, variables: list[torch.Tensor], lr: float) -> torch.optim.Optimizer:
+    """One of OPTIMIZERS on the variables (x_T, and the per-step noises when optimized)."""
     if name == "adam":
-        return torch.optim.Adam([variable], lr=lr)
+        return torch.optim.Adam(variables, lr=lr)
     if name == "adamw":
-        return torch.optim.AdamW([variable], lr=lr, weight_decay=0.0)
+        return torch.optim.AdamW(variables, lr=lr, weight_decay=0.0)
     if name == "sgd":
-        return torch.optim.SGD([variable], lr=lr, momentum=0.9)
+        return torch.optim.SGD(variables, lr=lr, momentum=0.9)
     raise ValueError(f"unknown optimizer {name!r}; valid: {', '.join(OPTIMIZERS)}")
 
 
@@ -303,11 +320,12 @@ class Start:
 
 
 def build_problem(model: Model, objective: Objective, start: Start, sampling: SamplerConfig,
-                  speed: SpeedConfig) -> tuple[Problem, dict]:
+                  speed: SpeedConfig, optimize_noise: bool = False) -> tuple[Problem, dict]:
     """DITTO's problem for one run and the settings that define it (JSON-serialisable); ValueError on a bad one.
 
     Random draws happen in `generate`'s order (x_T, then the init audio's VAE posterior sample), so with the same
-    arguments the problem's x_T renders exactly `generate`'s audio.
+    arguments the problem's x_T renders exactly `generate`'s audio. With `optimize_noise` a stochastic sampler's
+    per-step noises, drawn from the source seeded by seed + 1, become variables beside x_T.
     """
     if not callable(objective):
         raise ValueError(f"objective must be callable (audio, sample_rate) -> loss (batch,), got {objective!r}")
@@ -327,13 +345,19 @@ def build_problem(model: Model, objective: Objective, start: Start, sampling: Sa
     init_latents = encode_init_audio(model, start.init_audio, sample_size, start.batch_size)
     chain = dataclasses.replace(render_chain, steps=speed.surrogate_steps or sampling.steps)
     chain, measured = _keep_steps(model, cond, chain, x_T, speed)
+    noises = None
+    if optimize_noise:
+        _check_noise_variables(model, chain, speed)
+        noises = draw_noises(model, x_T, chain, noise_seed=start.seed + 1, init_latents=init_latents,
+                             init_noise_level=start.init_noise_level)
     latent_part, audio_part = objectives.split_domains(objective)  # editing losses read latents, controls audio
     problem = Problem(model=model, cond=cond, chain=chain, render_chain=render_chain, x_T=x_T,
                       latent_part=latent_part, audio_part=audio_part, span=span,
                       decode_frames=min(latent_shape[-1], -(-span // model.latent_stride) + DECODE_CONTEXT_FRAMES),
                       init_latents=init_latents, init_noise_level=start.init_noise_level, noise_seed=start.seed + 1,
                       chunk_latents=speed.chunk_latents, decoder_dtype=torch.bfloat16 if speed.decoder_bf16 else None,
-                      decoder_checkpoint=speed.decoder_checkpoint, surrogate=speed.surrogate_steps is not None)
+                      decoder_checkpoint=speed.decoder_checkpoint, surrogate=speed.surrogate_steps is not None,
+                      noises=noises)
     settings = dict(prompt=start.prompt, negative_prompt=start.negative_prompt, seconds_start=start.seconds_start,
                     seconds_total=seconds_total, sample_size=sample_size,
                     **{name: getattr(sampling, name) for name in CHAIN_SETTINGS},
@@ -343,6 +367,16 @@ def build_problem(model: Model, objective: Objective, start: Start, sampling: Sa
                     model=model.source, device=str(model.device))
     settings.update(keep_steps=chain.keep_steps, **measured)
     return problem, settings
+
+
+def _check_noise_variables(model: Model, chain: SamplerConfig, speed: SpeedConfig) -> None:
+    if chain.spec(model).noise is None:
+        raise ValueError(f"optimize_noise=True needs a stochastic sampler; {chain.sampler!r} injects no noise "
+                         f"(stochastic: {', '.join(STOCHASTIC_SAMPLERS)})")
+    if speed.surrogate_steps is not None:
+        raise ValueError(f"surrogate_steps={speed.surrogate_steps!r} cannot be used with optimized per-step noises: "
+                         f"the short chain's noises do not carry over to the full render; pass optimize_noise=False "
+                         f"or a deterministic sampler")
 
 
 CHAIN_SETTINGS = ("sampler", "steps", "sigma_min", "sigma_max", "rho", "schedule", "cfg_scale", "scale_phi")
@@ -367,57 +401,67 @@ class NonFinite(ArithmeticError):
 
 
 class Descent:
-    """The state of the DITTO loop: the variable x_T, the optimizer, the losses, the best x_T so far, and the
-    baseline (the seeded x_T, iteration 0). `step` is one iteration; `snapshot` / a resumed state save and
-    restore all of it."""
+    """The state of the DITTO loop: the variables (x_T, and a stochastic sampler's per-step noises when they are
+    optimized), the optimizer, the losses, the best variables so far, and the baseline (the seeded start,
+    iteration 0). `step` is one iteration; `snapshot` / a resumed state save and restore all of it."""
 
     def __init__(self, problem: Problem, optimization: OptimizerConfig, state: OptimizationState | None):
-        x_T = problem.x_T
-        self.variable = (x_T if state is None else state.x_T.to(x_T.device)).clone().requires_grad_(True)
-        self.opt = make_optimizer(optimization.optimizer, self.variable, optimization.lr)
+        start = problem.start()
+        if state is not None:
+            start = {"x_T": state.x_T, **({"noises": state.noises} if state.noises is not None else {})}
+        device = problem.x_T.device
+        self.variables = {name: value.to(device).clone().requires_grad_(True) for name, value in start.items()}
+        self.opt = make_optimizer(optimization.optimizer, list(self.variables.values()), optimization.lr)
+        self.project_noises = optimization.noise_projection
         self.losses: list[float] = []
-        self.best = dict(loss=math.inf, iteration=-1, x_T=x_T.detach().clone(), latents=None, audio=None)
+        self.best = dict(loss=math.inf, iteration=-1, variables=_detached(problem.start()), latents=None, audio=None)
         self.baseline: dict = dict(latents=None, audio=None, seconds=0.0)
         self.since_best, self.first_iteration, self.seconds_before = 0, 0, 0.0
         if state is not None:
-            self.opt.load_state_dict(state.optimizer)
-            self.losses = list(state.losses)
-            self.best.update(loss=state.best_loss, iteration=state.best_iteration, x_T=state.best_x_T.to(x_T.device))
-            self.since_best, self.first_iteration, self.seconds_before = (state.since_best, state.iteration,
-                                                                          state.seconds)
-            torch.set_rng_state(state.rng_state)
+            self.restore(state, device)
         self.started = time.perf_counter()
+
+    def restore(self, state: OptimizationState, device: torch.device) -> None:
+        self.opt.load_state_dict(state.optimizer)
+        self.losses = list(state.losses)
+        best = {"x_T": state.best_x_T, **({"noises": state.best_noises} if state.best_noises is not None else {})}
+        self.best.update(loss=state.best_loss, iteration=state.best_iteration,
+                         variables={name: value.to(device) for name, value in best.items()})
+        self.since_best, self.first_iteration, self.seconds_before = state.since_best, state.iteration, state.seconds
+        torch.set_rng_state(state.rng_state)
 
     def elapsed(self) -> float:
         return self.seconds_before + time.perf_counter() - self.started
 
     def step(self, problem: Problem, iteration: int) -> dict:
-        """One iteration: L(x_T) and its gradient, the best-so-far update, an optimizer step; what `callback` gets."""
+        """One iteration: L and its gradient, the best-so-far update, an optimizer step; what `callback` gets."""
         tic = time.perf_counter()
         self.opt.zero_grad(set_to_none=True)
-        latents, audio = problem.features(self.variable)  # (batch, latent_channels, frames), (batch, channels, span)
+        latents, audio = problem.features(self.variables)  # (batch, latent_channels, frames), (batch, channels, span)
         loss_per_item = problem.loss(latents, audio)  # (batch,)
         loss = loss_per_item.sum()
-        value = loss.item() / self.variable.shape[0]
+        value = loss.item() / problem.x_T.shape[0]
         if self.baseline["latents"] is None and iteration == 0:
             self.baseline.update(latents=latents.detach(), audio=_detach(audio), seconds=time.perf_counter() - tic)
         if not math.isfinite(value):
             raise NonFinite(f"loss became {value} at iteration {iteration}")
         loss.backward()
-        grad_norm = self.variable.grad.norm().item()
+        grad_norm = math.hypot(*(variable.grad.norm().item() for variable in self.variables.values()))
         if not math.isfinite(grad_norm):
             raise NonFinite(f"gradient became {grad_norm} at iteration {iteration}")
         self.losses.append(value)
         if value < self.best["loss"]:
-            self.best.update(loss=value, iteration=iteration, x_T=self.variable.detach().clone(),
+            self.best.update(loss=value, iteration=iteration, variables=_detached(self.variables),
                              latents=latents.detach(), audio=_detach(audio))
             self.since_best = 0
         else:
             self.since_best += 1
         self.opt.step()
+        if self.project_noises and "noises" in self.variables:
+            project_to_unit_variance(self.variables["noises"])
         return dict(iteration=iteration, loss=value, losses=loss_per_item.detach().cpu().tolist(),
-                    best_loss=self.best["loss"], grad_norm=grad_norm, grad=self.variable.grad.detach().clone(),
-                    seconds=time.perf_counter() - tic)
+                    best_loss=self.best["loss"], grad_norm=grad_norm,
+                    grad=self.variables["x_T"].grad.detach().clone(), seconds=time.perf_counter() - tic)
 
     def stop_reason(self, optimization: OptimizerConfig, should_stop) -> str | None:
         """Why the loop stops after this iteration, or None to go on."""
@@ -432,22 +476,42 @@ class Descent:
         return None
 
     def snapshot(self, settings: dict) -> OptimizationState:
-        return OptimizationState(iteration=len(self.losses), x_T=self.variable.detach().cpu().clone(),
-                                 optimizer=self.opt.state_dict(), losses=list(self.losses),
-                                 best_loss=self.best["loss"], best_iteration=self.best["iteration"],
-                                 best_x_T=self.best["x_T"].detach().cpu().clone(), since_best=self.since_best,
-                                 seconds=self.elapsed(), rng_state=torch.get_rng_state(), settings=settings)
+        now, best = _on_cpu(self.variables), _on_cpu(self.best["variables"])
+        return OptimizationState(iteration=len(self.losses), x_T=now["x_T"], optimizer=self.opt.state_dict(),
+                                 losses=list(self.losses), best_loss=self.best["loss"],
+                                 best_iteration=self.best["iteration"], best_x_T=best["x_T"],
+                                 since_best=self.since_best, seconds=self.elapsed(), rng_state=torch.get_rng_state(),
+                                 settings=settings, noises=now.get("noises"), best_noises=best.get("noises"))
 
     def result(self, problem: Problem, settings: dict, stop_reason: str) -> Result:
-        """The best x_T rendered, with the baseline and the metrics of both."""
+        """The best variables rendered, with the baseline and the metrics of both."""
         chosen, baseline, metrics = _final_render(problem, self.best, self.baseline)
-        total = self.elapsed()
-        return Result(audio=chosen["audio"], baseline_audio=baseline["audio"], x_T=self.best["x_T"].cpu(),
+        total, best = self.elapsed(), _on_cpu(self.best["variables"])
+        return Result(audio=chosen["audio"], baseline_audio=baseline["audio"], x_T=best["x_T"],
                       losses=self.losses, metrics=metrics, sample_rate=problem.model.sample_rate,
                       best_iteration=self.best["iteration"],
                       seconds={"total": total, "baseline": self.baseline["seconds"],
                                "per_iteration": (total / len(self.losses)) if self.losses else None},
-                      settings=settings, stop_reason=stop_reason, latents=chosen["latents"])
+                      settings=settings, stop_reason=stop_reason, latents=chosen["latents"],
+                      noises=best.get("noises"))
+
+
+def project_to_unit_variance(noises: torch.Tensor) -> None:
+    """Rescale, in place, each step's noise of each batch item to the norm of unit-variance noise (sqrt of its
+    size); steps that inject nothing (all zero) stay zero. Keeps the optimized noises on the sphere where
+    Gaussian noise of that size lives, as the sampler expects."""
+    with torch.no_grad():
+        norms = noises.flatten(2).norm(dim=-1)[..., None, None]  # (steps, batch, 1, 1)
+        size = noises[0, 0].numel()
+        noises.mul_(torch.where(norms > 0, size ** 0.5 / norms.clamp_min(1e-12), torch.ones_like(norms)))
+
+
+def _detached(variables: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {name: value.detach().clone() for name, value in variables.items()}
+
+
+def _on_cpu(variables: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {name: value.detach().cpu().clone() for name, value in variables.items()}
 
 
 @dataclasses.dataclass
@@ -525,7 +589,10 @@ def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: 
     Every other setting is a keyword argument named after its field (`**dataclasses.asdict(config)` works):
     - `SamplerConfig`: `sigma_min`, `sigma_max`, `rho`, `schedule`, `cfg_interval`, `scale_phi`.
     - `OptimizerConfig`: `optimizer` ("adam", "adamw", "sgd"); early stops `target_loss` (the best loss reaches
-      it), `patience` (iterations without a new best), `time_budget_s` (seconds).
+      it), `patience` (iterations without a new best), `time_budget_s` (seconds); `optimize_noise`: a stochastic
+      sampler's per-step injected noises become variables beside x_T (default: yes for stochastic samplers,
+      through which x_T alone barely reaches the output; `Result.noises` holds them and
+      `generate(..., x_T=, noises=)` re-renders the result), `noise_projection` keeps each at unit-variance norm.
     - `SpeedConfig` (docs/performance.md has the measurements): `checkpoint` every sampler step and
       `decoder_checkpoint` the decoder's residual units (memory flat in steps); `chunk_latents` decodes in
       overlapping chunks; `autocast_bf16` (the DiT) and `decoder_bf16` (a bf16 copy of the decoder);
@@ -547,12 +614,16 @@ def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: 
     optimization = OptimizerConfig(iterations=iterations, lr=default_lr(model) if lr is None else lr,
                                    **split["optimization"])
     optimization.validate()
+    if optimization.optimize_noise is None:
+        sampling.validate(model)
+        optimization = dataclasses.replace(optimization, optimize_noise=sampling.stochastic)
     control = Control(**split["extra"])
     control.validate()
     start = Start(prompt=prompt, negative_prompt=negative_prompt, seconds_start=seconds_start,
                   seconds_total=seconds_total, sample_size=sample_size, seed=seed, batch_size=batch_size,
                   init_audio=init_audio, init_noise_level=init_noise_level, x_T=x_T,
                   conditioning_tensors=conditioning_tensors)
-    problem, settings = build_problem(model, objective, start, sampling, SpeedConfig(**split["speed"]))
+    problem, settings = build_problem(model, objective, start, sampling, SpeedConfig(**split["speed"]),
+                                      optimize_noise=optimization.optimize_noise)
     settings.update(dataclasses.asdict(optimization))
     return descend(problem, optimization, control, settings)

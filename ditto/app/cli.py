@@ -140,6 +140,11 @@ def recipe_parser(doc: str, *, prompt: str, iterations: int) -> argparse.Argumen
     opt.add_argument("--optimizer", default="adam", choices=OPTIMIZERS, help="optimizer")
     opt.add_argument("--target-loss", type=float, default=None, help="stop once the loss reaches this value")
     opt.add_argument("--patience", type=int, default=None, help="stop after this many iterations without a new best")
+    opt.add_argument("--optimize-noise", action=argparse.BooleanOptionalAction, default=None,
+                     help="optimize a stochastic sampler's per-step injected noises beside x_T (default: yes for "
+                          "stochastic samplers, which x_T alone barely steers)")
+    opt.add_argument("--noise-projection", action="store_true",
+                     help="keep each step's optimized noise at the norm of unit-variance noise")
     opt.add_argument("--no-checkpoint", action="store_true",
                      help="keep every sampler step's activations (faster, memory grows with --steps)")
     opt.add_argument("--chunk-latents", type=int, default=None,
@@ -261,6 +266,7 @@ def _optimize_arguments(args: argparse.Namespace, model, job: Job) -> dict:
     return dict(prompt=args.prompt, negative_prompt=args.negative_prompt, seconds_total=seconds_total,
                 sample_size=sample_size, steps=args.steps, sampler=args.sampler, cfg_scale=args.cfg_scale,
                 iterations=iterations, lr=args.lr, seed=args.seed, optimizer=args.optimizer,
+                optimize_noise=args.optimize_noise, noise_projection=args.noise_projection,
                 target_loss=args.target_loss, patience=args.patience, checkpoint=not args.no_checkpoint,
                 chunk_latents=args.chunk_latents, autocast_bf16=args.bf16, decoder_bf16=args.decoder_bf16,
                 keep_steps=args.keep_steps, memory_budget_gb=args.memory_budget_gb,

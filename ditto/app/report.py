@@ -36,9 +36,13 @@ def write_run(out: Path, result: Result, *, objective_description: str, plot: tp
     paths = {name: out / name for name in OUTPUT_FILES}
     write_audio(paths["result.wav"], result.audio[0], result.sample_rate, overwrite=True)
     write_audio(paths["baseline.wav"], result.baseline_audio[0], result.sample_rate, overwrite=True)
-    save_torch(paths["x_T.pt"], {"x_T": result.x_T, "settings": result.settings})
+    saved = {"x_T": result.x_T, "settings": result.settings}
+    if result.noises is not None:  # re-render: ditto.generate(..., x_T=saved["x_T"], noises=saved["noises"])
+        saved["noises"] = result.noises
+    save_torch(paths["x_T.pt"], saved)
     report = {
         "objective": objective_description,
+        "variables": result.variables,
         "settings": result.settings,
         "metrics": result.metrics,
         "losses": result.losses,

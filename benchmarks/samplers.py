@@ -1,0 +1,81 @@
+"""DITTO through every sampler: `python benchmarks/samplers.py [--iterations 30] [--steps 8]`.
+
+For each sampler in the registry, on the tiny model (v samplers) and a rectified-flow twin of it (flow
+samplers): the intensity error (dB²) of a crescendo before and after DITTO, their ratio and the seconds per
+iteration, optimizing x_T alone and, for the stochastic samplers, x_T with the per-step injected noises (with
+and without projecting each step's noise back to unit-variance norm). One table, printed in Markdown.
+"""
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+
+import ditto  # noqa: E402
+import objectives  # noqa: E402
+from ditto import loading, sampling  # noqa: E402
+
+VARIANTS = {  # label -> optimize keyword arguments
+    "x_T": dict(optimize_noise=False),
+    "x_T + noises": dict(optimize_noise=True),
+    "x_T + noises, projected": dict(optimize_noise=True, noise_projection=True),
+}
+
+
+def rectified_flow_twin(directory: Path) -> ditto.Model:
+    """The tiny model's config with a rectified-flow objective and seeded random weights, saved and loaded back."""
+    config = json.loads((loading.TINY_DIR / "model_config.json").read_text())
+    config["model"]["diffusion"]["diffusion_objective"] = "rectified_flow"
+    torch.manual_seed(1)
+    sat = ditto.sat.build_model(config)
+    loading.fill_zero_weights(sat.model, 0.05, torch.Generator().manual_seed(1))
+    model = loading.Model(sat=sat.eval(), config=config, source="rf twin", device=torch.device("cpu"))
+    return ditto.load_model(ditto.save_model(model, directory / "model"), device="cpu")
+
+
+def rows_for(model, samplers, *, steps: int, iterations: int, latents: int) -> list[list]:
+    objective = objectives.Intensity.from_shape("crescendo")
+    sample_size = latents * model.latent_stride
+    rows = []
+    for name in samplers:
+        stochastic = sampling.SAMPLERS[name].noise is not None
+        for label, variant in VARIANTS.items():
+            if variant["optimize_noise"] and not stochastic:
+                continue
+            result = ditto.optimize(model, objective, prompt="ambient pad", sample_size=sample_size, steps=steps,
+                                    sampler=name, iterations=iterations, seed=0, progress=False, **variant)
+            before = result.metrics["before"]["intensity_mse_db2"]
+            after = result.metrics["after"]["intensity_mse_db2"]
+            rows.append([name, label, before, after, before / after, result.seconds["per_iteration"]])
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--iterations", type=int, default=30)
+    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--latents", type=int, default=22, help="window in latents (22: 1 s)")
+    parser.add_argument("--samplers", default=None, help="comma-separated names (default: every registry entry)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(2)
+    chosen = args.samplers.split(",") if args.samplers else list(sampling.SAMPLERS)
+    tiny = ditto.load_model("tiny", device="cpu")
+    rows = rows_for(tiny, [n for n in chosen if n in sampling.V_SAMPLERS], steps=args.steps,
+                    iterations=args.iterations, latents=args.latents)
+    with tempfile.TemporaryDirectory() as directory:
+        twin = rectified_flow_twin(Path(directory))
+        rows += rows_for(twin, [n for n in chosen if n in sampling.RF_SAMPLERS], steps=args.steps,
+                         iterations=args.iterations, latents=args.latents)
+    common.print_table(f"Crescendo intensity error (dB²), {args.iterations} Adam iterations at the model's lr, "
+                       f"{args.steps} steps, {args.latents} latents; {common.device_name('cpu')}",
+                       ["sampler", "variables", "before", "after", "before / after", "s / iteration"], rows)
+
+
+if __name__ == "__main__":
+    main()

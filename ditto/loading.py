@@ -12,6 +12,8 @@ import json
 import os
 import pickle
 import re
+import shlex
+import shutil
 from pathlib import Path
 
 import torch
@@ -204,6 +206,68 @@ def save_model(model: Model, directory: str | os.PathLike) -> Path:
     return directory
 
 
+def convert_checkpoint(source: str | os.PathLike, destination: str | os.PathLike | None = None, *,
+                       token: str | None = None, revision: str | None = None) -> Path:
+    """A pickle checkpoint -> `model.safetensors` + `model_config.json` in `destination`, once, so that
+    `load_model(destination)` never unpickles (SAO Small ships only `model.ckpt`).
+
+    `source` is a directory holding `model.ckpt` + `model_config.json` (`destination` defaults to it: the
+    safetensors file is written beside the pickle), or a hub repo id (`destination` required; both files come
+    through huggingface_hub's cache). The pickle is read with `torch.load(weights_only=True)`, which restores
+    tensors and plain containers only; Stability AI's checkpoints ({"state_dict": ...}) need nothing more.
+    Nothing is overwritten: an existing output file is a ModelLoadError naming it.
+    """
+    config_path, pickle_path = _checkpoint_files(source, destination, token, revision)
+    destination = Path(destination if destination is not None else source)
+    outputs = [destination / SAFETENSORS_NAME]
+    if not (destination / CONFIG_NAME).is_file() or not (destination / CONFIG_NAME).samefile(config_path):
+        outputs.append(destination / CONFIG_NAME)
+    for path in outputs:
+        if path.exists():
+            raise ModelLoadError(f"{str(path)!r} already exists; nothing was overwritten (choose another DST_DIR, or "
+                                 f"load it as it is)")
+    if destination.exists() and not destination.is_dir():
+        raise ModelLoadError(f"destination {str(destination)!r} is a file; pass a directory (created if missing)")
+    _parse_config(config_path)
+    state_dict = _tensor_state_dict(_read_weights(pickle_path), pickle_path)
+    destination.mkdir(parents=True, exist_ok=True)
+    from safetensors.torch import save_file
+    metadata = {"converted_from": PICKLE_NAME, "made_by": "ditto.loading.convert_checkpoint"}
+    _atomic_write(outputs[0], lambda p: save_file(state_dict, str(p), metadata=metadata))
+    if len(outputs) > 1:
+        _atomic_write(outputs[1], lambda p: shutil.copyfile(config_path, p))
+    return destination
+
+
+def _checkpoint_files(source, destination, token: str | None, revision: str | None) -> tuple[Path, Path]:
+    """(model_config.json, model.ckpt) of a checkpoint directory or hub repo; ModelLoadError naming what is missing."""
+    source_str = os.fspath(source)
+    if not os.path.isdir(source_str):
+        if _looks_like_path(source_str):
+            raise ModelLoadError(f"checkpoint directory {source_str!r} does not exist; pass the directory holding "
+                                 f"{PICKLE_NAME} + {CONFIG_NAME}, or a hub repo id with a DST_DIR")
+        if destination is None:
+            raise ModelLoadError(f"converting hub repo {source_str!r} needs a DST_DIR to write into (the hub cache "
+                                 f"is not one)")
+        return (_hub_download(source_str, CONFIG_NAME, token, revision),
+                _hub_download(source_str, PICKLE_NAME, token, revision))
+    paths = Path(source_str) / CONFIG_NAME, Path(source_str) / PICKLE_NAME
+    for path in paths:
+        if not path.is_file():
+            raise ModelLoadError(f"{str(path)!r} not found; a checkpoint to convert is a directory holding "
+                                 f"{PICKLE_NAME} + {CONFIG_NAME}")
+    return paths
+
+
+def _tensor_state_dict(state: dict, path: Path) -> dict[str, torch.Tensor]:
+    """Every entry a tensor, contiguous and unshared (safetensors stores no views); ModelLoadError naming another."""
+    for key, value in state.items():
+        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+            raise ModelLoadError(f"{str(path)!r} holds {key!r}: {type(value).__name__}, not a tensor; expected a "
+                                 f"state dict (or {{'state_dict': ...}}) of tensors")
+    return {key: value.detach().contiguous().clone() for key, value in state.items()}
+
+
 def _atomic_write(path: Path, write) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
@@ -234,51 +298,66 @@ def _local_files(directory: Path, trust_pickle: bool) -> tuple[Path, Path]:
     raise ModelLoadError(f"{str(weights_path)!r} not found; a model directory holds {CONFIG_NAME} + {SAFETENSORS_NAME}")
 
 
+CONVERT_COMMAND = "python -m ditto.convert"  # scripts/convert_checkpoint.py in a checkout does the same
+
+
 def _checked_pickle(path: Path, trust_pickle: bool) -> Path:
     if not trust_pickle:
-        raise ModelLoadError(f"refusing pickle checkpoint {str(path)!r}: unpickling can run arbitrary code; convert it "
-                             f"to {SAFETENSORS_NAME} or pass trust_pickle=True (then loaded with weights_only=True)")
+        command = f"{CONVERT_COMMAND} {shlex.quote(str(path.parent))}"
+        raise ModelLoadError(f"refusing pickle checkpoint {str(path)!r} (unpickling can run arbitrary code): "
+                             f"convert it once with `{command}` (writes {SAFETENSORS_NAME} beside it), or for a "
+                             f"checkpoint you trust pass load_model(..., trust_pickle=True)")
     return path
 
 
-def _hub_files(repo_id: str, trust_pickle: bool, token: str | None, revision: str | None) -> tuple[Path, Path]:
+def _hub_download(repo_id: str, filename: str, token: str | None, revision: str | None) -> Path:
+    """One file of a hub repo through huggingface_hub's cache; ModelLoadError for a gated, missing or unreachable
+    repo (a file the repo lacks raises huggingface_hub's EntryNotFoundError)."""
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import (EntryNotFoundError, GatedRepoError, LocalEntryNotFoundError,
-                                        RepositoryNotFoundError)
+    from huggingface_hub.errors import GatedRepoError, LocalEntryNotFoundError, RepositoryNotFoundError
 
-    def download(filename: str) -> Path:
-        try:
-            return Path(hf_hub_download(repo_id, filename=filename, repo_type="model", token=token, revision=revision))
-        except GatedRepoError as e:
-            raise ModelLoadError(f"hub repo {repo_id!r} is gated: accept its terms on the hub, then set HF_TOKEN or "
-                                 f"pass token=... ({type(e).__name__})") from None
-        except RepositoryNotFoundError:
-            raise ModelLoadError(f"hub repo {repo_id!r} not found (or private without a token); pass 'tiny', a local "
-                                 f"directory, or a repo id like 'stabilityai/stable-audio-open-1.0'") from None
-        except LocalEntryNotFoundError:
-            raise ModelLoadError(f"cannot fetch {filename!r} of hub repo {repo_id!r}: the hub is unreachable or "
-                                 f"HF_HUB_OFFLINE=1 is set, and the file is not in the local cache") from None
-
-    config_path = download(CONFIG_NAME)
     try:
-        weights_path = download(SAFETENSORS_NAME)
-    except ModelLoadError:
-        raise
+        return Path(hf_hub_download(repo_id, filename=filename, repo_type="model", token=token, revision=revision))
+    except GatedRepoError as e:
+        raise ModelLoadError(f"hub repo {repo_id!r} is gated: accept its terms on the hub, then set HF_TOKEN or "
+                             f"pass token=... ({type(e).__name__})") from None
+    except RepositoryNotFoundError:
+        raise ModelLoadError(f"hub repo {repo_id!r} not found (or private without a token); pass 'tiny', a local "
+                             f"directory, or a repo id like 'stabilityai/stable-audio-open-1.0'") from None
+    except LocalEntryNotFoundError:
+        raise ModelLoadError(f"cannot fetch {filename!r} of hub repo {repo_id!r}: the hub is unreachable or "
+                             f"HF_HUB_OFFLINE=1 is set, and the file is not in the local cache") from None
+
+
+def _hub_files(repo_id: str, trust_pickle: bool, token: str | None, revision: str | None) -> tuple[Path, Path]:
+    from huggingface_hub.errors import EntryNotFoundError
+
+    config_path = _hub_download(repo_id, CONFIG_NAME, token, revision)
+    try:
+        weights_path = _hub_download(repo_id, SAFETENSORS_NAME, token, revision)
     except EntryNotFoundError:
         if not trust_pickle:
-            raise ModelLoadError(f"hub repo {repo_id!r} has no {SAFETENSORS_NAME}; its {PICKLE_NAME} is a pickle and "
-                                 f"is refused unless trust_pickle=True") from None
-        weights_path = download(PICKLE_NAME)
+            raise ModelLoadError(f"hub repo {repo_id!r} ships only a pickle {PICKLE_NAME} (unpickling can run arbitrary "
+                                 f"code) and no {SAFETENSORS_NAME}: convert it once with `{CONVERT_COMMAND} {repo_id} "
+                                 f"DIR` and load DIR, or for a checkpoint you trust pass load_model(..., "
+                                 f"trust_pickle=True)") from None
+        weights_path = _hub_download(repo_id, PICKLE_NAME, token, revision)
     return config_path, weights_path
 
 
-def _read_config(path: Path) -> dict:
+def _parse_config(path: Path) -> dict:
+    """model_config.json's JSON object; ModelLoadError naming the file and where it is malformed."""
     try:
         config = json.loads(Path(path).read_text())
     except json.JSONDecodeError as e:
         raise ModelLoadError(f"malformed config JSON {str(path)!r}: {e.msg} at line {e.lineno} column {e.colno}") from None
     if not isinstance(config, dict):
         raise ModelLoadError(f"malformed config JSON {str(path)!r}: expected an object, got {type(config).__name__}")
+    return config
+
+
+def _read_config(path: Path) -> dict:
+    config = _parse_config(path)
     model_type = config.get("model_type")
     if model_type not in sat_adapter.SUPPORTED_MODEL_TYPES:
         raise ModelLoadError(f"unsupported model_type {model_type!r} in {str(path)!r}; ditto supports "
@@ -301,13 +380,27 @@ def _read_weights(path: Path) -> dict[str, torch.Tensor]:
         if Path(path).suffix == ".safetensors":
             return load_file(str(path))
         state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except (SafetensorError, pickle.UnpicklingError, EOFError, OSError, RuntimeError) as e:
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+    except pickle.UnpicklingError as e:
+        refused = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))  # torch's refusal of a non-tensor object
+        if refused:
+            raise ModelLoadError(f"weights file {str(path)!r} pickles a {refused.group(1)}, which "
+                                 f"torch.load(weights_only=True) refuses to build (ditto reads no other pickle); "
+                                 f"export its tensors to {SAFETENSORS_NAME} where you trust the file") from None
+        detail = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", str(e))
+        raise ModelLoadError(f"cannot read weights file {str(path)!r}, it is corrupt or truncated: "
+                             f"{detail.group(1) if detail else _first_line(e)}; download it again or re-save the "
+                             f"model") from None
+    except (SafetensorError, EOFError, OSError, RuntimeError) as e:
+        reason = _first_line(e)
         raise ModelLoadError(f"cannot read weights file {str(path)!r}, it is corrupt or truncated: {reason}; "
                              f"download it again or re-save the model") from None
     if not isinstance(state, dict):
         raise ModelLoadError(f"weights file {str(path)!r} holds a {type(state).__name__}; expected a state dict")
     return state.get("state_dict", state)
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
 def _load_weights(sat: torch.nn.Module, state_dict: dict, weights_path: Path, config_path: Path) -> None:

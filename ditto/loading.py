@@ -1,7 +1,8 @@
 """Load Stable Audio models: a hub repo id, a local directory, or the embedded tiny model.
 
 All three go through one code path: a directory (or hub snapshot) holding `model_config.json` and
-`model.safetensors`, the format Stability AI publishes Stable Audio Open in.
+`model.safetensors`, the format Stability AI publishes Stable Audio Open 1.0 in. Stable Audio Open Small ships a
+pickle `model.ckpt` instead, which `convert_checkpoint` turns into that format once (docs/models.md).
 """
 
 from __future__ import annotations
@@ -158,8 +159,9 @@ def load_model(source: str | os.PathLike = "tiny", device=None, dtype: torch.dty
     - a directory holding `model_config.json` + `model.safetensors`.
     - a hub repo id such as `"stabilityai/stable-audio-open-1.0"`: huggingface_hub downloads both files into
       its cache, honouring `HF_TOKEN` / `token`, `HF_HUB_OFFLINE` and `revision`.
-    Weights load from safetensors only. A pickle `model.ckpt` is refused unless `trust_pickle=True`, and even
-    then is read with `torch.load(weights_only=True)`.
+    Weights load from safetensors only. A pickle `model.ckpt` (all that SAO Small's hub repo ships) is refused
+    unless `trust_pickle=True`, and even then is read with `torch.load(weights_only=True)`; `convert_checkpoint`
+    (`python -m ditto.convert SRC [DST_DIR]`) turns it into safetensors once. docs/models.md covers each family.
     """
     device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     source_str = os.fspath(source)

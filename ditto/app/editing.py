@@ -526,7 +526,8 @@ def run_extend(args, build: tp.Callable[[Model, int], tuple]) -> Extension:
         folder.publish()
     seconds = sum(window["seconds"]["total"] for window in extension.windows)
     written = ", ".join(str(folder.out / path.name) for path in paths)
-    print(f"{len(extension.windows)} windows in {seconds:.1f} s; wrote {written}")
+    count = len(extension.windows)
+    print(f"{count} window{'s' * (count != 1)} in {seconds:.1f} s; wrote {written}")
     where = f"the piece so far ({extension.audio.shape[-1] / extension.sample_rate:.2f} s) is in {folder.out}"
     if extension.stop_reason == "interrupted":
         fail(f"interrupted; {where}; continue it with --reference {folder.out / 'edited.wav'}", EXIT_INTERRUPTED)

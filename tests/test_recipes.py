@@ -12,6 +12,9 @@ RECIPES = {
     "intensity": ["--shape", "swell"],
     "melody": ["--notes", "C5:0.25 G5:0.25"],
     "structure": ["--form", "AB"],
+    "rhythm": ["--bpm", "240"],
+    "brightness": ["--shape", "dip"],
+    "pitch": ["--notes", "C4:0.25 C5:0.25", "--hop", "0.04"],
 }
 
 
@@ -50,6 +53,9 @@ def test_recipe_help_explains_every_flag(name, capsys):
     ("structure", ["--form", "A1B"], "A1B"),
     ("melody", ["--midi", "/no/such.mid"], "/no/such.mid"),
     ("intensity", ["--reference", "/no/such.wav"], "/no/such.wav"),
+    ("rhythm", ["--onsets=0.1,-1"], "-1.0"),
+    ("brightness", ["--curve=800,-5"], "-5.0"),
+    ("pitch", ["--notes", "C0:0.5"], "pitch 12"),
 ])
 def test_bad_targets_fail_with_one_line_naming_the_value(tmp_path, name, args, named, capsys):
     code, _, last = run_in_process(name, [*args, *FAST, "--out", str(tmp_path / "x")], capsys)

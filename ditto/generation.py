@@ -403,8 +403,8 @@ GENERATE_OPTIONS = ("x_T", "noises", "conditioning_tensors", "progress")  # gene
 
 
 def generate(model: Model, prompt: str, *, seconds_start: float = 0, seconds_total: float | None = None,
-             sample_size: int | None = None, steps: int = 100, cfg_scale: float = 7.0,
-             sampler: SamplerName = "dpmpp-3m-sde", sigma_min: float = 0.3, sigma_max: float = 500.0,
+             sample_size: int | None = None, steps: int | None = None, cfg_scale: float | None = None,
+             sampler: SamplerName | None = None, sigma_min: float = 0.3, sigma_max: float = 500.0,
              rho: float = 1.0, cfg_interval: tuple[float, float] = (0.0, 1.0), scale_phi: float = 0.0,
              negative_prompt: str | None = None, seed: int = 0, batch_size: int = 1,
              init_audio: InitAudio | None = None, init_noise_level: float = 1.0,
@@ -413,7 +413,9 @@ def generate(model: Model, prompt: str, *, seconds_start: float = 0, seconds_tot
 
     `seed=-1` draws a random seed (as SAT). `sample_size` defaults to the model's window; `seconds_total` (the
     timing condition) to that window's length. `cut_to_seconds_total` trims the output to `seconds_total`, like
-    the SAT UI. Further keyword arguments:
+    the SAT UI. `sampler`, `steps` and `cfg_scale` left None take the model's own defaults (`model.defaults`:
+    SAO Small's pingpong, 8 steps, CFG 1), else SAT's: "dpmpp-3m-sde" (v models) or "pingpong" (flows, which
+    SAT runs for any sampler name it does not know), 100 steps, CFG 7. Further keyword arguments:
     - the other `SamplerConfig` fields: `schedule` (ScheduleName), `checkpoint`, `keep_steps`, `autocast_bf16`;
     - `x_T` (batch, latent_channels, latent_frames), unit variance: replaces the seeded draw, e.g. an x_T saved
       by `ditto.optimize`; `noises` (steps, batch, latent_channels, latent_frames): a stochastic sampler's
@@ -422,6 +424,10 @@ def generate(model: Model, prompt: str, *, seconds_start: float = 0, seconds_tot
     - `progress`: a progress bar over the sampler steps.
     """
     split = split_options("generate", options, {"sampling": SamplerConfig}, GENERATE_OPTIONS)
+    defaults = model.defaults
+    sampler = sampler or defaults.sampler or ("dpmpp-3m-sde" if model.diffusion_objective == "v" else "pingpong")
+    steps = defaults.steps or 100 if steps is None else steps
+    cfg_scale = (7.0 if defaults.cfg_scale is None else defaults.cfg_scale) if cfg_scale is None else cfg_scale
     config = SamplerConfig(sampler=sampler, steps=steps, sigma_min=sigma_min, sigma_max=sigma_max, rho=rho,
                            cfg_scale=cfg_scale, cfg_interval=cfg_interval, scale_phi=scale_phi, **split["sampling"])
     config.validate(model)

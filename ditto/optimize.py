@@ -562,13 +562,33 @@ def descend(problem: Problem, optimization: OptimizerConfig, control: Control, s
     return descent.result(problem, settings, stop_reason)
 
 
+def _configs(model: Model, *, sampler: str | None, steps: int | None, cfg_scale: float | None, iterations: int,
+             lr: float | None, options: dict) -> tuple[SamplerConfig, OptimizerConfig, SpeedConfig, Control]:
+    """`optimize`'s arguments as its configs, with the model's own defaults for what was left None."""
+    split = split_options("optimize", options, OPTION_GROUPS, CONTROL_OPTIONS)
+    defaults = model.defaults
+    sampling = SamplerConfig(sampler=sampler or default_sampler(model),
+                             steps=defaults.steps or 20 if steps is None else steps,
+                             cfg_scale=(7.0 if defaults.cfg_scale is None else defaults.cfg_scale)
+                             if cfg_scale is None else cfg_scale, **split["sampling"])
+    optimization = OptimizerConfig(iterations=iterations, lr=default_lr(model) if lr is None else lr,
+                                   **split["optimization"])
+    optimization.validate()
+    if optimization.optimize_noise is None:  # by default, a stochastic sampler's noises are variables too
+        sampling.validate(model)
+        optimization = dataclasses.replace(optimization, optimize_noise=sampling.stochastic)
+    control = Control(**split["extra"])
+    control.validate()
+    return sampling, optimization, SpeedConfig(**split["speed"]), control
+
+
 OPTION_GROUPS = {"speed": SpeedConfig, "sampling": SamplerConfig, "optimization": OptimizerConfig}
 CONTROL_OPTIONS = tuple(field.name for field in dataclasses.fields(Control))
 
 
 def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: float | None = None,
-             sample_size: int | None = None, seconds_start: float = 0.0, steps: int = 20, sampler: str | None = None,
-             cfg_scale: float = 7.0, iterations: int = 70, lr: float | None = None, seed: int = 0,
+             sample_size: int | None = None, seconds_start: float = 0.0, steps: int | None = None,
+             sampler: str | None = None, cfg_scale: float | None = None, iterations: int = 70, lr: float | None = None, seed: int = 0,
              batch_size: int = 1, negative_prompt: str | None = None, init_audio: InitAudio | None = None,
              init_noise_level: float = 1.0, x_T: torch.Tensor | None = None,
              conditioning_tensors: dict | None = None, **options) -> Result:
@@ -581,7 +601,8 @@ def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: 
     (batch, latent_channels, latent_frames) and the latent frame rate instead; with no audio-domain term the
     decoder is skipped while optimizing. `edit + 0.025 * intensity` (an `objectives.Joint`) feeds each part its own.
 
-    - `lr=None` picks the model's default (`model.defaults.lr`); `sampler=None` a deterministic DDIM-like sampler.
+    - `lr`, `sampler`, `steps` and `cfg_scale` left None take the model's own defaults (`model.defaults`), else
+      the paper's: Adam at 5e-3, a deterministic DDIM-like sampler (v-ddim, or euler for flows), 20 steps, CFG 7.
     - Stochastic samplers draw their per-step noise from a source seeded once (seed + 1), so the loss is a
       deterministic function of x_T.
     - `conditioning_tensors` replaces conditioner outputs (e.g. precomputed T5 tokens), as in `generate`.
@@ -608,22 +629,13 @@ def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: 
 
     A NaN/inf loss or gradient raises `OptimizationError` naming the iteration; its `.result` is the best so far.
     """
-    split = split_options("optimize", options, OPTION_GROUPS, CONTROL_OPTIONS)
-    sampling = SamplerConfig(sampler=sampler or default_sampler(model), steps=steps, cfg_scale=cfg_scale,
-                             **split["sampling"])
-    optimization = OptimizerConfig(iterations=iterations, lr=default_lr(model) if lr is None else lr,
-                                   **split["optimization"])
-    optimization.validate()
-    if optimization.optimize_noise is None:
-        sampling.validate(model)
-        optimization = dataclasses.replace(optimization, optimize_noise=sampling.stochastic)
-    control = Control(**split["extra"])
-    control.validate()
+    sampling, optimization, speed, control = _configs(model, sampler=sampler, steps=steps, cfg_scale=cfg_scale,
+                                                      iterations=iterations, lr=lr, options=options)
     start = Start(prompt=prompt, negative_prompt=negative_prompt, seconds_start=seconds_start,
                   seconds_total=seconds_total, sample_size=sample_size, seed=seed, batch_size=batch_size,
                   init_audio=init_audio, init_noise_level=init_noise_level, x_T=x_T,
                   conditioning_tensors=conditioning_tensors)
-    problem, settings = build_problem(model, objective, start, sampling, SpeedConfig(**split["speed"]),
+    problem, settings = build_problem(model, objective, start, sampling, speed,
                                       optimize_noise=optimization.optimize_noise)
     settings.update(dataclasses.asdict(optimization))
     return descend(problem, optimization, control, settings)

@@ -19,9 +19,11 @@ def main(argv=None):
                         "model.safetensors, or a hub repo id")
     parser.add_argument("--prompt", default="solo piano", help="text prompt")
     parser.add_argument("--seconds", type=float, default=None, help="seconds_total (default: the model's window)")
-    parser.add_argument("--steps", type=int, default=100, help="sampler steps")
-    parser.add_argument("--sampler", default="dpmpp-3m-sde", choices=V_SAMPLERS + RF_SAMPLERS, help="sampler")
-    parser.add_argument("--cfg-scale", type=float, default=7.0, help="classifier-free guidance scale")
+    parser.add_argument("--steps", type=int, default=None, help="sampler steps (default: the model's own, else 100)")
+    parser.add_argument("--sampler", default=None, choices=V_SAMPLERS + RF_SAMPLERS,
+                        help="sampler (default: the model's own, else dpmpp-3m-sde for v models, pingpong for flows)")
+    parser.add_argument("--cfg-scale", type=float, default=None,
+                        help="classifier-free guidance scale (default: the model's own, else 7)")
     parser.add_argument("--seed", type=int, default=0, help="seed of x_T (-1: random)")
     parser.add_argument("--out", default="out/generate", help="output directory")
     parser.add_argument("--overwrite", action="store_true", help="replace the run in --out once the new one is done")

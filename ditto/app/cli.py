@@ -22,7 +22,7 @@ from ..generation import generate
 from ..loading import load_model
 from ..loading import PAPER_LR
 from ..config import OPTIMIZERS
-from ..optimize import OptimizationError, Result, optimize
+from ..optimize import OptimizationError, Result, default_sampler, optimize
 
 SAO_HINT = """Defaults run the embedded tiny model on the CPU in under a minute. For the real model on a GPU:
   --model stabilityai/stable-audio-open-1.0
@@ -124,10 +124,12 @@ def recipe_parser(doc: str, *, prompt: str, iterations: int) -> argparse.Argumen
                             "smaller is proportionally cheaper")
     model.add_argument("--fit-window", action="store_true",
                        help="set --sample-size to the smallest window holding --seconds")
-    model.add_argument("--steps", type=int, default=20, help="sampler steps (the paper: 20)")
+    model.add_argument("--steps", type=int, default=None,
+                       help="sampler steps (default: the model's own, e.g. 8 for SAO Small, else the paper's 20)")
     model.add_argument("--sampler", default=None,
                        help="sampler (default: v-ddim for v models, euler for flows: deterministic, as in the paper)")
-    model.add_argument("--cfg-scale", type=float, default=7.0, help="classifier-free guidance scale")
+    model.add_argument("--cfg-scale", type=float, default=None,
+                       help="classifier-free guidance scale (default: the model's own, e.g. 1 for SAO Small, else 7)")
     model.add_argument("--seed", type=int, default=0, help="seed of the initial x_T (the baseline uses it too)")
     opt = parser.add_argument_group("optimization")
     opt.add_argument("--iterations", type=int, default=None,
@@ -331,7 +333,8 @@ def reference_or_demo(path: str | None, args: argparse.Namespace, model, sample_
     """(reference, its sample rate or None): the user's file, or a clip the model makes itself (seed 1234)."""
     if path is not None:
         return path, None
-    clip = generate(model, args.prompt, sample_size=sample_size, steps=args.steps, sampler="v-ddim", seed=1234)
+    clip = generate(model, args.prompt, sample_size=sample_size, steps=args.steps or model.defaults.steps or 20,
+                    sampler=default_sampler(model), cfg_scale=args.cfg_scale, seed=1234)
     return clip[0].cpu(), model.sample_rate
 
 

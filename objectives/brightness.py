@@ -21,7 +21,8 @@ from .smoothing import interpolate_curve, savgol_smooth, savgol_window
 
 BrightnessShape = Literal["brighter", "darker", "swell", "dip", "pulse"]
 BRIGHTNESS_SHAPES: tuple[str, ...] = ("brighter", "darker", "swell", "dip", "pulse")
-_INTENSITY_SHAPE = {"brighter": "crescendo", "darker": "decrescendo", "swell": "swell", "dip": "swell", "pulse": "pulse"}
+_INTENSITY_SHAPE = {"brighter": "crescendo", "darker": "decrescendo", "swell": "swell", "dip": "swell",
+                    "pulse": "pulse"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +80,10 @@ def spectral_centroid(
 
 
 def brightness_st(audio: torch.Tensor, sample_rate: int, config: BrightnessConfig | None = None) -> torch.Tensor:
-    """The brightness feature: spectral centroid in semitones (hz_to_semitones), Savitzky–Golay smoothed. (batch, frames)."""
+    """The brightness feature: spectral centroid in semitones (hz_to_semitones), Savitzky–Golay smoothed.
+
+    Returns (batch, frames).
+    """
     config = config or BrightnessConfig()
     sample_rate = check_sample_rate(sample_rate)
     centroid = spectral_centroid(audio, sample_rate, n_fft=config.n_fft, hop_length=config.hop_length,
@@ -89,11 +93,13 @@ def brightness_st(audio: torch.Tensor, sample_rate: int, config: BrightnessConfi
         return savgol_smooth(hz_to_semitones(centroid), window, config.polyorder)
 
 
-def brightness_shape(shape: str, low_hz: float, high_hz: float, *, cycles: int = 4, num_points: int = 257) -> torch.Tensor:
+def brightness_shape(shape: str, low_hz: float, high_hz: float, *, cycles: int = 4,
+                     num_points: int = 257) -> torch.Tensor:
     """A named centroid curve in Hz, num_points values spread over the clip, geometric between low_hz and high_hz.
 
-    brighter: low→high; darker: high→low; swell: low→high at the middle→low; dip: high→low at the middle→high;
-    pulse: `cycles` raised-cosine rises starting and ending at low. Interpolated in semitones (log frequency).
+    brighter: low→high; darker: high→low; swell: low→high at the middle→low; dip: high→low at the
+    middle→high; pulse: `cycles` raised-cosine rises starting and ending at low. Interpolated in semitones
+    (log frequency).
     """
     if shape not in BRIGHTNESS_SHAPES:
         raise ValueError(f"unknown brightness shape {shape!r}; expected one of {', '.join(BRIGHTNESS_SHAPES)}")

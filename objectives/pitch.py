@@ -165,7 +165,7 @@ def gaussian_targets(target_cents: torch.Tensor, blur_cents: float) -> torch.Ten
 
 
 class Pitch(Objective):
-    """Pitch objective: cross-entropy of CREPE's Gaussian target label under the softmax of its logits, per voiced frame.
+    """Pitch objective: cross-entropy of CREPE's Gaussian target label under the softmax of its logits per voiced frame.
 
     notes: (start_s, end_s, midi_pitch) with pitches in MIDI 24-95 (fractions allowed: 69.5 is a quarter tone
     above A4); the top note sounding at a frame is its target, frames without a note are ignored, notes past the
@@ -249,7 +249,7 @@ class Pitch(Objective):
 
 
 def _check_fractional_notes(notes: Iterable[Any]) -> tuple[Note, ...]:
-    """check_notes, keeping fractional MIDI pitches (check_notes itself takes whole ones; check_pitch_range the rest)."""
+    """check_notes, keeping fractional MIDI pitches (check_notes takes whole ones; check_pitch_range the range)."""
     triples = []
     for item in notes:
         try:

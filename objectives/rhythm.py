@@ -1,11 +1,12 @@
-"""Rhythm control: a differentiable onset-strength envelope (spectral flux on a log-mel spectrogram) against onset pulses.
+"""Rhythm control: a differentiable onset-strength envelope (spectral flux of a log-mel spectrogram) vs onset pulses.
 
 The feature is librosa.onset.onset_strength's definition (Böck & Widmer 2013 without the max filter): the mean
 over 128 mel bands of the positive frame-to-frame increase of the log-power mel spectrogram, shifted by the lag and
 half a window like librosa. The target is a train of Gaussian pulses at the wanted onset times (from a tempo and
 meter, onset times, notes or a MIDI file, or the onsets detected in reference audio); the loss is one minus their
-Pearson correlation over frames (the envelope smoothed by the same Gaussian). The metric detects onsets in the audio with librosa's peak picker on the same
-envelope and scores them against the target onsets with mir_eval.onset.f_measure (a match within ±50 ms).
+Pearson correlation over frames (the envelope smoothed by the same Gaussian). The metric detects onsets in the
+audio with librosa's peak picker on the same envelope and scores them against the target onsets with
+mir_eval.onset.f_measure (a match within ±50 ms).
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ def rhythm_envelope(audio: torch.Tensor, sample_rate: int, config: RhythmConfig 
 
 
 def detect_onsets(envelope: torch.Tensor, sample_rate: int, hop_length: int = 512) -> list[np.ndarray]:
-    """Onset times in seconds per clip: librosa.onset.onset_detect's peak picking on each envelope row (batch, frames)."""
+    """Onset times in seconds per clip: librosa.onset.onset_detect's peak picking on each row of (batch, frames)."""
     rows = envelope.detach().cpu().double().numpy()
     return [librosa.onset.onset_detect(onset_envelope=row, sr=sample_rate, hop_length=hop_length, units="time")
             for row in rows]

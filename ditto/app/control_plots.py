@@ -18,7 +18,8 @@ _RUNS = (("baseline", "tab:gray"), ("result", "tab:blue"))
 
 
 def _clips(result: Result) -> tuple[tuple[torch.Tensor, str, str], ...]:
-    return tuple((audio[:1], label, color) for audio, (label, color) in zip((result.baseline_audio, result.audio), _RUNS))
+    clips = (result.baseline_audio, result.audio)
+    return tuple((audio[:1], label, color) for audio, (label, color) in zip(clips, _RUNS))
 
 
 def plot_rhythm(objective: "objectives.Rhythm"):
@@ -80,7 +81,7 @@ def plot_pitch(objective: "objectives.Pitch"):
             axis.scatter(np.arange(frames) * objective.config.hop_s, midi, s=6, color=color, label=label)
         target = objectives.cents_to_midi(objective.targets(frames))
         axis.plot(np.arange(frames) * objective.config.hop_s, target, color="tab:red", lw=3, alpha=0.6,
-                  label="target")
+                  drawstyle="steps-mid", label="target")
         axis.set_xlim(0, duration)
         axis.set_xlabel("seconds")
         axis.set_ylabel("pitch (MIDI, 60 = C4)")

@@ -8,6 +8,8 @@ every window's optimization. Memory is that of one window, time grows linearly w
 Without --reference, the tiny model's own output (seed 1234, one window) is the opening.
 """
 
+import argparse
+
 from ditto.app import add_control_flags, control_objective, recipe_parser, reference_or_demo, run_extend
 
 
@@ -15,7 +17,7 @@ def main(argv=None):
     parser = recipe_parser(__doc__, prompt="solo piano", iterations=70)
     for action in parser._actions:  # here --seconds is the whole piece's length, not one window's span
         if "--seconds" in action.option_strings:
-            action.required = True
+            action.required, action.default = True, argparse.SUPPRESS
             action.help = "length of the extended piece (edited.wav) in seconds, any length past the reference's"
     edit = parser.add_argument_group("edit")
     edit.add_argument("--reference", default=None, help="audio file to continue (WAV/FLAC/OGG, any rate/channels)")

@@ -10,11 +10,12 @@ from .config import OptimizerConfig, SamplerConfig, SpeedConfig
 from .generation import Conditioning, build_conditioning, decode, encode, generate, sample_latents
 from .loading import Model, ModelLoadError, load_model, save_model
 from . import optimize as optimize_module
+from .methods import best_of_n, guide
 from .optimize import OptimizationError, OptimizationState, Result, load_state, optimize, save_state
 
 __all__ = [
     "Conditioning", "Model", "ModelLoadError", "OptimizationError", "OptimizationState", "OptimizerConfig",
-    "Result", "SamplerConfig", "SpeedConfig", "audio", "build_conditioning", "decode", "encode", "generate",
-    "load_model", "load_state", "optimize", "optimize_module", "read_audio", "sample_latents", "sampling",
-    "save_model", "save_state", "write_audio",
+    "Result", "SamplerConfig", "SpeedConfig", "audio", "best_of_n", "build_conditioning", "decode", "encode",
+    "generate", "guide", "load_model", "load_state", "optimize", "optimize_module", "read_audio",
+    "sample_latents", "sampling", "save_model", "save_state", "write_audio",
 ]

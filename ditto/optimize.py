@@ -87,6 +87,9 @@ class Result:
         """One line for the report and the terminal when the optimization did not pay off; None otherwise."""
         if not self.losses or self.improved:
             return None
+        if self.settings.get("method") == "best-of-n":
+            return (f"no other seed beat the first (loss {self.losses[0]:.4g}): the result is the baseline; try more "
+                    f"candidates")
         return (f"no iteration improved on the baseline (loss {self.losses[0]:.4g}): the result is the baseline; "
                 f"try a lower lr (now {self.settings.get('lr')!r}) or more iterations")
 

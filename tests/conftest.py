@@ -4,6 +4,7 @@ import json
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # hub calls otherwise retry for minutes
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads sleep: shared CPUs stay fast
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

@@ -22,6 +22,7 @@ from ..generation import generate
 from ..loading import load_model
 from ..loading import PAPER_LR
 from ..config import OPTIMIZERS
+from ..methods import GUIDANCE_SCALE, METHODS, best_of_n, guide
 from ..optimize import OptimizationError, Result, default_sampler, optimize
 
 SAO_HINT = """Defaults run the embedded tiny model on the CPU in under a minute. For the real model on a GPU:
@@ -159,6 +160,22 @@ def recipe_parser(doc: str, *, prompt: str, iterations: int) -> argparse.Argumen
                      help="keep as many steps' activations as fit in this many GB (ignored with --keep-steps)")
     opt.add_argument("--surrogate-steps", type=int, default=None,
                      help="optimize through a chain of this many steps, render the result with --steps")
+    _add_method_flags(parser)
+    _add_output_flags(parser)
+    return parser
+
+
+def _add_method_flags(parser: argparse.ArgumentParser) -> None:
+    method = parser.add_argument_group("control method (to compare DITTO with others on the same target)")
+    method.add_argument("--method", default="ditto", choices=METHODS,
+                        help="ditto: optimize x_T (the paper); guidance: steer each sampler step by the objective's "
+                             "gradient (DPS / FreeDoM); best-of-n: render --candidates seeds, keep the best")
+    method.add_argument("--guidance-scale", type=float, default=GUIDANCE_SCALE,
+                        help="--method guidance: step size, normalised by sqrt(loss) as in DPS")
+    method.add_argument("--candidates", type=int, default=8, help="--method best-of-n: seeds to render")
+
+
+def _add_output_flags(parser: argparse.ArgumentParser) -> None:
     out = parser.add_argument_group("output")
     out.add_argument("--out", default="out/run", help="run directory: result.wav, baseline.wav, report.json, plot.png, x_T.pt")
     out.add_argument("--overwrite", action="store_true",
@@ -168,7 +185,6 @@ def recipe_parser(doc: str, *, prompt: str, iterations: int) -> argparse.Argumen
     out.add_argument("--save-every", type=int, default=10,
                      help="save the optimization state every this many iterations (for --resume)")
     out.add_argument("--quiet", action="store_true", help="no progress bar")
-    return parser
 
 
 @dataclasses.dataclass
@@ -208,10 +224,7 @@ def run_recipe(args: argparse.Namespace, job: Job | tp.Callable[..., Job]) -> Re
     with StopOnSignal() as stop, failing_cleanly(folder):
         model, job = _model_and_job(args, job)
         try:
-            result = optimize(model, job.objective, **_optimize_arguments(args, model, job), progress=not args.quiet,
-                              state_path=folder.state_path, save_every=args.save_every,
-                              resume=folder.saved_state() if args.resume else None,
-                              should_stop=lambda: stop.requested)
+            result = _run_method(args, model, job, folder, stop)
         except OptimizationError as error:
             _publish(folder, error.result, job, {"error": str(error)})
             fail(f"{error} (best result so far written to {folder.out})", EXIT_FAILED)
@@ -254,6 +267,29 @@ def _model_and_job(args: argparse.Namespace, job) -> tuple:
         sample_size = window_for(args, model)
         job = job(model, sample_size if sample_size is not None else model.sample_size)
     return model, job
+
+
+METHOD_ARGUMENTS = ("prompt", "negative_prompt", "seconds_total", "sample_size", "steps", "sampler", "cfg_scale", "seed",
+                    "chunk_latents", "autocast_bf16", "decoder_bf16")  # what guide and best_of_n share with optimize
+
+
+def _run_method(args: argparse.Namespace, model, job: Job, folder: RunFolder, stop: StopOnSignal) -> Result:
+    """The job by --method: DITTO (resumable), training-free guidance, or best-of-N, on the same arguments."""
+    arguments = _optimize_arguments(args, model, job)
+    if args.method == "ditto":
+        return optimize(model, job.objective, **arguments, progress=not args.quiet, state_path=folder.state_path,
+                        save_every=args.save_every, resume=folder.saved_state() if args.resume else None,
+                        should_stop=lambda: stop.requested)
+    if args.resume:
+        raise ValueError(f"--resume continues a DITTO run; --method {args.method} runs are short: rerun without it")
+    shared = {name: arguments[name] for name in METHOD_ARGUMENTS}
+    if args.method == "guidance":
+        if job.init_audio is not None:
+            raise ValueError("--method guidance starts from noise; this recipe starts from init audio: use "
+                             "--method ditto or best-of-n")
+        return guide(model, job.objective, scale=args.guidance_scale, progress=not args.quiet, **shared)
+    return best_of_n(model, job.objective, n=args.candidates, progress=not args.quiet,
+                     init_audio=job.init_audio, init_noise_level=job.init_noise_level, **shared)
 
 
 def _optimize_arguments(args: argparse.Namespace, model, job: Job) -> dict:

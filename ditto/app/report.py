@@ -42,7 +42,8 @@ def write_run(out: Path, result: Result, *, objective_description: str, plot: tp
     save_torch(paths["x_T.pt"], saved)
     report = {
         "objective": objective_description,
-        "variables": result.variables,
+        "method": result.settings.get("method", "ditto"),
+        "variables": result.variables if result.settings.get("method", "ditto") == "ditto" else [],
         "settings": result.settings,
         "metrics": result.metrics,
         "losses": result.losses,

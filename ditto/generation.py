@@ -399,7 +399,7 @@ def encode_init_audio(model: Model, init_audio: InitAudio | None, sample_size: i
     return latents.repeat(batch_size, 1, 1)
 
 
-GENERATE_OPTIONS = ("x_T", "noises", "conditioning_tensors", "progress")  # generate's keyword arguments beyond the config
+GENERATE_OPTIONS = ("x_T", "noises", "conditioning_tensors", "progress")  # generate's keywords beyond SamplerConfig
 
 
 def generate(model: Model, prompt: str, *, seconds_start: float = 0, seconds_total: float | None = None,

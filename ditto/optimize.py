@@ -591,9 +591,9 @@ CONTROL_OPTIONS = tuple(field.name for field in dataclasses.fields(Control))
 
 def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: float | None = None,
              sample_size: int | None = None, seconds_start: float = 0.0, steps: int | None = None,
-             sampler: str | None = None, cfg_scale: float | None = None, iterations: int = 70, lr: float | None = None, seed: int = 0,
-             batch_size: int = 1, negative_prompt: str | None = None, init_audio: InitAudio | None = None,
-             init_noise_level: float = 1.0, x_T: torch.Tensor | None = None,
+             sampler: str | None = None, cfg_scale: float | None = None, iterations: int = 70,
+             lr: float | None = None, seed: int = 0, batch_size: int = 1, negative_prompt: str | None = None,
+             init_audio: InitAudio | None = None, init_noise_level: float = 1.0, x_T: torch.Tensor | None = None,
              conditioning_tensors: dict | None = None, **options) -> Result:
     """Optimize x_T so that `objective(audio, sample_rate)` falls; returns the best x_T and its audio.
 

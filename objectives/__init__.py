@@ -40,8 +40,9 @@ intensity, melody, structure, smoothing.
 
 Each feature is also a plain function, so control and evaluation share one definition: ``rms_db``,
 ``intensity_db``, ``chroma``, ``melody_log_probs``, ``mfcc``, ``mfcc_self_similarity``.
-This package imports torch, torchaudio, librosa (filterbanks only), scipy, numpy and mido — never ditto or
-stable_audio_tools.
+This package imports torch, torchaudio, librosa (filterbanks, and the onset picker of Rhythm's metric), scipy,
+numpy and mido, and when first used mir_eval (the onset and melody metrics) and torchcrepe (Pitch) — never ditto
+or stable_audio_tools.
 """
 
 from .brightness import (

@@ -10,6 +10,7 @@ from .config import OptimizerConfig, SamplerConfig, SpeedConfig
 from .generation import Conditioning, build_conditioning, decode, encode, generate, sample_latents
 from .loading import Model, ModelLoadError, load_model, save_model
 from . import optimize as optimize_module
+from . import methods
 from .methods import best_of_n, guide
 from .optimize import OptimizationError, OptimizationState, Result, load_state, optimize, save_state
 

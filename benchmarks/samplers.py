@@ -1,13 +1,12 @@
 """DITTO through every sampler: `python benchmarks/samplers.py [--iterations 30] [--steps 8]`.
 
-For each sampler in the registry, on the tiny model (v samplers) and a rectified-flow twin of it (flow
-samplers): the intensity error (dB²) of a crescendo before and after DITTO, their ratio and the seconds per
+For each sampler in the registry, on the tiny model (v samplers) and the tiny SAO Small (flow samplers; its
+model-card CFG 1): the intensity error (dB²) of a crescendo before and after DITTO, their ratio and the seconds per
 iteration, optimizing x_T alone and, for the stochastic samplers, x_T with the per-step injected noises (with
 and without projecting each step's noise back to unit-variance norm). One table, printed in Markdown.
 """
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -28,17 +27,6 @@ VARIANTS = {  # label -> optimize keyword arguments
 }
 
 
-def rectified_flow_twin(directory: Path) -> ditto.Model:
-    """The tiny model's config with a rectified-flow objective and seeded random weights, saved and loaded back."""
-    config = json.loads((loading.TINY_DIR / "model_config.json").read_text())
-    config["model"]["diffusion"]["diffusion_objective"] = "rectified_flow"
-    torch.manual_seed(1)
-    sat = ditto.sat.build_model(config)
-    loading.fill_zero_weights(sat.model, 0.05, torch.Generator().manual_seed(1))
-    model = loading.Model(sat=sat.eval(), config=config, source="rf twin", device=torch.device("cpu"))
-    return ditto.load_model(ditto.save_model(model, directory / "model"), device="cpu")
-
-
 def rows_for(model, samplers, *, steps: int, iterations: int, latents: int) -> list[list]:
     objective = objectives.Intensity.from_shape("crescendo")
     sample_size = latents * model.latent_stride
@@ -49,6 +37,7 @@ def rows_for(model, samplers, *, steps: int, iterations: int, latents: int) -> l
             if variant["optimize_noise"] and not stochastic:
                 continue
             result = ditto.optimize(model, objective, prompt="ambient pad", sample_size=sample_size, steps=steps,
+                                    seconds_total=sample_size / model.sample_rate,
                                     sampler=name, iterations=iterations, seed=0, progress=False, **variant)
             before = result.metrics["before"]["intensity_mse_db2"]
             after = result.metrics["after"]["intensity_mse_db2"]
@@ -69,8 +58,9 @@ def main(argv=None):
     rows = rows_for(tiny, [n for n in chosen if n in sampling.V_SAMPLERS], steps=args.steps,
                     iterations=args.iterations, latents=args.latents)
     with tempfile.TemporaryDirectory() as directory:
-        twin = rectified_flow_twin(Path(directory))
-        rows += rows_for(twin, [n for n in chosen if n in sampling.RF_SAMPLERS], steps=args.steps,
+        small = ditto.load_model(loading.tiny_twin(loading.tiny_small_config(), Path(directory) / "small"),
+                                 device="cpu")
+        rows += rows_for(small, [n for n in chosen if n in sampling.RF_SAMPLERS], steps=args.steps,
                          iterations=args.iterations, latents=args.latents)
     common.print_table(f"Crescendo intensity error (dB²), {args.iterations} Adam iterations at the model's lr, "
                        f"{args.steps} steps, {args.latents} latents; {common.device_name('cpu')}",

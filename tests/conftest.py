@@ -39,34 +39,14 @@ def tiny_rf(tiny_rf_dir):
 
 @pytest.fixture(scope="session")
 def tiny_small_config():
-    """The tiny model in Stable Audio Open Small's config format: rf_denoiser, conditioned on prompt + seconds_total
-    only (no seconds_start conditioner), the full 524288-sample window (11.9 s), the tiny model's VAE and DiT sizes
-    (its DiT's global_cond_dim halves with one timing conditioner, as SAO Small's 768 is SAO 1.0's 1536 / 2), and a
-    "ditto" entry with the model card's sampling (pingpong, 8 steps, cfg 1) and an lr / cap for this model."""
-    config = json.loads((loading.TINY_DIR / "model_config.json").read_text())
-    config["sample_size"] = 524288
-    config["ditto"] = {"lr": 0.3, "max_iterations": 60, "sampler": "pingpong", "steps": 8, "cfg_scale": 1.0}
-    conditioning = config["model"]["conditioning"]
-    conditioning["configs"] = [c for c in conditioning["configs"] if c["id"] != "seconds_start"]
-    conditioning["configs"][-1]["config"]["max_val"] = 256
-    diffusion = config["model"]["diffusion"]
-    diffusion.update(cross_attention_cond_ids=["prompt", "seconds_total"], global_cond_ids=["seconds_total"],
-                     diffusion_objective="rf_denoiser")
-    diffusion["config"]["global_cond_dim"] = conditioning["cond_dim"]
-    return config
+    """The tiny model in Stable Audio Open Small's config format (`loading.tiny_small_config`)."""
+    return loading.tiny_small_config()
 
 
 @pytest.fixture(scope="session")
-def tiny_small_dir(tiny, tiny_small_config, tmp_path_factory):
-    """The tiny SAO Small saved as SAO files: the tiny model's trained VAE and conditioners, a seeded random DiT
-    whose zero-initialised output layers are filled (as tiny_rf's)."""
-    torch.manual_seed(2)
-    sat = ditto.sat.build_model(tiny_small_config)
-    shared = {k: v for k, v in tiny.sat.state_dict().items() if not k.startswith("model.")}
-    sat.load_state_dict(shared, strict=False)
-    loading.fill_zero_weights(sat.model, 0.05, torch.Generator().manual_seed(2))
-    model = loading.Model(sat=sat.eval(), config=tiny_small_config, source="test", device=torch.device("cpu"))
-    return ditto.save_model(model, tmp_path_factory.mktemp("tiny_small") / "model")
+def tiny_small_dir(tiny_small_config, tmp_path_factory):
+    """The tiny SAO Small saved as SAO files: the tiny model's trained VAE and conditioners, a seeded random DiT."""
+    return loading.tiny_twin(tiny_small_config, tmp_path_factory.mktemp("tiny_small") / "model", seed=2)
 
 
 @pytest.fixture(scope="session")

@@ -73,6 +73,17 @@ def mono(audio: Any) -> torch.Tensor:
     return as_audio_batch(audio).mean(dim=1)  # (batch, samples)
 
 
+def power_spectrogram(x: torch.Tensor, n_fft: int, hop_length: int) -> torch.Tensor:
+    """|STFT|² of mono audio (batch, samples) -> (batch, n_fft // 2 + 1, 1 + samples // hop_length): a periodic Hann
+    window, center=True with constant padding (librosa's framing), in fp32 even under autocast; the squared real
+    and imaginary parts are summed, so the gradient is finite at 0."""
+    with torch.autocast(x.device.type, enabled=False):
+        window = torch.hann_window(n_fft, periodic=True, dtype=x.dtype, device=x.device)
+        spectrum = torch.stft(x, n_fft, hop_length, window=window, center=True, pad_mode="constant",
+                              return_complex=True)  # (batch, freqs, frames)
+        return torch.view_as_real(spectrum).pow(2).sum(dim=-1)
+
+
 def check_sample_rate(sample_rate: Any) -> int:
     """The sample rate as a positive int; a ValueError names anything else."""
     if not is_number(sample_rate):

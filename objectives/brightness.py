@@ -15,7 +15,8 @@ from typing import Any, Literal
 
 import torch
 
-from .base import Objective, as_audio_batch, check_sample_rate, finite_curve, is_number, single_reference
+from .base import (Objective, as_audio_batch, check_sample_rate, finite_curve, is_number, power_spectrogram,
+                   single_reference)
 from .intensity import shape_curve
 from .smoothing import interpolate_curve, savgol_smooth, savgol_window
 
@@ -71,10 +72,7 @@ def spectral_centroid(
     sample_rate = check_sample_rate(sample_rate)
     x = as_audio_batch(audio).mean(dim=1)  # (batch, samples)
     with torch.autocast(x.device.type, enabled=False):
-        window = torch.hann_window(n_fft, periodic=True, dtype=x.dtype, device=x.device)
-        spectrum = torch.stft(x, n_fft, hop_length, window=window, center=True, pad_mode="constant",
-                              return_complex=True)  # (batch, freqs, frames)
-        magnitude = torch.sqrt(torch.view_as_real(spectrum).pow(2).sum(dim=-1) + magnitude_floor ** 2)
+        magnitude = torch.sqrt(power_spectrogram(x, n_fft, hop_length) + magnitude_floor ** 2)  # (batch, freqs, frames)
         freqs = torch.linspace(0.0, sample_rate / 2.0, magnitude.shape[1], dtype=x.dtype, device=x.device)
         return torch.einsum("f,bft->bt", freqs, magnitude) / magnitude.sum(dim=1)
 

@@ -24,7 +24,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .base import Objective, as_audio_batch, check_sample_rate, finite_curve, is_number, single_reference
+from .base import (Objective, as_audio_batch, check_sample_rate, finite_curve, is_number, power_spectrogram,
+                   single_reference)
 from .melody import check_notes, notes_from_midi, parse_notes
 
 
@@ -75,10 +76,7 @@ def onset_strength(
     sample_rate = check_sample_rate(sample_rate)
     x = as_audio_batch(audio).mean(dim=1)  # (batch, samples)
     with torch.autocast(x.device.type, enabled=False):
-        window = torch.hann_window(n_fft, periodic=True, dtype=x.dtype, device=x.device)
-        spectrum = torch.stft(x, n_fft, hop_length, window=window, center=True, pad_mode="constant",
-                              return_complex=True)  # (batch, freqs, frames)
-        power = torch.view_as_real(spectrum).pow(2).sum(dim=-1)  # safe gradient at 0
+        power = power_spectrogram(x, n_fft, hop_length)  # (batch, freqs, frames)
         mel = torch.einsum("mf,bft->bmt", _mel_filterbank(sample_rate, n_fft, n_mels, str(x.device)).to(power), power)
         log_mel = 10.0 * torch.log10(mel.clamp_min(1e-10))  # (batch, mels, frames)
         log_mel = torch.maximum(log_mel, log_mel.amax(dim=(1, 2), keepdim=True) - top_db)

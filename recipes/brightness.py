@@ -1,42 +1,9 @@
 """Brightness control: make the spectral centroid of the generated music follow a target curve.
 
-The target is a named shape (brighter, darker, swell, dip, pulse) between --low-hz and --high-hz (geometric:
-the curve is linear in semitones), explicit centroid values in Hz spread over the clip (--curve 800,3000,800), or
-the centroid curve of a reference file (--reference). The loss is the MSE in semitones² between the smoothed
-log spectral centroid (librosa's definition) and the target.
+The same as `ditto brightness` (or `python -m ditto brightness`); every flag: --help.
 """
 
-import objectives
-from ditto import read_audio
-from ditto.app import Job, fail, number_list, plot_brightness, recipe_parser, run_recipe
-
-
-def main(argv=None):
-    parser = recipe_parser(__doc__, prompt="ambient pad", iterations=70)
-    target = parser.add_argument_group("target")
-    target.add_argument("--shape", default="brighter", choices=objectives.BRIGHTNESS_SHAPES,
-                        help="named brightness shape")
-    target.add_argument("--low-hz", type=float, default=500.0, help="darkest point of the shape (centroid in Hz)")
-    target.add_argument("--high-hz", type=float, default=4000.0, help="brightest point of the shape (centroid in Hz)")
-    target.add_argument("--curve", type=number_list, default=None,
-                        help="comma-separated centroid values in Hz spread over the clip, e.g. 800,3000,800 "
-                             "(overrides --shape)")
-    target.add_argument("--reference", default=None, help="audio file whose centroid curve is the target")
-    args = parser.parse_args(argv)
-
-    try:
-        if args.reference is not None:
-            audio, rate = read_audio(args.reference)
-            objective, description = objectives.Brightness.from_audio(audio, rate), f"centroid of {args.reference}"
-        elif args.curve is not None:
-            objective, description = objectives.Brightness(args.curve), f"curve {args.curve} Hz"
-        else:
-            objective = objectives.Brightness.from_shape(args.shape, low_hz=args.low_hz, high_hz=args.high_hz)
-            description = f"{args.shape} from {args.low_hz:g} to {args.high_hz:g} Hz"
-    except ValueError as error:
-        fail(str(error))
-    run_recipe(args, Job(objective, description=f"brightness: {description}", plot=plot_brightness(objective)))
-
+from ditto.app.recipes.brightness import main
 
 if __name__ == "__main__":
     main()

@@ -1,40 +1,9 @@
 """DITTO extension: continue a clip (or a generated opening) to --seconds of any length, window by window.
 
-Each new generation window overlaps the piece so far by --overlap seconds and is optimized to reproduce that
-overlap (masked MSE on VAE latents, no decoder backprop), then crossfaded on; the next window continues from
-there. A control such as --intensity-shape spans the whole piece and is cut to each window's span in time.
-edited.wav is exactly --seconds long; report.json lists every join with its seam measure before and after, and
-every window's optimization. Memory is that of one window, time grows linearly with the number of windows.
-Without --reference, the tiny model's own output (seed 1234, one window) is the opening.
+The same as `ditto extend` (or `python -m ditto extend`); every flag: --help.
 """
 
-import argparse
-
-from ditto.app import add_control_flags, control_objective, recipe_parser, reference_or_demo, run_extend
-
-
-def main(argv=None):
-    parser = recipe_parser(__doc__, prompt="solo piano", iterations=70)
-    for action in parser._actions:  # here --seconds is the whole piece's length, not one window's span
-        if "--seconds" in action.option_strings:
-            action.required, action.default = True, argparse.SUPPRESS
-            action.help = "length of the extended piece (edited.wav) in seconds, any length past the reference's"
-    edit = parser.add_argument_group("edit")
-    edit.add_argument("--reference", default=None, help="audio file to continue (WAV/FLAC/OGG, any rate/channels)")
-    edit.add_argument("--overlap", type=float, default=1.0,
-                      help="seconds each window overlaps the piece so far (the paper: 1, 2 or 3)")
-    add_control_flags(parser)
-    args = parser.parse_args(argv)
-
-    def build(model, sample_size):
-        control = control_objective(args)
-        reference, rate = reference_or_demo(args.reference, args, model, sample_size)
-        description = (f"extend: {args.reference or 'a tiny-model clip'} to {args.seconds} s, "
-                       f"{args.overlap} s overlap per window")
-        return reference, rate, control, description
-
-    run_extend(args, build)
-
+from ditto.app.recipes.extend import main
 
 if __name__ == "__main__":
     main()

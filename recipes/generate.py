@@ -1,51 +1,9 @@
 """Plain text-to-audio generation with ditto's differentiable sampler (identical to stable-audio-tools).
 
-Writes OUT/audio.wav and OUT/settings.json. Runs on the embedded tiny model by default; pass
---model stabilityai/stable-audio-open-1.0 on a GPU for the real model.
+The same as `ditto generate` (or `python -m ditto generate`); every flag: --help.
 """
 
-import argparse
-import json
-import time
-
-import ditto
-from ditto.app import RecipeParser, RunFolder, RunFolderError, atomic_write, fail, failing_cleanly
-from ditto.sampling import RF_SAMPLERS, V_SAMPLERS
-
-
-def main(argv=None):
-    parser = RecipeParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--model", default="tiny", help="'tiny', a directory with model_config.json + "
-                        "model.safetensors, or a hub repo id")
-    parser.add_argument("--prompt", default="solo piano", help="text prompt")
-    parser.add_argument("--seconds", type=float, default=None, help="seconds_total (default: the model's window)")
-    parser.add_argument("--steps", type=int, default=None, help="sampler steps (default: the model's own, else 100)")
-    parser.add_argument("--sampler", default=None, choices=V_SAMPLERS + RF_SAMPLERS,
-                        help="sampler (default: the model's own, else dpmpp-3m-sde for v models, pingpong for flows)")
-    parser.add_argument("--cfg-scale", type=float, default=None,
-                        help="classifier-free guidance scale (default: the model's own, else 7)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of x_T (-1: random)")
-    parser.add_argument("--out", default="out/generate", help="output directory")
-    parser.add_argument("--overwrite", action="store_true", help="replace the run in --out once the new one is done")
-    args = parser.parse_args(argv)
-
-    try:
-        folder = RunFolder(args.out, overwrite=args.overwrite).check()
-    except RunFolderError as error:
-        fail(str(error))
-    with failing_cleanly(folder):
-        model = ditto.load_model(args.model)
-        start = time.perf_counter()
-        audio = ditto.generate(model, args.prompt, seconds_total=args.seconds, steps=args.steps,
-                               sampler=args.sampler, cfg_scale=args.cfg_scale, seed=args.seed,
-                               cut_to_seconds_total=args.seconds is not None, progress=True)
-        seconds = time.perf_counter() - start
-        ditto.write_audio(folder.staging / "audio.wav", audio[0], model.sample_rate, overwrite=True)
-        settings = {**vars(args), "seconds_to_generate": seconds, "sample_rate": model.sample_rate}
-        atomic_write(folder.staging / "settings.json", json.dumps(settings, indent=2) + "\n")
-        out = folder.publish()
-    print(f"wrote {out / 'audio.wav'} ({audio.shape[-1] / model.sample_rate:.2f} s) in {seconds:.1f} s")
-
+from ditto.app.recipes.generate import main
 
 if __name__ == "__main__":
     main()

@@ -1,37 +1,9 @@
 """DITTO inpainting: regenerate a gap [--start, --end) of a clip or a whole song so that it fits what surrounds it.
 
-One generation window is placed around the gap (the gap plus as much context on both sides as fits), and
-everything in it outside the gap is optimized to match the reference (masked MSE on VAE latents, no decoder
-backprop). edited.wav is the whole reference, bit for bit outside the gap, with the gap's borders crossfaded;
-result.wav is the generated window. Stable Audio Open was not trained for inpainting: this works on it anyway.
-Without --reference, the tiny model's own output (seed 1234) is used, so the recipe runs out of the box.
+The same as `ditto inpaint` (or `python -m ditto inpaint`); every flag: --help.
 """
 
-from ditto.app import (add_control_flags, control_objective, edit_job, plan_inpaint, recipe_parser,
-                       reference_or_demo, run_recipe)
-
-
-def main(argv=None):
-    parser = recipe_parser(__doc__, prompt="solo piano", iterations=70)
-    edit = parser.add_argument_group("edit")
-    edit.add_argument("--reference", default=None,
-                      help="audio file to repair: any length, the gap shorter than the generation window")
-    edit.add_argument("--start", type=float, default=1.0, help="gap start in seconds")
-    edit.add_argument("--end", type=float, default=2.0, help="gap end in seconds")
-    edit.add_argument("--fade", type=float, default=0.05, help="seconds of equal-power crossfade inside each border")
-    add_control_flags(parser)
-    args = parser.parse_args(argv)
-
-    def build(model, sample_size):
-        control = control_objective(args)
-        reference, rate = reference_or_demo(args.reference, args, model, sample_size)
-        plan = plan_inpaint(model, reference, sample_rate=rate, gap_s=(args.start, args.end),
-                            sample_size=sample_size, fade_s=args.fade)
-        return edit_job(plan, f"inpaint: gap {args.start}-{args.end} s of {args.reference or 'a tiny-model clip'}",
-                        control)
-
-    run_recipe(args, build)
-
+from ditto.app.recipes.inpaint import main
 
 if __name__ == "__main__":
     main()

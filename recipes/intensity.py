@@ -1,39 +1,9 @@
 """DITTO intensity control: make the loudness curve of the generated music follow a target.
 
-The target is a named shape (crescendo, decrescendo, swell, fade-in, fade-out, pulse) between --low-db and
---high-db, explicit dB values spread over the clip (--curve "-40,-10,-30"), or the loudness of a reference
-file (--reference). The loss is the MSE in dB² between the smoothed frame loudness and the target (DITTO §4.1).
+The same as `ditto intensity` (or `python -m ditto intensity`); every flag: --help.
 """
 
-import objectives
-from ditto import read_audio
-from ditto.app import Job, fail, number_list, plot_intensity, recipe_parser, run_recipe
-
-
-def main(argv=None):
-    parser = recipe_parser(__doc__, prompt="ambient pad", iterations=70)
-    target = parser.add_argument_group("target")
-    target.add_argument("--shape", default="crescendo", choices=objectives.SHAPES, help="named loudness shape")
-    target.add_argument("--low-db", type=float, default=-40.0, help="quietest point of the shape (dB)")
-    target.add_argument("--high-db", type=float, default=-10.0, help="loudest point of the shape (dB)")
-    target.add_argument("--curve", type=number_list, default=None,
-                        help="comma-separated dB values spread over the clip, e.g. -40,-10,-30 (overrides --shape)")
-    target.add_argument("--reference", default=None, help="audio file whose loudness curve is the target")
-    args = parser.parse_args(argv)
-
-    try:
-        if args.reference is not None:
-            audio, rate = read_audio(args.reference)
-            objective, description = objectives.Intensity.from_audio(audio, rate), f"loudness of {args.reference}"
-        elif args.curve is not None:
-            objective, description = objectives.Intensity(args.curve), f"curve {args.curve} dB"
-        else:
-            objective = objectives.Intensity.from_shape(args.shape, low_db=args.low_db, high_db=args.high_db)
-            description = f"{args.shape} from {args.low_db} to {args.high_db} dB"
-    except ValueError as error:
-        fail(str(error))
-    run_recipe(args, Job(objective, description=f"intensity: {description}", plot=plot_intensity(objective)))
-
+from ditto.app.recipes.intensity import main
 
 if __name__ == "__main__":
     main()

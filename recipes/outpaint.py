@@ -1,32 +1,9 @@
 """DITTO continuation (outpainting): extend a clip past its end, or past the model's window.
 
-The first --overlap seconds of the generation are optimized to reproduce the last --overlap seconds of the
-reference (masked MSE on VAE latents, no decoder backprop); edited.wav is reference + continuation joined by an
-equal-power crossfade over the overlap. recipes/extend.py chains windows to reach any length. Without
---reference, the tiny model's own output (seed 1234) is continued, so the recipe runs out of the box.
+The same as `ditto outpaint` (or `python -m ditto outpaint`); every flag: --help.
 """
 
-from ditto.app import (add_control_flags, control_objective, edit_job, plan_outpaint, recipe_parser,
-                       reference_or_demo, run_recipe)
-
-
-def main(argv=None):
-    parser = recipe_parser(__doc__, prompt="solo piano", iterations=70)
-    edit = parser.add_argument_group("edit")
-    edit.add_argument("--reference", default=None, help="audio file to continue (WAV/FLAC/OGG, any rate/channels)")
-    edit.add_argument("--overlap", type=float, default=1.0, help="seconds of overlap (the paper: 1, 2 or 3)")
-    add_control_flags(parser)
-    args = parser.parse_args(argv)
-
-    def build(model, sample_size):
-        control = control_objective(args)
-        reference, rate = reference_or_demo(args.reference, args, model, sample_size)
-        plan = plan_outpaint(model, reference, sample_rate=rate, overlap_s=args.overlap, sample_size=sample_size)
-        return edit_job(plan, f"outpaint: continue {args.reference or 'a tiny-model clip'} "
-                              f"with {args.overlap} s overlap", control)
-
-    run_recipe(args, build)
-
+from ditto.app.recipes.outpaint import main
 
 if __name__ == "__main__":
     main()

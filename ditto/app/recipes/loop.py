@@ -1,0 +1,38 @@
+"""DITTO seamless loops: make the generation, a clip of yours, or any section of a song loop without an audible seam.
+
+Reference-free (default): the output's last --overlap seconds are optimized to match its own first --overlap
+seconds (the paper: 0.5 s), on VAE latents. With --reference, the output reproduces your clip, or the section
+[--start, --end) of a reference of any length, and ends on its opening (optionally with --bridge seconds left
+free for the transition). edited.wav is the loop: the first (length - overlap) seconds, its opening crossfaded
+from the closing overlap; play it on repeat.
+"""
+
+from ditto.app import add_control_flags, control_objective, edit_job, plan_loop, recipe_parser, run_recipe
+
+
+def main(argv=None):
+    parser = recipe_parser(__doc__, prompt="ambient pad", iterations=70)
+    edit = parser.add_argument_group("edit")
+    edit.add_argument("--reference", default=None, help="audio file to turn into a loop (default: reference-free)")
+    edit.add_argument("--start", type=float, default=None,
+                      help="with --reference: start of the section to loop, in seconds (with --end)")
+    edit.add_argument("--end", type=float, default=None,
+                      help="with --reference: end of the section to loop, in seconds; at most one window after --start")
+    edit.add_argument("--overlap", type=float, default=0.5, help="seconds the end must match the start")
+    edit.add_argument("--bridge", type=float, default=0.0,
+                      help="with --reference: seconds before the closing overlap left free for the transition")
+    add_control_flags(parser)
+    args = parser.parse_args(argv)
+    if (args.start is None) != (args.end is None):
+        parser.error(f"--start {args.start} and --end {args.end}: give both to loop a section, or neither")
+
+    def build(model, sample_size):
+        section = None if args.start is None else (args.start, args.end)
+        plan = plan_loop(model, args.reference, overlap_s=args.overlap, sample_size=sample_size,
+                         bridge_s=args.bridge, section_s=section)
+        kind = f"loop of {args.reference}" if args.reference else "reference-free loop"
+        where = "" if section is None else f" ({args.start}-{args.end} s)"
+        return edit_job(plan, f"{kind}{where}, {args.overlap} s overlap", control_objective(args))
+
+    run_recipe(args, build)
+

@@ -1,0 +1,34 @@
+"""DITTO melody control: make the top pitch class of the generated music follow a target melody.
+
+The target is a note list (--notes "C4:0.5 E4:0.5 r:0.25 G4:1": name+octave or MIDI number, colon, seconds;
+r is a rest), a MIDI file (--midi: the top sounding note per frame), or the melody of a reference recording
+(--reference: argmax of its high-passed chroma). The loss is the NLL of the target pitch class under the
+log-softmax of the high-passed chromagram, over frames that have a melody note (DITTO §4.2).
+"""
+
+import objectives
+from ditto import read_audio
+from ditto.app import Job, fail, plot_melody, recipe_parser, run_recipe
+
+
+def main(argv=None):
+    parser = recipe_parser(__doc__, prompt="solo piano", iterations=150)
+    target = parser.add_argument_group("target (one of)")
+    target.add_argument("--notes", default="C5:0.25 E5:0.25 G5:0.25 C6:0.25",
+                        help="note list: NAME_OR_MIDI:SECONDS separated by spaces, r:SECONDS for a rest")
+    target.add_argument("--midi", default=None, help="MIDI file; its top note per frame is the target")
+    target.add_argument("--reference", default=None, help="audio file whose melody (chroma argmax) is the target")
+    args = parser.parse_args(argv)
+
+    try:
+        if args.reference is not None:
+            audio, rate = read_audio(args.reference)
+            objective, description = objectives.Melody.from_audio(audio, rate), f"melody of {args.reference}"
+        elif args.midi is not None:
+            objective, description = objectives.Melody.from_midi(args.midi), f"top notes of {args.midi}"
+        else:
+            objective, description = objectives.Melody.from_notes(args.notes), f"notes {args.notes!r}"
+    except ValueError as error:
+        fail(str(error))
+    run_recipe(args, Job(objective, description=f"melody: {description}", plot=plot_melody(objective)))
+

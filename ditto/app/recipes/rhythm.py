@@ -1,0 +1,43 @@
+"""Rhythm control: make the onsets of the generated music fall on a target grid or pattern.
+
+The target is a tempo and meter (--bpm 120 --beats-per-bar 4 --subdivision 2: downbeats accented), explicit
+onset times in seconds (--onsets 0.1,0.35,0.6), the note starts of a MIDI file, drums included (--midi), or the
+onsets detected in a reference recording (--reference). The loss is 1 - the correlation between the onset-strength
+envelope (librosa's spectral flux on a log-mel spectrogram) and Gaussian pulses at the target onsets; the metric
+is the onset F-measure within ±50 ms (mir_eval).
+"""
+
+import objectives
+from ditto import read_audio
+from ditto.app import Job, fail, number_list, plot_rhythm, recipe_parser, run_recipe
+
+
+def main(argv=None):
+    parser = recipe_parser(__doc__, prompt="techno drums", iterations=70)
+    target = parser.add_argument_group("target (one of)")
+    target.add_argument("--bpm", type=float, default=120.0, help="tempo of the onset grid, beats per minute")
+    target.add_argument("--beats-per-bar", type=int, default=4, help="meter: beats per bar (the first is accented)")
+    target.add_argument("--subdivision", type=int, default=1, help="onsets per beat (2: eighth notes in 4/4)")
+    target.add_argument("--offset", type=float, default=0.0, help="seconds before the first onset of the grid")
+    target.add_argument("--onsets", type=number_list, default=None,
+                        help="comma-separated onset times in seconds, e.g. 0.1,0.35,0.6 (overrides --bpm)")
+    target.add_argument("--midi", default=None, help="MIDI file; the starts of its notes (drums too) are the target")
+    target.add_argument("--reference", default=None, help="audio file whose detected onsets are the target")
+    args = parser.parse_args(argv)
+
+    try:
+        if args.reference is not None:
+            audio, rate = read_audio(args.reference)
+            objective, description = objectives.Rhythm.from_audio(audio, rate), f"onsets of {args.reference}"
+        elif args.midi is not None:
+            objective, description = objectives.Rhythm.from_midi(args.midi), f"note starts of {args.midi}"
+        elif args.onsets is not None:
+            objective, description = objectives.Rhythm(args.onsets), f"onsets {args.onsets} s"
+        else:
+            objective = objectives.Rhythm.from_tempo(args.bpm, beats_per_bar=args.beats_per_bar,
+                                                     subdivision=args.subdivision, offset_s=args.offset)
+            description = f"{args.bpm:g} bpm, {args.beats_per_bar} beats per bar, {args.subdivision} per beat"
+    except ValueError as error:
+        fail(str(error))
+    run_recipe(args, Job(objective, description=f"rhythm: {description}", plot=plot_rhythm(objective)))
+

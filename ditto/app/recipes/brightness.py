@@ -11,7 +11,8 @@ from ditto import read_audio
 from ditto.app import Job, fail, number_list, plot_brightness, recipe_parser, run_recipe
 
 
-def main(argv=None):
+def build_parser():
+    """This recipe's flags (also what an experiment file's job may set)."""
     parser = recipe_parser(__doc__, prompt="ambient pad", iterations=70)
     target = parser.add_argument_group("target")
     target.add_argument("--shape", default="brighter", choices=objectives.BRIGHTNESS_SHAPES,
@@ -22,6 +23,11 @@ def main(argv=None):
                         help="comma-separated centroid values in Hz spread over the clip, e.g. 800,3000,800 "
                              "(overrides --shape)")
     target.add_argument("--reference", default=None, help="audio file whose centroid curve is the target")
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
     args = parser.parse_args(argv)
 
     try:

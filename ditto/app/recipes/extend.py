@@ -13,7 +13,8 @@ import argparse
 from ditto.app import add_control_flags, control_objective, recipe_parser, reference_or_demo, run_extend
 
 
-def main(argv=None):
+def build_parser():
+    """This recipe's flags (also what an experiment file's job may set)."""
     parser = recipe_parser(__doc__, prompt="solo piano", iterations=70)
     for action in parser._actions:  # here --seconds is the whole piece's length, not one window's span
         if "--seconds" in action.option_strings:
@@ -24,6 +25,11 @@ def main(argv=None):
     edit.add_argument("--overlap", type=float, default=1.0,
                       help="seconds each window overlaps the piece so far (the paper: 1, 2 or 3)")
     add_control_flags(parser)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
     args = parser.parse_args(argv)
 
     def build(model, sample_size):

@@ -13,10 +13,12 @@ from ditto.app import RecipeParser, RunFolder, RunFolderError, atomic_write, fai
 from ditto.sampling import RF_SAMPLERS, V_SAMPLERS
 
 
-def main(argv=None):
+def build_parser():
+    """This recipe's flags (also what an experiment file's job may set)."""
     parser = RecipeParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--model", default="tiny", help="'tiny', a directory with model_config.json + "
                         "model.safetensors, or a hub repo id")
+    parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--prompt", default="solo piano", help="text prompt")
     parser.add_argument("--seconds", type=float, default=None, help="seconds_total (default: the model's window)")
     parser.add_argument("--steps", type=int, default=None, help="sampler steps (default: the model's own, else 100)")
@@ -27,6 +29,11 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="seed of x_T (-1: random)")
     parser.add_argument("--out", default="out/generate", help="output directory")
     parser.add_argument("--overwrite", action="store_true", help="replace the run in --out once the new one is done")
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
     args = parser.parse_args(argv)
 
     try:
@@ -34,7 +41,7 @@ def main(argv=None):
     except RunFolderError as error:
         fail(str(error))
     with failing_cleanly(folder):
-        model = ditto.load_model(args.model)
+        model = ditto.load_model(args.model, device=args.device)
         start = time.perf_counter()
         audio = ditto.generate(model, args.prompt, seconds_total=args.seconds, steps=args.steps,
                                sampler=args.sampler, cfg_scale=args.cfg_scale, seed=args.seed,

@@ -11,7 +11,8 @@ from ditto.app import (add_control_flags, control_objective, edit_job, plan_inpa
                        reference_or_demo, run_recipe)
 
 
-def main(argv=None):
+def build_parser():
+    """This recipe's flags (also what an experiment file's job may set)."""
     parser = recipe_parser(__doc__, prompt="solo piano", iterations=70)
     edit = parser.add_argument_group("edit")
     edit.add_argument("--reference", default=None,
@@ -20,6 +21,11 @@ def main(argv=None):
     edit.add_argument("--end", type=float, default=2.0, help="gap end in seconds")
     edit.add_argument("--fade", type=float, default=0.05, help="seconds of equal-power crossfade inside each border")
     add_control_flags(parser)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
     args = parser.parse_args(argv)
 
     def build(model, sample_size):

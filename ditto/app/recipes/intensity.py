@@ -10,7 +10,8 @@ from ditto import read_audio
 from ditto.app import Job, fail, number_list, plot_intensity, recipe_parser, run_recipe
 
 
-def main(argv=None):
+def build_parser():
+    """This recipe's flags (also what an experiment file's job may set)."""
     parser = recipe_parser(__doc__, prompt="ambient pad", iterations=70)
     target = parser.add_argument_group("target")
     target.add_argument("--shape", default="crescendo", choices=objectives.SHAPES, help="named loudness shape")
@@ -19,6 +20,11 @@ def main(argv=None):
     target.add_argument("--curve", type=number_list, default=None,
                         help="comma-separated dB values spread over the clip, e.g. -40,-10,-30 (overrides --shape)")
     target.add_argument("--reference", default=None, help="audio file whose loudness curve is the target")
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
     args = parser.parse_args(argv)
 
     try:

@@ -10,7 +10,8 @@ from the closing overlap; play it on repeat.
 from ditto.app import add_control_flags, control_objective, edit_job, plan_loop, recipe_parser, run_recipe
 
 
-def main(argv=None):
+def build_parser():
+    """This recipe's flags (also what an experiment file's job may set)."""
     parser = recipe_parser(__doc__, prompt="ambient pad", iterations=70)
     edit = parser.add_argument_group("edit")
     edit.add_argument("--reference", default=None, help="audio file to turn into a loop (default: reference-free)")
@@ -22,6 +23,11 @@ def main(argv=None):
     edit.add_argument("--bridge", type=float, default=0.0,
                       help="with --reference: seconds before the closing overlap left free for the transition")
     add_control_flags(parser)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
     args = parser.parse_args(argv)
     if (args.start is None) != (args.end is None):
         parser.error(f"--start {args.start} and --end {args.end}: give both to loop a section, or neither")

@@ -11,13 +11,19 @@ from ditto import read_audio
 from ditto.app import Job, fail, plot_melody, recipe_parser, run_recipe
 
 
-def main(argv=None):
+def build_parser():
+    """This recipe's flags (also what an experiment file's job may set)."""
     parser = recipe_parser(__doc__, prompt="solo piano", iterations=150)
     target = parser.add_argument_group("target (one of)")
     target.add_argument("--notes", default="C5:0.25 E5:0.25 G5:0.25 C6:0.25",
                         help="note list: NAME_OR_MIDI:SECONDS separated by spaces, r:SECONDS for a rest")
     target.add_argument("--midi", default=None, help="MIDI file; its top note per frame is the target")
     target.add_argument("--reference", default=None, help="audio file whose melody (chroma argmax) is the target")
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
     args = parser.parse_args(argv)
 
     try:

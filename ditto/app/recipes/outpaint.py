@@ -10,12 +10,18 @@ from ditto.app import (add_control_flags, control_objective, edit_job, plan_outp
                        reference_or_demo, run_recipe)
 
 
-def main(argv=None):
+def build_parser():
+    """This recipe's flags (also what an experiment file's job may set)."""
     parser = recipe_parser(__doc__, prompt="solo piano", iterations=70)
     edit = parser.add_argument_group("edit")
     edit.add_argument("--reference", default=None, help="audio file to continue (WAV/FLAC/OGG, any rate/channels)")
     edit.add_argument("--overlap", type=float, default=1.0, help="seconds of overlap (the paper: 1, 2 or 3)")
     add_control_flags(parser)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
     args = parser.parse_args(argv)
 
     def build(model, sample_size):

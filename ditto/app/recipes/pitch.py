@@ -12,7 +12,8 @@ from ditto import read_audio
 from ditto.app import Job, fail, plot_pitch, recipe_parser, run_recipe
 
 
-def main(argv=None):
+def build_parser():
+    """This recipe's flags (also what an experiment file's job may set)."""
     parser = recipe_parser(__doc__, prompt="solo piano", iterations=70)
     target = parser.add_argument_group("target (one of)")
     target.add_argument("--notes", default="C4:0.25 C5:0.25 G4:0.25 C3:0.25",
@@ -23,6 +24,11 @@ def main(argv=None):
                         help="seconds between pitch frames (larger is proportionally cheaper)")
     target.add_argument("--capacity", default="tiny", choices=("tiny", "full"),
                         help="CREPE network: tiny (2 MB) or full (89 MB, about 15x slower on a CPU)")
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
     args = parser.parse_args(argv)
 
     try:

@@ -12,7 +12,8 @@ from ditto import read_audio
 from ditto.app import Job, fail, number_list, plot_rhythm, recipe_parser, run_recipe
 
 
-def main(argv=None):
+def build_parser():
+    """This recipe's flags (also what an experiment file's job may set)."""
     parser = recipe_parser(__doc__, prompt="techno drums", iterations=70)
     target = parser.add_argument_group("target (one of)")
     target.add_argument("--bpm", type=float, default=120.0, help="tempo of the onset grid, beats per minute")
@@ -23,6 +24,11 @@ def main(argv=None):
                         help="comma-separated onset times in seconds, e.g. 0.1,0.35,0.6 (overrides --bpm)")
     target.add_argument("--midi", default=None, help="MIDI file; the starts of its notes (drums too) are the target")
     target.add_argument("--reference", default=None, help="audio file whose detected onsets are the target")
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
     args = parser.parse_args(argv)
 
     try:

@@ -10,13 +10,19 @@ from ditto import read_audio
 from ditto.app import Job, fail, number_list, plot_structure, recipe_parser, run_recipe
 
 
-def main(argv=None):
+def build_parser():
+    """This recipe's flags (also what an experiment file's job may set)."""
     parser = recipe_parser(__doc__, prompt="jazz trio", iterations=150)
     target = parser.add_argument_group("target")
     target.add_argument("--form", default="ABA", help="form string: one letter per section (ABA, ABAB, AABA, ...)")
     target.add_argument("--boundaries", type=number_list, default=None,
                         help="comma-separated section boundaries as fractions of the clip, e.g. 0.25,0.75 for ABA")
     target.add_argument("--reference", default=None, help="audio file whose self-similarity is the target")
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
     args = parser.parse_args(argv)
 
     try:

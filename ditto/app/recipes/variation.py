@@ -12,13 +12,19 @@ from ditto.app import (Job, add_control_flags, control_objective, plot_waveforms
                        reference_or_demo, run_recipe)
 
 
-def main(argv=None):
+def build_parser():
+    """This recipe's flags (also what an experiment file's job may set)."""
     parser = recipe_parser(__doc__, prompt="solo piano", iterations=70)
     var = parser.add_argument_group("variation")
     var.add_argument("--init-audio", default=None, help="audio file to vary (any rate/channels)")
     var.add_argument("--init-noise-level", type=float, default=0.6,
                      help="noise level the init audio is sampled from (sigma for v models, t for flows)")
     add_control_flags(parser, intensity_weight=1.0)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
     args = parser.parse_args(argv)
 
     def build(model, sample_size):

@@ -12,8 +12,8 @@ into files. Recipes import from here and from `ditto` / `objectives` only.
 """
 
 from .cli import (EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, Job, RecipeParser, add_control_flags,
-                  control_objective, edit_job, fail, failing_cleanly, number_list, recipe_parser, reference_or_demo,
-                  run_recipe)
+                  control_objective, edit_job, fail, failing_cleanly, models_kept, number_list, recipe_model, recipe_parser,
+                  reference_or_demo, run_recipe)
 from .editing import EditPlan, Extension, extend, plan_inpaint, plan_loop, plan_outpaint, run_extend, slice_control
 from .control_plots import plot_brightness, plot_pitch, plot_rhythm
 from .report import plot_edit, plot_intensity, plot_melody, plot_structure, plot_waveforms, write_run
@@ -23,7 +23,7 @@ from .runs import RunFolder, RunFolderError
 __all__ = [
     "EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_INTERRUPTED", "EditPlan", "Extension", "atomic_write", "Job",
     "RecipeParser", "RunFolder", "RunFolderError", "add_control_flags", "control_objective", "edit_job", "extend",
-    "fail", "failing_cleanly", "number_list", "plan_inpaint", "plan_loop", "plan_outpaint", "plot_edit",
+    "fail", "failing_cleanly", "models_kept", "number_list", "recipe_model", "plan_inpaint", "plan_loop", "plan_outpaint", "plot_edit",
     "plot_intensity", "plot_melody", "plot_structure", "plot_waveforms", "recipe_parser", "reference_or_demo",
     "run_extend", "run_recipe", "slice_control", "write_run",
     "plot_rhythm", "plot_brightness", "plot_pitch",

@@ -260,9 +260,32 @@ def failing_cleanly(folder: RunFolder) -> tp.Iterator[None]:
         raise
 
 
+_KEPT_MODELS: dict | None = None  # (source, device) -> Model while `models_kept()` is active
+
+
+@contextlib.contextmanager
+def models_kept() -> tp.Iterator[None]:
+    """Inside, recipes load each (model, device) once and reuse it: `ditto run`'s jobs share one load."""
+    global _KEPT_MODELS
+    _KEPT_MODELS = {}
+    try:
+        yield
+    finally:
+        _KEPT_MODELS = None
+
+
+def recipe_model(source: str, device: str | None):
+    """`load_model(source, device=device)`, or inside `models_kept()` the model already loaded for them."""
+    if _KEPT_MODELS is None:
+        return load_model(source, device=device)
+    if (source, device) not in _KEPT_MODELS:
+        _KEPT_MODELS[(source, device)] = load_model(source, device=device)
+    return _KEPT_MODELS[(source, device)]
+
+
 def _model_and_job(args: argparse.Namespace, job) -> tuple:
     """The loaded model and the Job (built now if it needs the model)."""
-    model = load_model(args.model, device=args.device)
+    model = recipe_model(args.model, args.device)
     if not isinstance(job, Job):
         sample_size = window_for(args, model)
         job = job(model, sample_size if sample_size is not None else model.sample_size)
@@ -396,5 +419,5 @@ def _fmt(metrics: dict) -> str:
 
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_INTERRUPTED", "Job", "RecipeParser", "StopOnSignal",
-           "add_control_flags", "control_objective", "edit_job", "fail", "failing_cleanly", "number_list", "recipe_parser",
-           "reference_or_demo", "run_recipe", "window_for"]
+           "add_control_flags", "control_objective", "edit_job", "fail", "failing_cleanly", "models_kept", "number_list",
+           "recipe_model", "recipe_parser", "reference_or_demo", "run_recipe", "window_for"]

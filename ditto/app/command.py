@@ -1,14 +1,16 @@
-"""The `ditto` command: `ditto RECIPE [flags]` runs one recipe, as `recipes/RECIPE.py` does.
+"""The `ditto` command: `ditto RECIPE [flags]` runs one recipe (as `recipes/RECIPE.py` does), `ditto run` an
+experiment file of many jobs (also under torchrun), `ditto summarize` rebuilds an experiment's tables.
 
-`python -m ditto` is the same command. Every recipe's flags are listed by `ditto RECIPE --help`.
+`python -m ditto` is the same command. `ditto COMMAND --help` lists a command's flags.
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import sys
 
-from .cli import EXIT_BAD_INPUT
+from .cli import EXIT_BAD_INPUT, RecipeParser
 from .recipes import RECIPES
 
 USAGE = f"""usage: ditto COMMAND [flags]   (ditto COMMAND --help lists the flags)
@@ -17,7 +19,37 @@ DITTO for Stable Audio Open: control music generation by optimizing the initial 
 
 recipes (one run each, into --out):
   {", ".join(RECIPES)}
+experiments (many runs, one folder each, and their tables):
+  run EXPERIMENT.jsonl --out DIR     run or continue every job; torchrun --nproc-per-node N -m ditto run ... shards them
+  summarize DIR                      rebuild DIR/summary.csv, summary.md and summary.png from the job folders
 """
+
+RUN_HELP = """Run (or continue) every job of an experiment file into --out, one folder per job, then write
+summary.csv, summary.md and summary.png. Each line of EXPERIMENT is a JSON object: {"recipe": NAME, "name":
+optional folder name, FLAG: value, ...} with the recipe's long flags without dashes, or the same with "grid":
+{FLAG: [values...]} for one job per combination; docs/experiments.md has the details and recipes/experiments/ has
+examples. Rerunning the same command skips finished jobs and continues interrupted ones. Under
+`torchrun --nproc-per-node N -m ditto run ...` each process runs its share of the jobs on cuda:LOCAL_RANK (or the
+CPU). Exit codes: 0 all done, 1 some failed, 2 bad input (nothing ran), 130 interrupted (rerun to continue)."""
+
+
+def run_parser() -> argparse.ArgumentParser:
+    parser = RecipeParser(prog="ditto run", description=RUN_HELP,
+                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("experiment", help="experiment file (JSONL: one job or grid per line)")
+    parser.add_argument("--out", required=True, help="experiment folder: one sub-folder per job, jobs.jsonl, summaries")
+    parser.add_argument("--device", default=None, help="torch device for every job (default: cuda:LOCAL_RANK under "
+                        "torchrun, cuda if available, else cpu)")
+    parser.add_argument("--retry-failed", action="store_true", help="run again the jobs that failed last time")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def summarize_parser() -> argparse.ArgumentParser:
+    parser = RecipeParser(prog="ditto summarize", description="Rebuild DIR/summary.csv, summary.md and summary.png "
+                          "from the job folders of an experiment (at any time, also while it runs).")
+    parser.add_argument("dir", help="the --out folder of `ditto run`")
+    return parser
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -27,9 +59,26 @@ def main(argv: list[str] | None = None) -> None:
         print(USAGE, end="")
         return
     command, rest = argv[0], argv[1:]
+    if command == "run":
+        from .runner import run_experiment
+
+        args = run_parser().parse_args(rest)
+        sys.exit(run_experiment(args.experiment, args.out, device=args.device, retry_failed=args.retry_failed,
+                                progress=not args.quiet))
+    if command == "summarize":
+        from .summary import write_summary
+
+        args = summarize_parser().parse_args(rest)
+        try:
+            rows = write_summary(args.dir)
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            sys.exit(EXIT_BAD_INPUT)
+        print(f"{len(rows)} jobs; wrote {args.dir}/summary.csv, summary.md, summary.png")
+        return
     if command not in RECIPES:
-        print(f"error: unknown command {command!r}; expected one of {', '.join(RECIPES)} (see ditto --help)",
-              file=sys.stderr)
+        print(f"error: unknown command {command!r}; expected one of {', '.join(RECIPES)}, run, summarize "
+              f"(see ditto --help)", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
     recipe = importlib.import_module(f"{__package__}.recipes.{command}")
     sys.argv[0] = f"ditto {command}"  # argparse names the program after argv[0]: usage and errors read "ditto intensity"

@@ -23,12 +23,12 @@ import objectives
 
 from . import report
 from .cli import (EXIT_FAILED, EXIT_INTERRUPTED, Job, StopOnSignal, _optimize_arguments, fail, failing_cleanly,
-                  window_for)
+                  recipe_model, window_for)
 from .runs import RunFolder, RunFolderError
 from ..audio import load_for_model, write_audio
 from ..files import atomic_write, save_torch, to_bytes
 from ..generation import encode
-from ..loading import Model, load_model
+from ..loading import Model
 from ..optimize import OptimizationError, optimize
 
 Reference = tp.Union[str, PathLike, torch.Tensor]
@@ -513,7 +513,7 @@ def run_extend(args, build: tp.Callable[[Model, int], tuple]) -> Extension:
     except RunFolderError as error:
         fail(str(error))
     with StopOnSignal() as stop, failing_cleanly(folder):
-        model = load_model(args.model, device=args.device)
+        model = recipe_model(args.model, args.device)
         sample_size = window_for(args, model) or model.sample_size
         reference, rate, control, description = build(model, sample_size)
         arguments = _optimize_arguments(args, model, Job(None, description, whole_window=True))

@@ -8,6 +8,7 @@ new run that fails leaves the old one as it was. A folder holding files ditto di
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -18,7 +19,10 @@ STATE_NAME = "state.pt"  # the optimization state (ditto.OptimizationState), for
 RUN_FILES = ("result.wav", "baseline.wav", "report.json", "plot.png", "x_T.pt", STATE_NAME)
 EDIT_FILES = ("edited.wav", "baseline_edited.wav")  # written by the editing recipes
 GENERATE_FILES = ("audio.wav", "settings.json")  # written by recipes/generate.py
-KNOWN_FILES = RUN_FILES + EDIT_FILES + GENERATE_FILES
+ERROR_FILE = "error.json"  # `ditto run`: the one-line error of a job that failed before writing a result
+KNOWN_FILES = RUN_FILES + EDIT_FILES + GENERATE_FILES + (ERROR_FILE,)
+JOBS_FILE = "jobs.jsonl"  # `ditto run`: the experiment's jobs, in the experiment's folder
+LOG_DIR = "logs"  # `ditto run`: what each job printed, DIR/logs/NAME.log
 
 
 class RunFolderError(ValueError):
@@ -107,4 +111,27 @@ class RunFolder:
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
-__all__ = ["EDIT_FILES", "GENERATE_FILES", "KNOWN_FILES", "RUN_FILES", "RunFolder", "RunFolderError", "STATE_NAME"]
+def job_status(out: Path, name: str) -> str:
+    """done | failed | interrupted | pending, from what is on disk for the job `name` in `out`."""
+    folder = out / name
+    if (folder / ERROR_FILE).is_file():
+        return "failed"
+    report = read_json(folder / "report.json")
+    if report is not None:
+        if "error" in report:
+            return "failed"
+        return "interrupted" if report.get("stop_reason") == "interrupted" else "done"
+    if (folder / "settings.json").is_file():  # the generate recipe's run
+        return "done"
+    return "interrupted" if (out / f".{name}.partial" / STATE_NAME).is_file() else "pending"
+
+
+def read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+__all__ = ["EDIT_FILES", "ERROR_FILE", "GENERATE_FILES", "JOBS_FILE", "KNOWN_FILES", "LOG_DIR", "RUN_FILES", "RunFolder",
+           "RunFolderError", "STATE_NAME", "job_status", "read_json"]

@@ -9,7 +9,7 @@ import json
 import time
 
 import ditto
-from ditto.app import RecipeParser, RunFolder, RunFolderError, atomic_write, fail, failing_cleanly
+from ditto.app import RecipeParser, RunFolder, RunFolderError, atomic_write, fail, failing_cleanly, recipe_model
 from ditto.sampling import RF_SAMPLERS, V_SAMPLERS
 
 
@@ -41,7 +41,7 @@ def main(argv=None):
     except RunFolderError as error:
         fail(str(error))
     with failing_cleanly(folder):
-        model = ditto.load_model(args.model, device=args.device)
+        model = recipe_model(args.model, args.device)
         start = time.perf_counter()
         audio = ditto.generate(model, args.prompt, seconds_total=args.seconds, steps=args.steps,
                                sampler=args.sampler, cfg_scale=args.cfg_scale, seed=args.seed,

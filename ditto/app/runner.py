@@ -1,0 +1,266 @@
+"""`ditto run`: an experiment's jobs over torchrun's processes, resumable, each job's folder complete or absent.
+
+Under `torchrun --nproc-per-node N -m ditto run ...` every process takes every N-th job still to run, on its own
+device (`cuda:LOCAL_RANK`, else the CPU); torch.distributed (gloo on the CPU, nccl on GPUs) only hands out the
+plan and waits for everyone at the end. Without torchrun one process runs every job. Several nodes need `--out`
+on a filesystem they all see.
+
+`DIR/jobs.jsonl` keeps the experiment's jobs; `DIR/NAME/` is a job's run folder, written by its recipe
+(published whole), or holding only `error.json` when the job failed before writing a result; `DIR/logs/NAME.log`
+is what the job printed. Running the same command again skips done and failed jobs (`--retry-failed` reruns
+failed ones) and continues interrupted ones from their saved state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime
+import importlib
+import io
+import json
+import os
+import shutil
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from . import summary
+from .cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, StopOnSignal, models_kept
+from .experiments import ExperimentError, ExperimentJob, read_experiment, recipe_parser, long_flags
+from .runs import ERROR_FILE, JOBS_FILE, LOG_DIR, STATE_NAME, job_status, read_json
+from ..files import atomic_write
+
+BARRIER_TIMEOUT = datetime.timedelta(days=7)  # ranks wait at the end for the slowest shard
+
+
+@dataclasses.dataclass(frozen=True)
+class Ranks:
+    """This process's place among torchrun's: rank, world size and local rank (0, 1, 0 without torchrun)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @classmethod
+    def from_environment(cls) -> "Ranks":
+        env = os.environ
+        return cls(int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)), int(env.get("LOCAL_RANK", 0)))
+
+    def device(self) -> str:
+        return f"cuda:{self.local_rank}" if torch.cuda.is_available() else "cpu"
+
+
+@contextlib.contextmanager
+def process_group(ranks: Ranks, device: str):
+    """torch.distributed for the lifetime of the run when there is more than one process."""
+    if ranks.world_size == 1:
+        yield
+        return
+    backend = "nccl" if device.startswith("cuda") else "gloo"
+    if backend == "nccl":
+        torch.cuda.set_device(torch.device(device))
+    dist.init_process_group(backend, timeout=BARRIER_TIMEOUT)
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
+
+
+def prepare(out: Path, jobs: list[ExperimentJob], retry_failed: bool) -> list[tuple[str, list[str]]]:
+    """Check `out` against the experiment, write jobs.jsonl; the jobs to run now with their resume flags.
+
+    Raises ExperimentError if `out` holds something else, or a job folder made with other flags.
+    """
+    if out.exists() and not out.is_dir():
+        raise ExperimentError(f"--out {str(out)!r} is a file; give a directory")
+    previous = _previous_jobs(out)
+    for job in jobs:
+        before = previous.get(job.name)
+        if before is not None and before != job.record() and job_status(out, job.name) != "pending":
+            raise ExperimentError(f"line {job.line}: job {job.name!r} in {str(out)!r} was run with other flags "
+                                  f"({json.dumps(before['flags'])}); give this job another name or remove "
+                                  f"{str(out / job.name)!r}")
+    try:
+        (out / LOG_DIR).mkdir(parents=True, exist_ok=True)
+        atomic_write(out / JOBS_FILE, "".join(json.dumps(job.record()) + "\n" for job in jobs))
+    except OSError as error:
+        raise ExperimentError(f"cannot write to --out {str(out)!r}: {error.strerror or error}") from None
+    plan = []
+    for job in jobs:
+        status = job_status(out, job.name)
+        if status == "done" or (status == "failed" and not retry_failed):
+            continue
+        staging = out / f".{job.name}.partial"
+        if (staging / STATE_NAME).is_file() or status == "interrupted":
+            plan.append((job.name, ["--resume"]))  # from the state it saved, to the bitwise-same result
+        elif status == "failed" or staging.exists():
+            plan.append((job.name, ["--overwrite"]))  # start over: a failed run, or one killed before saving a state
+        else:
+            plan.append((job.name, []))
+    return plan
+
+
+def _previous_jobs(out: Path) -> dict[str, dict]:
+    """The jobs an earlier `ditto run` wrote into `out`; refuses a non-empty folder that is not an experiment."""
+    if not out.is_dir() or not any(out.iterdir()):
+        return {}
+    try:
+        lines = (out / JOBS_FILE).read_text().splitlines()
+    except OSError:
+        raise ExperimentError(f"--out {str(out)!r} holds files but no {JOBS_FILE}: it is not a ditto experiment; "
+                              f"choose a new or empty directory (nothing there is replaced)") from None
+    records = [json.loads(line) for line in lines if line.strip()]
+    return {record["name"]: record for record in records}
+
+
+def run_job(job: ExperimentJob, out: Path, resume_flags: list[str], device: str) -> int:
+    """Run one job in this process (output kept in DIR/logs/NAME.log); its exit code (0 done, 130 interrupted)."""
+    recipe = importlib.import_module(f"{__package__}.recipes.{job.recipe}")
+    runner_flags = {"--out": str(out / job.name), "--device": device, "--quiet": None}
+    accepted = long_flags(recipe_parser(job.recipe))
+    argv = job.argv() + resume_flags + [part for flag, value in runner_flags.items() if flag[2:] in accepted
+                                        for part in ([flag] if value is None else [flag, value])]
+    _forget_failure(out / job.name)
+    printed = io.StringIO()
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+        try:
+            recipe.main(argv)
+            code = 0
+        except SystemExit as stop:
+            code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else EXIT_FAILED)
+        except Exception as error:  # a bug or a device error (CUDA out of memory): this job fails, the others go on
+            traceback.print_exc()
+            print(f"error: {type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}")
+            code = EXIT_FAILED
+    seconds = time.perf_counter() - start
+    log = f"$ ditto {job.recipe} {' '.join(argv)}\n{printed.getvalue()}exit code {code} after {seconds:.1f} s\n"
+    atomic_write(out / LOG_DIR / f"{job.name}.log", log)
+    if code not in (0, EXIT_INTERRUPTED) and job_status(out, job.name) != "failed":
+        errors = [line[len("error: "):] for line in printed.getvalue().splitlines() if line.startswith("error: ")]
+        _record_failure(out / job.name, {"error": errors[-1] if errors else f"exit code {code}", "exit_code": code,
+                                         "seconds": seconds, "device": device, "argv": argv})
+    return code
+
+
+def _forget_failure(folder: Path) -> None:
+    """Before a retry: the last attempt's error.json goes (its log is replaced too), an emptied folder with it."""
+    (folder / ERROR_FILE).unlink(missing_ok=True)
+    if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+
+
+def _record_failure(folder: Path, record: dict) -> None:
+    """error.json into the job's folder: a new folder appears whole (written beside it, then renamed)."""
+    text = json.dumps(record, indent=2) + "\n"
+    if folder.is_dir():
+        atomic_write(folder / ERROR_FILE, text)
+        return
+    staging = folder.parent / f".{folder.name}.error"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    atomic_write(staging / ERROR_FILE, text)
+    os.replace(staging, folder)
+
+
+class ExperimentProgress:
+    """One bar for the whole experiment (jobs finished of all, ETA), fed by what appears on disk."""
+
+    def __init__(self, out: Path, names: list[str], enabled: bool, interval_s: float = 2.0):
+        self.out, self.names, self.interval_s = out, names, interval_s
+        self.bar = tqdm(total=len(names), initial=self.finished(), unit="job", desc="experiment", disable=not enabled,
+                        file=sys.stderr, dynamic_ncols=True, smoothing=0)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def finished(self) -> int:
+        return sum(job_status(self.out, name) in ("done", "failed") for name in self.names)
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.bar.update(self.finished() - self.bar.n)
+
+    def __enter__(self) -> "ExperimentProgress":
+        if not self.bar.disable:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        self.bar.update(self.finished() - self.bar.n)
+        self.bar.close()
+
+
+def run_experiment(experiment: str | Path, out: str | Path, *, device: str | None = None, retry_failed: bool = False,
+                   progress: bool = True) -> int:
+    """Run (or continue) an experiment file into `out` as this process's share; the exit code for the command.
+
+    0: every job done; 1: some failed (see DIR/summary.md); 2: a bad experiment file or --out; 130: interrupted.
+    """
+    ranks, out = Ranks.from_environment(), Path(out)
+    device = device or ranks.device()
+    try:
+        jobs = read_experiment(experiment)
+    except ExperimentError as error:
+        return _refuse(ranks, error)
+    with process_group(ranks, device):
+        plan = _shared_plan(ranks, out, jobs, retry_failed)
+        if isinstance(plan, ExperimentError):
+            return _refuse(ranks, plan)
+        by_name = {job.name: job for job in jobs}
+        interrupted = False
+        with StopOnSignal() as stop, models_kept(), \
+                ExperimentProgress(out, [job.name for job in jobs], enabled=progress and ranks.rank == 0):
+            for name, resume_flags in plan[ranks.rank::ranks.world_size]:
+                if stop.requested:
+                    interrupted = True
+                    break
+                if run_job(by_name[name], out, resume_flags, device) == EXIT_INTERRUPTED:
+                    interrupted = True
+                    break
+        if ranks.world_size > 1:
+            dist.barrier()
+    if ranks.rank != 0:
+        return EXIT_INTERRUPTED if interrupted else 0
+    rows = summary.write_summary(out)
+    counts = {status: sum(row["status"] == status for row in rows) for status in ("done", "failed", "interrupted",
+                                                                                   "pending")}
+    print(f"{counts['done']} of {len(rows)} jobs done, {counts['failed']} failed"
+          f"{', ' + str(counts['interrupted'] + counts['pending']) + ' left (rerun the same command)' if counts['interrupted'] + counts['pending'] else ''}; "
+          f"summary in {out / 'summary.md'}")
+    if interrupted or counts["interrupted"] or counts["pending"]:
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED if counts["failed"] else 0
+
+
+def _shared_plan(ranks: Ranks, out: Path, jobs: list[ExperimentJob], retry_failed: bool):
+    """Rank 0 checks --out and makes the plan; every rank gets the same one (or the same error)."""
+    plan = None
+    if ranks.rank == 0:
+        try:
+            plan = prepare(out, jobs, retry_failed)
+        except ExperimentError as error:
+            plan = error
+    if ranks.world_size > 1:
+        shared = [plan]
+        dist.broadcast_object_list(shared, src=0)
+        plan = shared[0]
+    return plan
+
+
+def _refuse(ranks: Ranks, error: ExperimentError) -> int:
+    if ranks.rank == 0:
+        print(f"error: {error}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+__all__ = ["Ranks", "prepare", "run_experiment", "run_job"]

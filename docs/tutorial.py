@@ -8,8 +8,9 @@
 #
 # Every step has a short explanation, the code, and something to look at or listen to. Everything runs top to
 # bottom in about a minute on 2 CPU cores with the embedded tiny model (half a second of audio, 3 sampler steps,
-# a few optimizer iterations). The tiny model sounds like nothing in particular; what matters is that every
-# number and every plot means the same on the real model, and the comments say which settings to use there.
+# a few optimizer iterations). The tiny model makes a quiet hum whatever it is asked, but every call, number and
+# plot works the same on the real model, where the hum becomes music; the comments say which settings to use
+# there.
 #
 # Run it with `pip install -e ".[tutorial]"` then `jupyter lab docs/tutorial.ipynb`, or as a plain script:
 # `python docs/tutorial.py` writes every clip and figure into `tutorial_out/`. The script `docs/tutorial.py`
@@ -131,7 +132,7 @@ print(f"this tutorial's window: {SAMPLE_SIZE} samples = {LATENT_FRAMES} latent f
 # |---|---|
 # | `seconds_start`, `seconds_total` | timing conditions: where in a piece the clip starts and how long the piece is; the model was trained with them, so `seconds_total` shapes the music (and where it ends) |
 # | `sample_size` | the generation window in samples (a multiple of 2048); shorter is cheaper. Default: the model's window (47.55 s for SAO 1.0) |
-# | `steps` | sampler steps; each step is one network evaluation (two for Heun-type samplers) |
+# | `steps` | sampler steps; each step is one network evaluation (more for some samplers: the table below) |
 # | `cfg_scale` | classifier-free guidance: 0 ignores the prompt, 1 uses it plainly, above 1 exaggerates it (SAO 1.0: 7). Section 5 |
 # | `cfg_interval` | guidance only while the noise level sin(t·π/2) lies in this interval: (0.0, 1.0) always |
 # | `scale_phi` | rescales the guided output towards the conditional output's standard deviation: 0 plain CFG, 1 fully rescaled |
@@ -165,7 +166,7 @@ for i, clip in enumerate(audio):
 # %% [markdown]
 # The reference is stable-audio-tools' own `generate_diffusion_cond`, called as its UI calls it
 # (`ditto.sat.reference_generate` does just that, with the same keyword arguments). On the CPU the two agree
-# bit for bit; on a GPU, nondeterministic kernels can leave differences around 1e-6 of the peak.
+# bit for bit; on a GPU, nondeterministic kernels can leave differences within 1e-5 of the peak.
 
 # %%
 reference = ditto.sat.reference_generate(model, PROMPT, **settings)
@@ -657,7 +658,9 @@ for name, speed in modes.items():
 #   --out out/arpeggio`, `ditto structure --form ABA`, `ditto rhythm --bpm 120`, and the editing recipes
 #   (`outpaint`, `inpaint`, `loop`, `extend`, `variation`). `ditto RECIPE` and `python recipes/RECIPE.py` are the
 #   same command.
-# - **Experiments**: `ditto run EXPERIMENT.jsonl --out DIR` runs a file of jobs, one recipe run per line.
+# - **Experiments**: `ditto run EXPERIMENT.jsonl --out DIR` runs a file of jobs (recipe runs, one per line, or
+#   grids of them) into one folder each, and `ditto summarize DIR` tables and plots their metrics;
+#   `ditto run --help` explains the file format.
 # - **Other control methods** with the same `Result`: `ditto.guide` (training-free guidance at each step) and
 #   `ditto.best_of_n` (render seeds, keep the best).
 # - **Docs**: the README (the API and the recipes), docs/controls.md (rhythm, brightness, pitch), docs/editing.md

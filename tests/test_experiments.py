@@ -214,3 +214,19 @@ def test_torchrun_shards_jobs_and_a_killed_run_continues_to_the_single_process_r
     assert one.returncode == 0, one.stderr
     assert metric_columns(out) == metric_columns(single)
     assert all(status == "done" for _, status, _, _ in metric_columns(out))
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "recipes" / "experiments").glob("*.jsonl")), ids=lambda p: p.name)
+def test_the_example_experiments_are_valid(path):
+    jobs = read_experiment(path)
+    assert jobs and len({job.name for job in jobs}) == len(jobs)
+
+
+def test_the_ditto_command_lists_its_commands_and_refuses_unknown_ones(capsys):
+    assert ditto_command("--help") == 0
+    usage = capsys.readouterr().out
+    assert "intensity" in usage and "run EXPERIMENT.jsonl --out DIR" in usage and "summarize DIR" in usage
+    assert ditto_command("intensityy") == 2
+    assert capsys.readouterr().err.strip().startswith("error: unknown command 'intensityy'; expected one of intensity")
+    assert ditto_command("run", "--out", "x") == 2  # the experiment file is required
+    assert "error: the following arguments are required: experiment" in capsys.readouterr().err

@@ -9,11 +9,11 @@ Each non-blank line is a JSON object (lines starting with `#` are comments):
 - a **grid**: the same plus `"grid": {"shape": ["crescendo", "swell"], "seed": [0, 1, 2]}`, which expands to
   one job per combination (the cross product, the last key varying fastest), in file order.
 
-`"name"` names the job's folder. In a grid it is a template filled from the job's flags
-(`"{shape}-seed{seed}"`, dashes in flag names become underscores: `{low_db}`). Without a name, a job is
-called `RECIPE-HASH`, the hash of its recipe and flags: the same job keeps its folder when lines move, and a
-changed job gets a new one. `out`, `overwrite`, `resume`, `quiet` and `device` belong to `ditto run`, not to
-a job.
+`"name"` names the job's folder. In a grid it is a template filled from the job's flags: `"{shape}-seed{seed}"`.
+Dashes in flag names become underscores (`{low_db}`), and characters a folder name cannot hold become `_`
+(`{prompt}` of "ambient pad" gives `ambient_pad`). Without a name, a job is called `RECIPE-HASH`, the hash of its
+recipe and flags: the same job keeps its folder when lines move, and a changed job gets a new one. `out`,
+`overwrite`, `resume`, `quiet` and `device` belong to `ditto run`, not to a job.
 """
 
 from __future__ import annotations
@@ -180,7 +180,7 @@ def _job_name(recipe: str, flags: dict, template: str | None) -> str:
         return f"{recipe}-{digest[:10]}"
     if not isinstance(template, str):
         raise ExperimentError(f"\"name\": {json.dumps(template)} is not text")
-    fields = {flag.replace("-", "_"): ",".join(map(_text, v)) if isinstance(v, list) else _text(v)
+    fields = {flag.replace("-", "_"): _slug(",".join(map(_text, v)) if isinstance(v, list) else _text(v))
               for flag, v in flags.items()}
     try:
         name = template.format(recipe=recipe, **fields)
@@ -190,6 +190,11 @@ def _job_name(recipe: str, flags: dict, template: str | None) -> str:
     if not NAME_PATTERN.match(name):
         raise ExperimentError(f"job name {name!r} is not a usable folder name; use letters, digits and . _ = + , -")
     return name
+
+
+def _slug(text: str) -> str:
+    """A flag's value as part of a folder name: "ambient pad" -> "ambient_pad", "C5:0.5 E5:1" -> "C5_0.5_E5_1"."""
+    return re.sub(r"[^A-Za-z0-9.=+,-]+", "_", text).strip("_")[:40]
 
 
 def _duplicate_names(jobs: list[ExperimentJob]) -> list[str]:

@@ -216,28 +216,35 @@ def run_experiment(experiment: str | Path, out: str | Path, *, device: str | Non
         plan = _shared_plan(ranks, out, jobs, retry_failed)
         if isinstance(plan, ExperimentError):
             return _refuse(ranks, plan)
-        by_name = {job.name: job for job in jobs}
-        interrupted = False
-        with StopOnSignal() as stop, models_kept(), \
-                ExperimentProgress(out, [job.name for job in jobs], enabled=progress and ranks.rank == 0):
-            for name, resume_flags in plan[ranks.rank::ranks.world_size]:
-                if stop.requested:
-                    interrupted = True
-                    break
-                if run_job(by_name[name], out, resume_flags, device) == EXIT_INTERRUPTED:
-                    interrupted = True
-                    break
+        share = plan[ranks.rank::ranks.world_size]  # round-robin in file order
+        with ExperimentProgress(out, [job.name for job in jobs], enabled=progress and ranks.rank == 0):
+            interrupted = _run_share(jobs, share, out, device)
         if ranks.world_size > 1:
-            dist.barrier()
+            dist.barrier()  # the summary waits for the slowest process
     if ranks.rank != 0:
         return EXIT_INTERRUPTED if interrupted else 0
+    return _summarize(out, interrupted)
+
+
+def _run_share(jobs: list[ExperimentJob], share: list[tuple[str, list[str]]], out: Path, device: str) -> bool:
+    """Run this process's jobs, one model load per model; True if a signal stopped them."""
+    by_name = {job.name: job for job in jobs}
+    with StopOnSignal() as stop, models_kept():
+        for name, resume_flags in share:
+            if stop.requested or run_job(by_name[name], out, resume_flags, device) == EXIT_INTERRUPTED:
+                return True
+    return False
+
+
+def _summarize(out: Path, interrupted: bool) -> int:
+    """Write the summaries, print one line of counts; the command's exit code."""
     rows = summary.write_summary(out)
-    counts = {status: sum(row["status"] == status for row in rows) for status in ("done", "failed", "interrupted",
-                                                                                   "pending")}
+    counts = {status: sum(row["status"] == status for row in rows) for status in summary.STATUSES}
+    left = counts["interrupted"] + counts["pending"]
     print(f"{counts['done']} of {len(rows)} jobs done, {counts['failed']} failed"
-          f"{', ' + str(counts['interrupted'] + counts['pending']) + ' left (rerun the same command)' if counts['interrupted'] + counts['pending'] else ''}; "
-          f"summary in {out / 'summary.md'}")
-    if interrupted or counts["interrupted"] or counts["pending"]:
+          + (f", {left} left (rerun the same command to continue)" if left else "")
+          + f"; summary in {out / 'summary.md'}")
+    if interrupted or left:
         return EXIT_INTERRUPTED
     return EXIT_FAILED if counts["failed"] else 0
 

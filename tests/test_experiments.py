@@ -178,7 +178,7 @@ def test_torchrun_shards_jobs_and_a_killed_run_continues_to_the_single_process_r
     command again: no finished job runs again, interrupted ones resume from their saved state, and every metric
     equals a one-process run's bit for bit (one thread per process in both, as torchrun sets)."""
     experiment = write_lines(tmp_path / "e.jsonl", {
-        "recipe": "intensity", **SHORT, "iterations": 12, "save-every": 1,
+        "recipe": "intensity", **SHORT, "iterations": 8, "save-every": 1,
         "grid": {"shape": ["crescendo", "swell", "pulse"], "seed": [0, 1]}, "name": "{shape}-s{seed}"})
     names = [job.name for job in read_experiment(experiment)]
     out = tmp_path / "sharded"

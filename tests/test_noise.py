@@ -112,13 +112,15 @@ def flow_model(tiny_small):
 
 
 @pytest.mark.parametrize("name", list(sampling.SAMPLERS))
-def test_thirty_iterations_cut_the_crescendo_error_3x_with_every_sampler(tiny, flow_model, name):
+def test_twenty_iterations_cut_the_crescendo_error_3x_with_every_sampler(tiny, flow_model, name):
     """Deterministic samplers through x_T alone, stochastic ones through x_T and their per-step noises (the
-    default): every registry entry is steered (benchmarks/samplers.py has the full table). Checkpointing is off
-    only to save time: it changes no value."""
+    default): every registry entry is steered. Half a second, 4 steps and lr 1.0 keep it fast: the weakest sampler
+    gets 5.2x (k-dpm-fast), while the stochastic ones with their noises frozen (optimize_noise=False) get 1.0-1.6x,
+    so the 3x bound still tells steered from not (measured 2026-11-28; benchmarks/samplers.py has the full table at
+    1 s, 8 steps, 30 iterations). Checkpointing is off only to save time: it changes no value."""
     model = tiny if name in sampling.V_SAMPLERS else flow_model
-    result = optimize(model, CRESCENDO, prompt="ambient pad", sample_size=22 * 2048, seconds_total=1.0, steps=8,
-                      sampler=name, iterations=30, progress=False, checkpoint=False, decoder_checkpoint=False)
+    result = optimize(model, CRESCENDO, prompt="ambient pad", sample_size=11 * 2048, seconds_total=0.5, steps=4,
+                      sampler=name, iterations=20, lr=1.0, progress=False, checkpoint=False, decoder_checkpoint=False)
     before, after = (result.metrics[k]["intensity_mse_db2"] for k in ("before", "after"))
     assert after <= before / 3, f"{name}: {before:.1f} -> {after:.1f} dB²"
     assert result.variables == (["x_T", "noises"] if name in sampling.STOCHASTIC_SAMPLERS else ["x_T"])

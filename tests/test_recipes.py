@@ -1,4 +1,8 @@
-"""Recipe smoke tests: each runs 2 iterations on the tiny model and writes every output file, never overwriting."""
+"""Recipe smoke tests: each runs 2 iterations on the tiny model and writes every output file, never overwriting.
+
+The recipes run in this process (`run_in_process`): a fresh interpreter would spend most of each test importing
+torch. tests/test_faults.py runs recipes as real processes where signals and exit codes need one.
+"""
 
 import json
 
@@ -6,7 +10,7 @@ import pytest
 import soundfile
 import torch
 
-from recipe_runs import FAST, ROOT, run_in_process, run_recipe
+from recipe_runs import FAST, ROOT, run_in_process
 
 RECIPES = {
     "intensity": ["--shape", "swell"],
@@ -19,10 +23,10 @@ RECIPES = {
 
 
 @pytest.mark.parametrize("name", sorted(RECIPES))
-def test_recipe_writes_every_output_and_never_overwrites(tmp_path, name):
+def test_recipe_writes_every_output_and_never_overwrites(tmp_path, name, capsys):
     out = tmp_path / name
-    done = run_recipe(name, *RECIPES[name], *FAST, "--out", str(out))
-    assert done.returncode == 0, done.stderr[-2000:]
+    code, _, last = run_in_process(name, [*RECIPES[name], *FAST, "--out", out], capsys)
+    assert code == 0, last
     assert sorted(p.name for p in out.iterdir()) == ["baseline.wav", "plot.png", "report.json", "result.wav",
                                                       "state.pt", "x_T.pt"]
     report = json.loads((out / "report.json").read_text())
@@ -34,8 +38,8 @@ def test_recipe_writes_every_output_and_never_overwrites(tmp_path, name):
     assert (out / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     before = (out / "report.json").read_bytes()
-    again = run_recipe(name, *RECIPES[name], *FAST, "--out", str(out))
-    assert again.returncode != 0 and "--overwrite" in again.stderr
+    code, _, last = run_in_process(name, [*RECIPES[name], *FAST, "--out", out], capsys)
+    assert code != 0 and last.startswith("error:") and "--overwrite" in last
     assert (out / "report.json").read_bytes() == before
 
 
@@ -85,10 +89,10 @@ EDIT_RECIPES = {
 
 
 @pytest.mark.parametrize("name", sorted(EDIT_RECIPES))
-def test_editing_recipes_write_the_edit_and_its_seams(tmp_path, name):
+def test_editing_recipes_write_the_edit_and_its_seams(tmp_path, name, capsys):
     out = tmp_path / name
-    done = run_recipe(name, *EDIT_RECIPES[name], *FAST, "--out", str(out))
-    assert done.returncode == 0, done.stderr[-2000:]
+    code, _, last = run_in_process(name, [*EDIT_RECIPES[name], *FAST, "--out", out], capsys)
+    assert code == 0, last
     names = {p.name for p in out.iterdir()}
     assert {"result.wav", "baseline.wav", "report.json", "plot.png", "x_T.pt"} <= names
     report = json.loads((out / "report.json").read_text())

@@ -18,16 +18,21 @@ def run_recipe(name, *args, timeout=300):
     return subprocess.run(recipe_command(name, *args), capture_output=True, text=True, cwd=ROOT, timeout=timeout)
 
 
-def run_in_process(name, args, capsys):
-    """main(argv) of a recipe in this process: (exit code, stdout, the last line it printed to stderr)."""
+def call_main(name, args) -> int:
+    """main(argv) of a recipe in this process; its exit code (what it prints goes to pytest's capture)."""
     spec = importlib.util.spec_from_file_location(f"recipe_{name}", ROOT / "recipes" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    code = 0
     try:
         module.main([str(a) for a in args])
     except SystemExit as stop:
-        code = stop.code
+        return stop.code
+    return 0
+
+
+def run_in_process(name, args, capsys):
+    """main(argv) of a recipe in this process: (exit code, stdout, the last line it printed to stderr)."""
+    code = call_main(name, args)
     printed = capsys.readouterr()
     lines = printed.err.strip().splitlines()
     return code, printed.out, lines[-1] if lines else ""
@@ -44,5 +49,5 @@ def no_run_left(out: Path) -> bool:
     return not out.exists() and not (out.parent / f".{out.name}.partial").exists()
 
 
-__all__ = ["FAST", "ROOT", "assert_one_line_error", "no_run_left", "recipe_command", "run_in_process",
+__all__ = ["FAST", "ROOT", "assert_one_line_error", "call_main", "no_run_left", "recipe_command", "run_in_process",
            "run_recipe"]

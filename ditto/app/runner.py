@@ -33,8 +33,8 @@ from tqdm import tqdm
 
 from . import summary
 from .cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, StopOnSignal, models_kept
-from .experiments import ExperimentError, ExperimentJob, read_experiment, recipe_parser, long_flags
-from .runs import ERROR_FILE, JOBS_FILE, LOG_DIR, STATE_NAME, job_status, read_json
+from .experiments import ExperimentError, ExperimentJob, long_flags, read_experiment, recipe_parser
+from .runs import ERROR_FILE, JOBS_FILE, LOG_DIR, STATE_NAME, job_status
 from ..files import atomic_write
 
 BARRIER_TIMEOUT = datetime.timedelta(days=7)  # ranks wait at the end for the slowest shard

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from .config import SamplerConfig, SpeedConfig, is_count, is_finite_number, split_options
 from .generation import draw_x_T, velocity_model
 from .loading import Model
-from .optimize import Objective, Problem, Result, Start, build_problem, default_sampler
+from .optimize import Objective, Problem, Result, Start, build_problem, control_sampling
 from .sampling import rf_timesteps
 
 GUIDED_SAMPLERS = ("v-ddim", "euler")  # the deterministic samplers guidance steps through (v models, flows)
@@ -39,9 +39,7 @@ def _problem(model: Model, objective: Objective, *, prompt: str, seed: int, batc
     """The run's problem as `optimize` builds it (x_T alone: no per-step noise variables); `sampler`, `steps`
     and `cfg_scale` left out or None take the model's defaults, as in `optimize`."""
     split = split_options(caller, options, {"speed": SpeedConfig, "sampling": SamplerConfig}, start_options)
-    given, defaults = {k: v for k, v in split["sampling"].items() if v is not None}, model.defaults
-    sampling = SamplerConfig(**{"sampler": defaults.sampler or default_sampler(model), "steps": defaults.steps or 20,
-                                "cfg_scale": 7.0 if defaults.cfg_scale is None else defaults.cfg_scale, **given})
+    sampling = control_sampling(model, **{k: v for k, v in split["sampling"].items() if v is not None})
     start = Start(prompt=prompt, seed=seed, batch_size=batch_size, **split["extra"])
     return build_problem(model, objective, start, sampling, SpeedConfig(**split["speed"]))
 

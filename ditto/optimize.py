@@ -46,6 +46,17 @@ def default_sampler(model: Model) -> str:
     return "v-ddim" if model.diffusion_objective == "v" else "euler"
 
 
+def control_sampling(model: Model, *, sampler: str | None = None, steps: int | None = None,
+                     cfg_scale: float | None = None, **options) -> SamplerConfig:
+    """The sampling a control method runs: what was given, else the model's own defaults (`model.defaults`), else
+    the paper's: a deterministic DDIM-like sampler (`default_sampler`), 20 steps, CFG 7."""
+    defaults = model.defaults
+    return SamplerConfig(sampler=sampler or default_sampler(model),
+                         steps=(defaults.steps or 20) if steps is None else steps,
+                         cfg_scale=(7.0 if defaults.cfg_scale is None else defaults.cfg_scale)
+                         if cfg_scale is None else cfg_scale, **options)
+
+
 class OptimizationError(ValueError):
     """The loss or its gradient stopped being finite. `.result` holds the best result found before that."""
 
@@ -569,11 +580,7 @@ def _configs(model: Model, *, sampler: str | None, steps: int | None, cfg_scale:
              lr: float | None, options: dict) -> tuple[SamplerConfig, OptimizerConfig, SpeedConfig, Control]:
     """`optimize`'s arguments as its configs, with the model's own defaults for what was left None."""
     split = split_options("optimize", options, OPTION_GROUPS, CONTROL_OPTIONS)
-    defaults = model.defaults
-    sampling = SamplerConfig(sampler=sampler or default_sampler(model),
-                             steps=defaults.steps or 20 if steps is None else steps,
-                             cfg_scale=(7.0 if defaults.cfg_scale is None else defaults.cfg_scale)
-                             if cfg_scale is None else cfg_scale, **split["sampling"])
+    sampling = control_sampling(model, sampler=sampler, steps=steps, cfg_scale=cfg_scale, **split["sampling"])
     optimization = OptimizerConfig(iterations=iterations, lr=default_lr(model) if lr is None else lr,
                                    **split["optimization"])
     optimization.validate()

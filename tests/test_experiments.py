@@ -230,3 +230,18 @@ def test_the_ditto_command_lists_its_commands_and_refuses_unknown_ones(capsys):
     assert capsys.readouterr().err.strip().startswith("error: unknown command 'intensityy'; expected one of intensity")
     assert ditto_command("run", "--out", "x") == 2  # the experiment file is required
     assert "error: the following arguments are required: experiment" in capsys.readouterr().err
+
+
+def test_an_interrupted_job_of_a_recipe_that_cannot_resume_starts_over(tmp_path):
+    """extend writes the piece so far when interrupted but keeps no optimization state: its rerun is --overwrite."""
+    experiment = write_lines(tmp_path / "e.jsonl", {"recipe": "extend", "seconds": 4, "overlap": 0.5, "steps": 2,
+                                                    "iterations": 1, "name": "longer"})
+    out = tmp_path / "out"
+    assert ditto_command("run", experiment, "--out", out, "--quiet") == 0
+    report = out / "longer" / "report.json"
+    report.write_text(json.dumps({**json.loads(report.read_text()), "stop_reason": "interrupted"}))
+    assert job_status(out, "longer") == "interrupted"
+    assert ditto_command("run", experiment, "--out", out, "--quiet") == 0
+    command_line = (out / "logs" / "longer.log").read_text().splitlines()[0]
+    assert "--overwrite" in command_line and "--resume" not in command_line
+    assert job_status(out, "longer") == "done"

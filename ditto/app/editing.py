@@ -504,10 +504,9 @@ def run_extend(args, build: tp.Callable[[Model, int], tuple]) -> Extension:
     as `run_recipe`: 0 done, 2 bad input (nothing written), 1 a window's loss stopped being finite, 130
     interrupted (in both, the piece so far is written).
     """
-    for flag, given in (("--resume", args.resume), ("--fit-window", args.fit_window)):
-        if given:
-            fail(f"{flag} does not apply to extend (--seconds is the whole piece's length; the window is "
-                 f"--sample-size); valid: the other flags of --help")
+    if args.fit_window:
+        fail("--fit-window does not apply to extend (--seconds is the whole piece's length; the window is "
+             "--sample-size); valid: the other flags of --help")
     try:
         folder = RunFolder(args.out, overwrite=args.overwrite).check()
     except RunFolderError as error:

@@ -125,6 +125,8 @@ def run_job(job: ExperimentJob, out: Path, resume_flags: list[str], device: str)
     recipe = importlib.import_module(f"{__package__}.recipes.{job.recipe}")
     runner_flags = {"--out": str(out / job.name), "--device": device, "--quiet": None}
     accepted = long_flags(recipe_parser(job.recipe))
+    if "--resume" in resume_flags and "resume" not in accepted:  # extend and generate start over
+        resume_flags = ["--overwrite"]
     argv = job.argv() + resume_flags + [part for flag, value in runner_flags.items() if flag[2:] in accepted
                                         for part in ([flag] if value is None else [flag, value])]
     _forget_failure(out / job.name)

@@ -15,7 +15,7 @@ from ditto.app import add_control_flags, control_objective, recipe_parser, refer
 
 def build_parser():
     """This recipe's flags (also what an experiment file's job may set)."""
-    parser = recipe_parser(__doc__, prompt="solo piano", iterations=70)
+    parser = recipe_parser(__doc__, prompt="solo piano", iterations=70, resumable=False)
     for action in parser._actions:  # here --seconds is the whole piece's length, not one window's span
         if "--seconds" in action.option_strings:
             action.required, action.default = True, argparse.SUPPRESS

@@ -90,9 +90,9 @@ def test_a_run_contains_failures_resumes_and_summarizes(tmp_path, capsys):
     experiment = write_lines(
         tmp_path / "e.jsonl",
         {"recipe": "intensity", **SHORT, "iterations": 3, "grid": {"shape": ["crescendo", "swell"]}, "name": "{shape}"},
-        {"recipe": "melody", **SHORT, "iterations": 3, "name": "tune"},
+        {"recipe": "melody", **SHORT, "iterations": 3, "name": "tune", "method": "ditto"},
         {"recipe": "intensity", **SHORT, "iterations": 3, "name": "broken", "lr": -1.0},
-        {"recipe": "generate", "seconds": 0.5, "steps": 3, "name": "plain"})
+        {"recipe": "generate", "seconds": 0.25, "steps": 3, "name": "plain"})
     out = tmp_path / "out"
     assert ditto_command("run", experiment, "--out", out, "--quiet") == 1  # one job failed, the others went on
     rows = {row["name"]: row for row in read_rows(out)}
@@ -103,6 +103,9 @@ def test_a_run_contains_failures_resumes_and_summarizes(tmp_path, capsys):
     assert float(rows["crescendo"]["intensity_mse_db2_after"]) < float(rows["crescendo"]["intensity_mse_db2_before"])
     assert rows["tune"]["melody_accuracy_after"] and rows["plain"]["method"] == "none"
     assert rows["crescendo"]["shape"] == "crescendo" and "steps" not in rows["crescendo"]  # only flags that vary
+    assert rows["plain"]["flag_seconds"] == "0.25" and rows["crescendo"]["flag_seconds"] == "0.5"  # not the timing
+    header = (out / "summary.csv").read_text().splitlines()[0].split(",")
+    assert len(header) == len(set(header)) and "method" in header  # --method varies: it is the method column
     table = (out / "summary.md").read_text()
     assert "| intensity | ditto | intensity_mse_db2 (lower is better) | 2 |" in table
     assert "- `broken` (intensity): failed: " in table

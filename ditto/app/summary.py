@@ -1,10 +1,10 @@
 """An experiment's tables, rebuilt from its job folders: summary.csv, summary.md and summary.png.
 
-summary.csv has one row per job: name, recipe, method, the flags that vary between jobs, every metric before
-and after, seconds, device, status and error. summary.md is the paper's table (DITTO Table 3): per recipe and
-method and metric, n, the mean before and after with a 95 % confidence interval (Student's t), the improvement
-factor and seconds per job, over the jobs that are done. summary.png puts each job's metric after against
-before.
+summary.csv has one row per job: name, recipe, method, the flags that vary between jobs (a flag named like one
+of these columns gets a `flag_` prefix), every metric before and after, seconds, device, status and error.
+summary.md is the paper's table (DITTO Table 3): per recipe and method and metric, n, the mean before and after
+with a 95 % confidence interval (Student's t), the improvement factor and seconds per job, over the jobs that are
+done. summary.png puts each job's metric after against before.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def collect(out: Path) -> tuple[list[dict], list[str], list[str]]:
         generated = read_json(folder / "settings.json") or {}
         method = "none" if record["recipe"] == "generate" else record["flags"].get("method", "ditto")
         row = {"name": record["name"], "recipe": record["recipe"], "method": report.get("method", method)}
-        row.update({flag: _cell(record["flags"].get(flag)) for flag in varying})
+        row.update({column: _cell(record["flags"].get(flag)) for flag, column in varying.items()})
         for when in ("before", "after"):
             for metric, value in report.get("metrics", {}).get(when, {}).items():
                 if metric not in metrics:
@@ -60,14 +60,20 @@ def collect(out: Path) -> tuple[list[dict], list[str], list[str]]:
         row["status"] = job_status(out, record["name"])
         row["error"] = failure.get("error") or report.get("error") or ""
         rows.append(row)
-    return rows, varying, metrics
+    return rows, list(varying.values()), metrics
 
 
-def _varying_flags(records: list[dict]) -> list[str]:
+FIXED_COLUMNS = ("name", "recipe", "method", "seconds", "device", "status", "error")
+
+
+def _varying_flags(records: list[dict]) -> dict[str, str]:
+    """{flag: its column} for the flags whose values differ between jobs. `method` has its own column; a flag
+    named like another fixed column gets a `flag_` prefix (`--seconds` varied: `flag_seconds`)."""
     flags = []
     for record in records:
-        flags += [flag for flag in record["flags"] if flag not in flags]
-    return [flag for flag in flags if len({json.dumps(r["flags"].get(flag)) for r in records}) > 1]
+        flags += [flag for flag in record["flags"] if flag not in flags and flag != "method"]
+    return {flag: f"flag_{flag}" if flag in FIXED_COLUMNS else flag for flag in flags
+            if len({json.dumps(r["flags"].get(flag)) for r in records}) > 1}
 
 
 def _cell(value) -> str:

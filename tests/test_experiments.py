@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import soundfile
 from scipy import stats
 
 from ditto.app import command
@@ -235,16 +236,17 @@ def test_the_ditto_command_lists_its_commands_and_refuses_unknown_ones(capsys):
     assert "error: the following arguments are required: experiment" in capsys.readouterr().err
 
 
-def test_an_interrupted_job_of_a_recipe_that_cannot_resume_starts_over(tmp_path):
-    """extend writes the piece so far when interrupted but keeps no optimization state: its rerun is --overwrite."""
+def test_an_interrupted_extend_job_resumes_from_its_last_window(tmp_path):
+    """extend saves its chain after every window; an interrupted extend job continues with --resume."""
     experiment = write_lines(tmp_path / "e.jsonl", {"recipe": "extend", "seconds": 4, "overlap": 0.5, "steps": 2,
                                                     "iterations": 1, "name": "longer"})
     out = tmp_path / "out"
     assert ditto_command("run", experiment, "--out", out, "--quiet") == 0
+    piece = soundfile.read(str(out / "longer" / "edited.wav"), dtype="float32")[0]
     report = out / "longer" / "report.json"
     report.write_text(json.dumps({**json.loads(report.read_text()), "stop_reason": "interrupted"}))
     assert job_status(out, "longer") == "interrupted"
     assert ditto_command("run", experiment, "--out", out, "--quiet") == 0
-    command_line = (out / "logs" / "longer.log").read_text().splitlines()[0]
-    assert "--overwrite" in command_line and "--resume" not in command_line
+    assert " --resume " in (out / "logs" / "longer.log").read_text().splitlines()[0]
     assert job_status(out, "longer") == "done"
+    assert (soundfile.read(str(out / "longer" / "edited.wav"), dtype="float32")[0] == piece).all()

@@ -8,6 +8,7 @@ import pytest
 import soundfile
 import torch
 
+import ditto
 import objectives
 from ditto.app import editing
 from recipe_runs import assert_one_line_error, no_run_left, run_in_process
@@ -101,7 +102,28 @@ def test_bad_spans_fail_with_one_line(song, tmp_path, capsys, name, args, named)
     assert no_run_left(out)
 
 
-@pytest.mark.parametrize("flag", ["--resume", "--fit-window"])
+def test_an_interrupted_extension_resumes_to_the_same_piece(song, tmp_path):
+    """The chain is saved after each complete window; stopped inside window 2 and resumed from the save, it
+    renders window 2 again from its start and ends on the uninterrupted piece, sample for sample."""
+    model = ditto.load_model("tiny")
+    opening = torch.from_numpy(read(song)[:2 * RATE].T.copy())  # (channels, samples)
+    arguments = dict(seconds=6, overlap_s=0.5, sample_size=44 * 2048, sample_rate=RATE, prompt="solo piano",
+                     steps=3, iterations=3, progress=False)
+    whole = editing.extend(model, opening, **arguments)
+    asked = []
+    state = tmp_path / "state.pt"
+    stopped = editing.extend(model, opening, state_path=state, should_stop=lambda: asked.append(1) or len(asked) > 6,
+                             **arguments)
+    assert stopped.stop_reason == "interrupted" and len(stopped.windows) == 3  # windows 0 and 1 done, 2 cut short
+    resumed = editing.extend(model, opening, state_path=state, resume_from=state, **arguments)
+    assert resumed.stop_reason == "done" and len(resumed.windows) == len(whole.windows)
+    assert torch.equal(resumed.audio, whole.audio) and torch.equal(resumed.baseline_audio, whole.baseline_audio)
+    assert [w["losses"] for w in resumed.windows] == [w["losses"] for w in whole.windows]
+    with pytest.raises(ValueError, match="another run .*seed"):
+        editing.extend(model, opening, resume_from=state, **{**arguments, "seed": 1})
+
+
+@pytest.mark.parametrize("flag", ["--save-every", "--fit-window"])
 def test_extend_refuses_flags_that_do_not_apply(tmp_path, capsys, flag):
     code, _, last = run_in_process("extend", ["--seconds", "5", flag, *FAST, "--out", tmp_path / "x"], capsys)
     assert_one_line_error(code, last, flag)

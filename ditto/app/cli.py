@@ -109,9 +109,9 @@ class StopOnSignal:
 
 
 
-def recipe_parser(doc: str, *, prompt: str, iterations: int, resumable: bool = True) -> argparse.ArgumentParser:
-    """An argparse parser with the flags shared by all recipes (defaults shown in --help); `resumable=False` for
-    a recipe that cannot continue a run (no --resume, --save-every)."""
+def recipe_parser(doc: str, *, prompt: str, iterations: int, save_every: bool = True) -> argparse.ArgumentParser:
+    """An argparse parser with the flags shared by all recipes (defaults shown in --help); `save_every=False` for
+    a recipe that saves its state at its own points (extend: after each window), without --save-every."""
     parser = RecipeParser(description=f"{doc}\n{SAO_HINT}", formatter_class=_HelpFormatter)
     model = parser.add_argument_group("model and sampling")
     model.add_argument("--model", default="tiny",
@@ -162,7 +162,7 @@ def recipe_parser(doc: str, *, prompt: str, iterations: int, resumable: bool = T
     opt.add_argument("--surrogate-steps", type=int, default=None,
                      help="optimize through a chain of this many steps, render the result with --steps")
     _add_method_flags(parser)
-    _add_output_flags(parser, resumable)
+    _add_output_flags(parser, save_every)
     return parser
 
 
@@ -176,15 +176,14 @@ def _add_method_flags(parser: argparse.ArgumentParser) -> None:
     method.add_argument("--candidates", type=int, default=8, help="--method best-of-n: seeds to render")
 
 
-def _add_output_flags(parser: argparse.ArgumentParser, resumable: bool) -> None:
+def _add_output_flags(parser: argparse.ArgumentParser, save_every: bool) -> None:
     out = parser.add_argument_group("output")
     out.add_argument("--out", default="out/run", help="run directory: result.wav, baseline.wav, report.json, plot.png, x_T.pt")
     out.add_argument("--overwrite", action="store_true",
                      help="replace the run already in --out (only once the new one is complete)")
-    if resumable:
-        out.add_argument("--resume", action="store_true",
-                         help="continue the interrupted, killed or finished run in --out (same flags; --iterations "
-                              "may grow)")
+    out.add_argument("--resume", action="store_true",
+                     help="continue the interrupted, killed or finished run in --out (same flags; --iterations may grow)")
+    if save_every:
         out.add_argument("--save-every", type=int, default=10,
                          help="save the optimization state every this many iterations (for --resume)")
     out.add_argument("--quiet", action="store_true", help="no progress bar")

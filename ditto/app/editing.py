@@ -11,6 +11,7 @@ generated or optimized at a time, so model memory is that of one window whatever
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import typing as tp
 from os import PathLike
@@ -394,6 +395,7 @@ def _join(index: int, start: int, overlap: int, plan: EditPlan, result, rate: in
 def extend(model: Model, reference: Reference, *, seconds: float, overlap_s: float, sample_size: int,
            sample_rate: int | None = None, control: objectives.Objective | None = None, seed: int = 0,
            should_stop: tp.Callable[[], bool] | None = None, on_window: tp.Callable[[dict], None] | None = None,
+           state_path: str | PathLike | None = None, resume_from: str | PathLike | None = None,
            **optimize_kwargs) -> Extension:
     """Continue `reference` to `seconds` (any length) by chained outpainting, one generation window at a time.
 
@@ -403,14 +405,22 @@ def extend(model: Model, reference: Reference, *, seconds: float, overlap_s: flo
     (`slice_control`). `optimize_kwargs` go to `ditto.optimize` (prompt, steps, iterations, ...). Model memory is
     one window's; the piece's audio is kept on the CPU. `should_stop()` (asked after every iteration) or a
     non-finite loss ends the chain after the current window; `on_window(summary)` follows each window.
+
+    With `state_path`, the chain so far is saved there after every complete window; `resume_from` (such a file,
+    from the same reference and arguments) continues after its last window, to the same piece bit for bit.
     """
     audio, rate = load_reference(model, reference, sample_rate).cpu(), model.sample_rate
     total, overlap, count = _extend_span(model, audio.shape[-1], seconds, overlap_s, sample_size)
     if control is not None:
         slice_control(control, 0.0, sample_size / rate, total / rate)  # refuses what cannot be cut, before any work
-    piece, baseline = _Piece(audio, sample_size), _Piece(audio, sample_size)
-    windows, joins, stop_reason, settings = [], [], "done", {}
-    for index in range(count):
+    chain = {"reference_sha256": hashlib.sha256(audio.numpy().tobytes()).hexdigest(), "samples": total,
+             "overlap": overlap, "sample_size": sample_size, "seed": seed}
+    saved = _saved_chain(resume_from, chain) if resume_from is not None else {}
+    piece = _Piece(saved.get("piece", audio), sample_size)
+    baseline = _Piece(saved.get("baseline", audio), sample_size)
+    windows, joins, settings = saved.get("windows", []), saved.get("joins", []), saved.get("settings", {})
+    stop_reason = "done"
+    for index in range(len(windows), count):
         start = piece.length - overlap
         plan = plan_outpaint(model, piece.tail, sample_rate=rate, overlap_s=overlap / rate, sample_size=sample_size)
         objective = plan.objective if control is None else plan.objective + slice_control(
@@ -430,11 +440,25 @@ def extend(model: Model, reference: Reference, *, seconds: float, overlap_s: flo
         stop_reason = "interrupted" if result.stop_reason == "interrupted" else stop_reason
         if stop_reason != "done":
             break
+        if state_path is not None:
+            save_torch(state_path, {"chain": chain, "piece": piece.audio(piece.length),
+                                    "baseline": baseline.audio(baseline.length), "windows": windows, "joins": joins,
+                                    "settings": settings})
     settings = {**settings, "seed": seed, "seeds": [w["seed"] for w in windows], "seconds": total / rate,
                 "overlap_s": overlap / rate, "windows": count, "reference_s": audio.shape[-1] / rate}
     samples = total if stop_reason == "done" else piece.length
     return Extension(audio=piece.audio(samples), baseline_audio=baseline.audio(samples), sample_rate=rate,
                      windows=windows, joins=joins, stop_reason=stop_reason, settings=settings)
+
+
+def _saved_chain(path: str | PathLike, chain: dict) -> dict:
+    """The chain state saved at `path`, checked to continue this very chain (reference, length, window, seed)."""
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    if saved.get("chain") != chain:
+        differ = sorted(key for key in chain if saved.get("chain", {}).get(key) != chain[key])
+        raise ValueError(f"--resume: the chain saved in {str(path)!r} is another run (its {', '.join(differ)} "
+                         f"differ); rerun with the flags and reference it was started with, or without --resume")
+    return saved
 
 
 def extension_report(extension: Extension, description: str) -> dict:
@@ -508,7 +532,7 @@ def run_extend(args, build: tp.Callable[[Model, int], tuple]) -> Extension:
         fail("--fit-window does not apply to extend (--seconds is the whole piece's length; the window is "
              "--sample-size); valid: the other flags of --help")
     try:
-        folder = RunFolder(args.out, overwrite=args.overwrite).check()
+        folder = RunFolder(args.out, overwrite=args.overwrite, resume=args.resume).check()
     except RunFolderError as error:
         fail(str(error))
     with StopOnSignal() as stop, failing_cleanly(folder):
@@ -520,7 +544,8 @@ def run_extend(args, build: tp.Callable[[Model, int], tuple]) -> Extension:
             arguments.pop(name)
         extension = extend(model, reference, sample_rate=rate, seconds=args.seconds, overlap_s=args.overlap,
                            sample_size=sample_size, control=control, seed=args.seed, progress=not args.quiet,
-                           should_stop=lambda: stop.requested, on_window=_print_join, **arguments)
+                           should_stop=lambda: stop.requested, on_window=_print_join, state_path=folder.state_path,
+                           resume_from=folder.saved_state() if args.resume else None, **arguments)
         paths = write_extension(folder.staging, extension, description)
         folder.publish()
     seconds = sum(window["seconds"]["total"] for window in extension.windows)
@@ -529,7 +554,7 @@ def run_extend(args, build: tp.Callable[[Model, int], tuple]) -> Extension:
     print(f"{count} window{'s' * (count != 1)} in {seconds:.1f} s; wrote {written}")
     where = f"the piece so far ({extension.audio.shape[-1] / extension.sample_rate:.2f} s) is in {folder.out}"
     if extension.stop_reason == "interrupted":
-        fail(f"interrupted; {where}; continue it with --reference {folder.out / 'edited.wav'}", EXIT_INTERRUPTED)
+        fail(f"interrupted; {where}; continue it with the same command and --resume", EXIT_INTERRUPTED)
     if extension.stop_reason != "done":
         fail(f"{extension.stop_reason}; {where}", EXIT_FAILED)
     return extension

@@ -98,10 +98,10 @@ def prepare(out: Path, jobs: list[ExperimentJob], retry_failed: bool) -> list[tu
         if status == "done" or (status == "failed" and not retry_failed):
             continue
         staging = out / f".{job.name}.partial"
-        if (staging / STATE_NAME).is_file() or status == "interrupted":
+        if (staging / STATE_NAME).is_file() or (out / job.name / STATE_NAME).is_file() and status == "interrupted":
             plan.append((job.name, ["--resume"]))  # from the state it saved, to the bitwise-same result
-        elif status == "failed" or staging.exists():
-            plan.append((job.name, ["--overwrite"]))  # start over: a failed run, or one killed before saving a state
+        elif status != "pending" or staging.exists():
+            plan.append((job.name, ["--overwrite"]))  # start over: a failed run, or one stopped before saving a state
         else:
             plan.append((job.name, []))
     return plan
@@ -125,8 +125,6 @@ def run_job(job: ExperimentJob, out: Path, resume_flags: list[str], device: str)
     recipe = importlib.import_module(f"{__package__}.recipes.{job.recipe}")
     runner_flags = {"--out": str(out / job.name), "--device": device, "--quiet": None}
     accepted = long_flags(recipe_parser(job.recipe))
-    if "--resume" in resume_flags and "resume" not in accepted:  # extend and generate start over
-        resume_flags = ["--overwrite"]
     argv = job.argv() + resume_flags + [part for flag, value in runner_flags.items() if flag[2:] in accepted
                                         for part in ([flag] if value is None else [flag, value])]
     _forget_failure(out / job.name)

@@ -15,11 +15,13 @@ from ditto.app import add_control_flags, control_objective, recipe_parser, refer
 
 def build_parser():
     """This recipe's flags (also what an experiment file's job may set)."""
-    parser = recipe_parser(__doc__, prompt="solo piano", iterations=70, resumable=False)
-    for action in parser._actions:  # here --seconds is the whole piece's length, not one window's span
+    parser = recipe_parser(__doc__, prompt="solo piano", iterations=70, save_every=False)
+    for action in parser._actions:  # --seconds: the whole piece's length; --resume: per window
         if "--seconds" in action.option_strings:
             action.required, action.default = True, argparse.SUPPRESS
             action.help = "length of the extended piece (edited.wav) in seconds, any length past the reference's"
+        if "--resume" in action.option_strings:
+            action.help = "continue the interrupted or killed chain in --out from its last complete window (same flags)"
     edit = parser.add_argument_group("edit")
     edit.add_argument("--reference", default=None, help="audio file to continue (WAV/FLAC/OGG, any rate/channels)")
     edit.add_argument("--overlap", type=float, default=1.0,

@@ -95,7 +95,14 @@ def test_a_run_contains_failures_resumes_and_summarizes(tmp_path, capsys):
         {"recipe": "intensity", **SHORT, "iterations": 3, "name": "broken", "lr": -1.0},
         {"recipe": "generate", "seconds": 0.25, "steps": 3, "name": "plain"})
     out = tmp_path / "out"
+    assert ditto_command("run", experiment, "--out", out, "--dry-run") == 0
+    assert not out.exists() and capsys.readouterr().out.splitlines()[-1] == (
+        f"5 jobs: 5 run (in {out}; nothing was run or written)")
     assert ditto_command("run", experiment, "--out", out, "--quiet") == 1  # one job failed, the others went on
+    capsys.readouterr()
+    assert ditto_command("run", experiment, "--out", out, "--dry-run", "--retry-failed") == 0
+    plan = capsys.readouterr().out.splitlines()
+    assert plan[0].split()[:3] == ["skip", "done", "crescendo:"] and plan[3].split()[:3] == ["start", "over", "failed"]
     rows = {row["name"]: row for row in read_rows(out)}
     assert [row["status"] for row in rows.values()] == ["done", "done", "done", "failed", "done"]
     assert "lr" in rows["broken"]["error"] and rows["broken"]["error"] == json.loads(

@@ -42,6 +42,9 @@ def run_parser() -> argparse.ArgumentParser:
                         "torchrun, cuda if available, else cpu)")
     parser.add_argument("--retry-failed", action="store_true", help="run again the jobs that failed last time")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="check the file and --out, print what each job would do (run, resume, start over, skip); "
+                             "run and write nothing")
     return parser
 
 
@@ -60,9 +63,11 @@ def main(argv: list[str] | None = None) -> None:
         return
     command, rest = argv[0], argv[1:]
     if command == "run":
-        from .runner import run_experiment
+        from .runner import dry_run, run_experiment
 
         args = run_parser().parse_args(rest)
+        if args.dry_run:
+            sys.exit(dry_run(args.experiment, args.out, retry_failed=args.retry_failed))
         sys.exit(run_experiment(args.experiment, args.out, device=args.device, retry_failed=args.retry_failed,
                                 progress=not args.quiet))
     if command == "summarize":

@@ -78,6 +78,18 @@ def prepare(out: Path, jobs: list[ExperimentJob], retry_failed: bool) -> list[tu
 
     Raises ExperimentError if `out` holds something else, or a job folder made with other flags.
     """
+    check_out(out, jobs)
+    try:
+        (out / LOG_DIR).mkdir(parents=True, exist_ok=True)
+        atomic_write(out / JOBS_FILE, "".join(json.dumps(job.record()) + "\n" for job in jobs))
+    except OSError as error:
+        raise ExperimentError(f"cannot write to --out {str(out)!r}: {error.strerror or error}") from None
+    return [(job.name, flags) for job in jobs if (flags := next_run(out, job.name, retry_failed)) is not None]
+
+
+def check_out(out: Path, jobs: list[ExperimentJob]) -> None:
+    """Refuse (ExperimentError) an `out` that is a file, holds something else, or a job folder made with other
+    flags."""
     if out.exists() and not out.is_dir():
         raise ExperimentError(f"--out {str(out)!r} is a file; give a directory")
     previous = _previous_jobs(out)
@@ -87,24 +99,38 @@ def prepare(out: Path, jobs: list[ExperimentJob], retry_failed: bool) -> list[tu
             raise ExperimentError(f"line {job.line}: job {job.name!r} in {str(out)!r} was run with other flags "
                                   f"({json.dumps(before['flags'])}); give this job another name or remove "
                                   f"{str(out / job.name)!r}")
+
+
+def next_run(out: Path, name: str, retry_failed: bool) -> list[str] | None:
+    """The flags the job `name` runs with now ([] a fresh run, --resume, --overwrite), or None: nothing to run."""
+    status = job_status(out, name)
+    if status == "done" or (status == "failed" and not retry_failed):
+        return None
+    staging = out / f".{name}.partial"
+    if (staging / STATE_NAME).is_file() or (out / name / STATE_NAME).is_file() and status == "interrupted":
+        return ["--resume"]  # from the state it saved, to the bitwise-same result
+    if status != "pending" or staging.exists():
+        return ["--overwrite"]  # start over: a failed run, or one stopped before saving a state
+    return []
+
+
+def dry_run(experiment: str | Path, out: str | Path, *, retry_failed: bool = False) -> int:
+    """Print what `ditto run` would do with each job, write nothing; the exit code (2: a bad file or --out)."""
+    out = Path(out)
     try:
-        (out / LOG_DIR).mkdir(parents=True, exist_ok=True)
-        atomic_write(out / JOBS_FILE, "".join(json.dumps(job.record()) + "\n" for job in jobs))
-    except OSError as error:
-        raise ExperimentError(f"cannot write to --out {str(out)!r}: {error.strerror or error}") from None
-    plan = []
+        jobs = read_experiment(experiment)
+        check_out(out, jobs)
+    except ExperimentError as error:
+        return _refuse(Ranks(), error)
+    words = {None: "skip", "": "run", "--resume": "resume", "--overwrite": "start over"}
+    actions = []
     for job in jobs:
-        status = job_status(out, job.name)
-        if status == "done" or (status == "failed" and not retry_failed):
-            continue
-        staging = out / f".{job.name}.partial"
-        if (staging / STATE_NAME).is_file() or (out / job.name / STATE_NAME).is_file() and status == "interrupted":
-            plan.append((job.name, ["--resume"]))  # from the state it saved, to the bitwise-same result
-        elif status != "pending" or staging.exists():
-            plan.append((job.name, ["--overwrite"]))  # start over: a failed run, or one stopped before saving a state
-        else:
-            plan.append((job.name, []))
-    return plan
+        flags = next_run(out, job.name, retry_failed)
+        actions.append(words[None if flags is None else " ".join(flags)])
+        print(f"{actions[-1]:<10} {job_status(out, job.name):<11} {job.name}: ditto {job.recipe} {' '.join(job.argv())}")
+    tally = ", ".join(f"{actions.count(word)} {word}" for word in words.values() if word in actions)
+    print(f"{len(jobs)} jobs: {tally} (in {out}; nothing was run or written)")
+    return 0
 
 
 def _previous_jobs(out: Path) -> dict[str, dict]:
@@ -270,4 +296,4 @@ def _refuse(ranks: Ranks, error: ExperimentError) -> int:
     return EXIT_BAD_INPUT
 
 
-__all__ = ["Ranks", "prepare", "run_experiment", "run_job"]
+__all__ = ["Ranks", "check_out", "dry_run", "next_run", "prepare", "run_experiment", "run_job"]

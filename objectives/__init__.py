@@ -13,6 +13,10 @@ returns the paper's evaluation numbers as floats averaged over the batch:
     Brightness {"centroid_mse_st2": MSE in semitones² between the smoothed log spectral centroid and the target}
     Pitch      {"raw_pitch_accuracy", "raw_chroma_accuracy": mir_eval.melody's, percent, of CREPE's pitch}
 
+Each metric name is declared once beside its formula with its direction and unit: ``metric_info("onset_f1")``
+gives ``.higher_is_better``, ``.unit`` and ``.description`` and raises for an undeclared name; a custom objective
+declares its own metrics with ``declare_metric(name, higher_is_better=..., unit=..., description=...)``.
+
 Targets do not depend on the clip length: intensity curves are spread over the clip, note times and section
 boundaries in seconds (or fractions), and each call maps the target onto however many feature frames the audio has.
 
@@ -34,7 +38,7 @@ They carry ``domain = "latent"`` (audio objectives have no attribute and are "au
 it through weighted sums and raises on a sum mixing both. ``spectral_flux``, ``seam_jump``, ``loop_seam_jump``
 and ``equal_power_crossfade`` measure and make joins in decoded audio.
 
-Modules: base (Objective, Weighted, Sum, argument checks), domains (latent-domain objectives, Joint,
+Modules: base (Objective, Weighted, Sum, argument checks), metrics (metric declarations), domains (latent-domain objectives, Joint,
 split_domains), masks (latent-frame masks), editing (LatentMatch, SelfLoop), seams (seam metrics, crossfade),
 intensity, melody, structure, smoothing.
 
@@ -70,6 +74,7 @@ from .domains import (
 from .editing import LatentMatch, SelfLoop
 from .intensity import SHAPES, Intensity, IntensityConfig, intensity_db, rms_db, shape_curve
 from .masks import frames_for_seconds, region_mask
+from .metrics import MetricInfo, declare_metric, declared_metrics, metric_info
 from .melody import (
     NO_MELODY,
     PITCH_CLASSES,
@@ -134,4 +139,5 @@ __all__ = [
     "hz_to_semitones", "semitones_to_hz",
     "Pitch", "PitchConfig", "pitch_logits", "pitch_activations", "decode_cents", "pitch_targets", "bin_cents",
     "midi_to_cents", "cents_to_midi", "crepe_network",
+    "MetricInfo", "declare_metric", "declared_metrics", "metric_info",
 ]

@@ -19,12 +19,17 @@ from .base import (Objective, as_audio_batch, check_sample_rate, finite_curve, i
                    single_reference)
 from .intensity import shape_curve
 from .smoothing import interpolate_curve, savgol_smooth, savgol_window
+from .metrics import declare_metric
 
 BrightnessShape = Literal["brighter", "darker", "swell", "dip", "pulse"]
 BRIGHTNESS_SHAPES: tuple[str, ...] = ("brighter", "darker", "swell", "dip", "pulse")
 _INTENSITY_SHAPE = {"brighter": "crescendo", "darker": "decrescendo", "swell": "swell", "dip": "swell",
                     "pulse": "pulse"}
 
+
+CENTROID_MSE = declare_metric(
+    "centroid_mse_st2", higher_is_better=False, unit="semitones²",
+    description="MSE between the output's smoothed log spectral centroid and the target curve")
 
 @dataclasses.dataclass(frozen=True)
 class BrightnessConfig:
@@ -153,7 +158,7 @@ class Brightness(Objective):
 
     def metric(self, audio: torch.Tensor, sample_rate: int) -> dict[str, float]:
         with torch.no_grad():
-            return {"centroid_mse_st2": float(self(audio, sample_rate).mean())}
+            return {CENTROID_MSE.name: float(self(audio, sample_rate).mean())}
 
     def __repr__(self) -> str:
         low, high = float(self.target_hz.min()), float(self.target_hz.max())

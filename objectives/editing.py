@@ -14,6 +14,14 @@ import torch
 
 from .base import check_count
 from .domains import LatentObjective, as_latent_batch, check_frame_rate
+from .metrics import declare_metric
+
+RECONSTRUCTION_MSE = declare_metric(
+    "reconstruction_mse", higher_is_better=False, unit="latent units²",
+    description="masked MSE between the output's latents and the reference's aligned latents")
+LOOP_MSE = declare_metric(
+    "loop_mse", higher_is_better=False, unit="latent units²",
+    description="MSE between the last overlap latent frames and the first ones (reference-free looping)")
 
 
 def _as_cpu_tensor(value: Any, name: str) -> torch.Tensor:
@@ -94,7 +102,7 @@ class LatentMatch(LatentObjective):
 
     def metric(self, latents: torch.Tensor, frame_rate: float) -> dict[str, float]:
         with torch.no_grad():
-            return {"reconstruction_mse": float(self(latents, frame_rate).mean())}
+            return {RECONSTRUCTION_MSE.name: float(self(latents, frame_rate).mean())}
 
     def __repr__(self) -> str:
         channels, frames = self.target.shape
@@ -125,7 +133,7 @@ class SelfLoop(LatentObjective):
 
     def metric(self, latents: torch.Tensor, frame_rate: float) -> dict[str, float]:
         with torch.no_grad():
-            return {"loop_mse": float(self(latents, frame_rate).mean())}
+            return {LOOP_MSE.name: float(self(latents, frame_rate).mean())}
 
     def __repr__(self) -> str:
         return f"SelfLoop({self.overlap_frames})"

@@ -12,9 +12,14 @@ import torch.nn.functional as F
 
 from .base import Objective, check_sample_rate, finite_curve, mono, single_reference
 from .smoothing import interpolate_curve, savgol_smooth, savgol_window
+from .metrics import declare_metric
 
 Shape = Literal["crescendo", "decrescendo", "swell", "fade-in", "fade-out", "pulse"]
 SHAPES: tuple[str, ...] = ("crescendo", "decrescendo", "swell", "fade-in", "fade-out", "pulse")
+
+INTENSITY_MSE = declare_metric(
+    "intensity_mse_db2", higher_is_better=False, unit="dB²",
+    description="MSE between the output's smoothed loudness curve and the target curve (DITTO's intensity metric)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,7 +150,7 @@ class Intensity(Objective):
 
     def metric(self, audio: torch.Tensor, sample_rate: int) -> dict[str, float]:
         with torch.no_grad():
-            return {"intensity_mse_db2": float(self(audio, sample_rate).mean())}
+            return {INTENSITY_MSE.name: float(self(audio, sample_rate).mean())}
 
     def __repr__(self) -> str:
         low, high = float(self.target_db.min()), float(self.target_db.max())

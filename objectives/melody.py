@@ -20,9 +20,14 @@ import torchaudio.functional as AF
 from torch import nn
 
 from .base import Objective, as_audio_batch, check_sample_rate, single_reference
+from .metrics import declare_metric
 
 PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 NO_MELODY = -1  # target value of frames without a sounding note; ignored by the loss and the accuracy
+
+MELODY_ACCURACY = declare_metric(
+    "melody_accuracy", higher_is_better=True, unit="%",
+    description="percent of melody frames whose chroma argmax is the target pitch class (DITTO's melody metric)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -346,7 +351,7 @@ class Melody(Objective):
             melody_frames = target != NO_MELODY  # (frames,)
             correct = (log_probs.argmax(dim=1) == target) & melody_frames  # (batch, frames)
             accuracy = 100.0 * correct.sum() / (melody_frames.sum() * log_probs.shape[0])
-            return {"melody_accuracy": float(accuracy)}
+            return {MELODY_ACCURACY.name: float(accuracy)}
 
     def __repr__(self) -> str:
         return f"Melody({len(self.notes)} notes, {self.notes[0].start_s:.2f}..{max(n.end_s for n in self.notes):.2f} s)"

@@ -26,6 +26,7 @@ import torchaudio.functional as AF
 
 from .base import Objective, as_audio_batch, check_sample_rate, single_reference
 from .melody import Note, check_notes, notes_from_midi, parse_notes
+from .metrics import declare_metric
 
 CREPE_SAMPLE_RATE = 16000  # Hz: the network's input rate
 CREPE_WINDOW = 1024  # samples per frame at 16 kHz (64 ms)
@@ -34,6 +35,13 @@ CENTS_PER_BIN = 20.0
 FIRST_BIN_CENTS = 1997.3794084376191  # cents above 10 Hz of bin 0 (32.70 Hz = C1), torchcrepe's constant
 LOWEST_PITCH, HIGHEST_PITCH = 24, 95  # MIDI pitches inside the bins: C1 to B6
 CAPACITIES = ("tiny", "full")
+
+RAW_PITCH_ACCURACY = declare_metric(
+    "raw_pitch_accuracy", higher_is_better=True, unit="%",
+    description="mir_eval raw pitch accuracy of CREPE's pitch against the target notes")
+RAW_CHROMA_ACCURACY = declare_metric(
+    "raw_chroma_accuracy", higher_is_better=True, unit="%",
+    description="mir_eval raw chroma accuracy (octave errors forgiven) of CREPE's pitch against the target notes")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -242,7 +250,7 @@ class Pitch(Objective):
                                                            self.config.cent_tolerance))
                       for row in estimated]
             pitch, chroma = np.mean(scores, axis=0)
-            return {"raw_pitch_accuracy": 100.0 * float(pitch), "raw_chroma_accuracy": 100.0 * float(chroma)}
+            return {RAW_PITCH_ACCURACY.name: 100.0 * float(pitch), RAW_CHROMA_ACCURACY.name: 100.0 * float(chroma)}
 
     def __repr__(self) -> str:
         return f"Pitch({len(self.notes)} notes, {self.notes[0].start_s:.2f}..{max(n.end_s for n in self.notes):.2f} s)"

@@ -27,6 +27,11 @@ import torch.nn.functional as F
 from .base import (Objective, as_audio_batch, check_sample_rate, finite_curve, is_number, power_spectrogram,
                    single_reference)
 from .melody import check_notes, notes_from_midi, parse_notes
+from .metrics import declare_metric
+
+ONSET_F1 = declare_metric(
+    "onset_f1", higher_is_better=True, unit="F-measure (0-1)",
+    description="mir_eval onset F-measure (±50 ms) of the onsets detected in the output against the target onsets")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -262,7 +267,7 @@ class Rhythm(Objective):
                 warnings.simplefilter("ignore")
                 scores = [mir_eval.onset.f_measure(reference, estimated, window=self.config.window_s)[0]
                           for estimated in detect_onsets(envelope, sample_rate, self.config.hop_length)]
-            return {"onset_f1": float(np.mean(scores))}
+            return {ONSET_F1.name: float(np.mean(scores))}
 
     def __repr__(self) -> str:
         return f"Rhythm({len(self.onsets_s)} onsets, first at {self.onsets_s[0]:.2f} s)"

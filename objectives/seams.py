@@ -12,6 +12,11 @@ import math
 import torch
 
 from .base import as_audio_batch, check_count, check_sample_rate, check_seconds, is_integer, is_number, mono
+from .metrics import declare_metric
+
+SEAM_JUMP = declare_metric(
+    "seam_jump", higher_is_better=False, unit="ratio",
+    description="max spectral flux at a join over the clip's median flux: about 1 is inaudible, much more is a click")
 
 
 def spectral_flux(

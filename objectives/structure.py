@@ -15,6 +15,11 @@ import torchaudio
 
 from .base import Objective, as_audio_batch, check_sample_rate, single_reference
 from .smoothing import savgol_smooth_2d, savgol_window
+from .metrics import declare_metric
+
+STRUCTURE_MSE = declare_metric(
+    "structure_mse", higher_is_better=False, unit="",
+    description="MSE between the smoothed MFCC self-similarity matrix and the target form's (DITTO's structure metric)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -230,7 +235,7 @@ class Structure(Objective):
 
     def metric(self, audio: torch.Tensor, sample_rate: int) -> dict[str, float]:
         with torch.no_grad():
-            return {"structure_mse": float(self(audio, sample_rate).mean())}
+            return {STRUCTURE_MSE.name: float(self(audio, sample_rate).mean())}
 
     def __repr__(self) -> str:
         if self.form is None:

@@ -57,12 +57,13 @@ def write_audio(path: str | PathLike, audio: torch.Tensor, sample_rate: int, *, 
 
 
 def resample(audio: torch.Tensor, from_rate: int, to_rate: int) -> torch.Tensor:
-    """Band-limited sinc resampling along the last axis (`torchaudio.functional.resample`, its defaults)."""
+    """Band-limited sinc resampling along the last axis (`torchaudio.transforms.Resample`, its defaults: the kernel
+    stable-audio-tools resamples init audio with, bit for bit; `functional.resample` rounds its kernel differently)."""
     if from_rate <= 0 or to_rate <= 0:
         raise ValueError(f"sample rates must be positive, got {from_rate!r} -> {to_rate!r}")
     if from_rate == to_rate:
         return audio
-    return torchaudio.functional.resample(audio, int(from_rate), int(to_rate))
+    return torchaudio.transforms.Resample(int(from_rate), int(to_rate)).to(audio.device)(audio)
 
 
 def pad_or_crop(audio: torch.Tensor, length: int) -> torch.Tensor:

@@ -50,6 +50,7 @@ class SamplerConfig:
     cfg_scale: float = 7.0  # classifier-free guidance weight (1 = off)
     cfg_interval: tuple[float, float] = (0.0, 1.0)  # CFG only while sin(t*pi/2) lies in this interval (SAT)
     scale_phi: float = 0.0  # CFG rescale toward the conditional output's std (SAT)
+    apg_scale: float | None = None  # APG blend of CFG (SAT 0.0.20; 0 plain CFG, 1 full APG); None: SAT's default
     checkpoint: bool = False  # checkpoint every sampler step (memory flat in steps)
     keep_steps: int = 0  # with checkpoint: the first keep_steps steps keep their activations (faster, more memory)
     autocast_bf16: bool = False  # run the DiT under bf16 autocast
@@ -93,10 +94,13 @@ class SamplerConfig:
         if not (is_finite_number(self.scale_phi) and 0.0 <= self.scale_phi <= 1.0):
             raise ValueError(f"scale_phi must be a number in [0, 1] (the weight of the std-rescaled CFG output: "
                              f"0 plain CFG, 1 fully rescaled), got {self.scale_phi!r}")
+        from . import sat  # the installed stable-audio-tools decides: APG needs 0.0.20
+
+        sat.check_apg_scale(self.apg_scale)
 
     def describe(self) -> str:
         """The settings that shape the chain, as one line of keyword arguments."""
-        names = ("sampler", "steps", "sigma_min", "sigma_max", "rho", "schedule", "cfg_scale", "scale_phi")
+        names = ("sampler", "steps", "sigma_min", "sigma_max", "rho", "schedule", "cfg_scale", "scale_phi", "apg_scale")
         return ", ".join(f"{name}={getattr(self, name)!r}" for name in names)
 
     @property

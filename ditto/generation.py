@@ -1,8 +1,8 @@
 """Text-to-audio generation through ditto's own differentiable samplers, identical to stable-audio-tools.
 
-`generate` follows SAT 0.0.19 `generate_diffusion_cond` step for step (seeding, the order of random draws,
-conditioning, init-audio encoding, CFG, decoding), so the same arguments give the same audio; the difference is
-that the chain (`sample_latents`) is differentiable in x_T and can be checkpointed step by step.
+`generate` follows the installed SAT's (0.0.19 or 0.0.20) `generate_diffusion_cond` step for step (seeding, the
+order of random draws, conditioning, init-audio encoding, CFG, decoding), so the same arguments give the same audio;
+the difference is that the chain (`sample_latents`) is differentiable in x_T and can be checkpointed step by step.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def velocity_model(model: Model, cond: Conditioning, config: SamplerConfig) -> s
         with autocast:
             out = sat_adapter.network(model, x, t, {**cond.inputs, **cond.negative_inputs},
                                       cfg_scale=config.cfg_scale, cfg_interval=config.cfg_interval,
-                                      scale_phi=config.scale_phi)
+                                      scale_phi=config.scale_phi, apg_scale=config.apg_scale)
         return out.to(x.dtype)
 
     return v
@@ -216,18 +216,14 @@ def rf_start(x_T: torch.Tensor, sigma_max: float, init_latents) -> tuple[float, 
 
 
 def grid_rf(model: Model, v_model, x_T, config: SamplerConfig, sigma_max: float, init_latents) -> Chain:
-    """SAT `sample_rf` for euler / dpmpp / pingpong: t = `rf_timesteps(steps, t_max)`, log-SNR spaced."""
+    """SAT's flow samplers: the installed release's time grid from t_max (`sat.flow_grid`: log-SNR spaced; 0.0.19's
+    rk4 linear with the model's `dist_shift`), and the sampler's release-specific options."""
     t_max, x = rf_start(x_T, sigma_max, init_latents)
-    t = sampling.rf_timesteps(config.steps, t_max)
-    return Chain(v_model, x, (t,), {}, t)
+    t = sat_adapter.flow_grid(model, config.sampler, config.steps, t_max, x.shape[-1])
+    return Chain(v_model, x, (t,), dict(sat_adapter.FLOW_SAMPLER_OPTIONS.get(config.sampler, {})), t)
 
 
-def grid_rf_rk4(model: Model, v_model, x_T, config: SamplerConfig, sigma_max: float, init_latents) -> Chain:
-    """SAT `sample_rk4`: t = linspace(t_max, 0, steps + 1), shifted by the model's `dist_shift` if it has one."""
-    t_max, x = rf_start(x_T, sigma_max, init_latents)
-    t = torch.linspace(t_max, 0, config.steps + 1)
-    t = sat_adapter.time_shift(model, t, x.shape[-1])
-    return Chain(v_model, x, (t,), {}, t)
+grid_rf_rk4 = grid_rf  # rk4's grid differs on 0.0.19 only; `sat.flow_grid` tells it by the sampler's name
 
 
 GRIDS = {"sigmas": grid_sigmas, "dpm-fast": grid_dpm_fast, "v-ddim": grid_v_ddim, "rf": grid_rf,
@@ -323,9 +319,9 @@ def decode(model: Model, latents: torch.Tensor, *, chunk_latents: int | None = N
     `dtype=torch.bfloat16` runs a bf16 copy of the decoder (made once per model). Autocast alone would not do:
     the Oobleck decoder's Snake activations are elementwise ops that autocast leaves in fp32.
     """
-    if dtype is None or dtype == model.dtype:
+    if dtype is None:
         return sat_adapter.decode(model, latents, chunk_latents=chunk_latents)
-    return sat_adapter.decode(model, latents, chunk_latents=chunk_latents, dtype=dtype).float()
+    return sat_adapter.decode(model, latents, chunk_latents=chunk_latents, dtype=dtype).to(model.dtype)
 
 
 def resolve_length(model: Model, sample_size: int | None, seconds_start: float, seconds_total: float | None):
@@ -406,7 +402,8 @@ def generate(model: Model, prompt: str, *, seconds_start: float = 0, seconds_tot
              sample_size: int | None = None, steps: int | None = None, cfg_scale: float | None = None,
              sampler: SamplerName | None = None, sigma_min: float = 0.3, sigma_max: float = 500.0,
              rho: float = 1.0, cfg_interval: tuple[float, float] = (0.0, 1.0), scale_phi: float = 0.0,
-             negative_prompt: str | None = None, seed: int = 0, batch_size: int = 1,
+             apg_scale: float | None = None, negative_prompt: str | None = None, seed: int = 0,
+             batch_size: int = 1,
              init_audio: InitAudio | None = None, init_noise_level: float = 1.0,
              cut_to_seconds_total: bool = False, **options) -> torch.Tensor:
     """Generate audio (batch, channels, samples); equals SAT's `generate_diffusion_cond` with the same arguments.
@@ -415,7 +412,9 @@ def generate(model: Model, prompt: str, *, seconds_start: float = 0, seconds_tot
     timing condition) to that window's length. `cut_to_seconds_total` trims the output to `seconds_total`, like
     the SAT UI. `sampler`, `steps` and `cfg_scale` left None take the model's own defaults (`model.defaults`:
     SAO Small's pingpong, 8 steps, CFG 1), else SAT's: "dpmpp-3m-sde" (v models) or "pingpong" (flows, which
-    SAT runs for any sampler name it does not know), 100 steps, CFG 7. Further keyword arguments:
+    SAT runs for any sampler name it does not know), 100 steps, CFG 7. `apg_scale` blends CFG with APG as SAT 0.0.20
+    does (None: the installed SAT's default, 1 on 0.0.20; 0.0.19 has plain CFG only and takes 0). Further keyword
+    arguments:
     - the other `SamplerConfig` fields: `schedule` (ScheduleName), `checkpoint`, `keep_steps`, `autocast_bf16`;
     - `x_T` (batch, latent_channels, latent_frames), unit variance: replaces the seeded draw, e.g. an x_T saved
       by `ditto.optimize`; `noises` (steps, batch, latent_channels, latent_frames): a stochastic sampler's
@@ -429,7 +428,8 @@ def generate(model: Model, prompt: str, *, seconds_start: float = 0, seconds_tot
     steps = defaults.steps or 100 if steps is None else steps
     cfg_scale = (7.0 if defaults.cfg_scale is None else defaults.cfg_scale) if cfg_scale is None else cfg_scale
     config = SamplerConfig(sampler=sampler, steps=steps, sigma_min=sigma_min, sigma_max=sigma_max, rho=rho,
-                           cfg_scale=cfg_scale, cfg_interval=cfg_interval, scale_phi=scale_phi, **split["sampling"])
+                           cfg_scale=cfg_scale, cfg_interval=cfg_interval, scale_phi=scale_phi,
+                           apg_scale=apg_scale, **split["sampling"])
     config.validate(model)
     sample_size, seconds_total = resolve_length(model, sample_size, seconds_start, seconds_total)
     check_start(batch_size, init_audio, init_noise_level)

@@ -1,7 +1,8 @@
 """Differentiable samplers and sigma schedules: small pure functions, no stable-audio-tools import.
 
 Every sampler is a flat loop `sample_x(model, x, sigmas_or_ts, *, ...) -> x_0` that mirrors the
-k-diffusion 0.1.1 / stable-audio-tools 0.0.19 function of the same name operation for operation, so that
+k-diffusion 0.1.1 / stable-audio-tools function of the same name operation for operation (where SAT 0.0.19 and
+0.0.20 differ, a keyword picks the release: `ditto.sat.FLOW_SAMPLER_OPTIONS`), so that
 the same x_T gives the same audio, but without `@torch.no_grad()`: gradients flow back to x_T.
 
 - The caller owns randomness: x (already scaled by the first sigma) comes in, and stochastic samplers take
@@ -422,8 +423,10 @@ def sample_flow_euler(model: VelocityModel, x, t, *, checkpoint=False, keep_step
     return _run_steps(step, x, len(t) - 1, checkpoint=checkpoint, keep_steps=keep_steps, progress=progress)
 
 
-def sample_flow_rk4(model: VelocityModel, x, t, *, checkpoint=False, keep_steps=0, progress=False):
-    """Classical 4th-order Runge-Kutta on a rectified flow (SAT `sample_rk4`)."""
+def sample_flow_rk4(model: VelocityModel, x, t, *, t_floor: float | None = None, checkpoint=False, keep_steps=0,
+                    progress=False):
+    """Classical 4th-order Runge-Kutta on a rectified flow (SAT `sample_rk4`). `t_floor` (SAT 0.0.20: 1e-5) is the
+    least t the last stage evaluates the model at; None evaluates it at the grid's next t, 0 at the end (0.0.19)."""
     ts = x.new_ones([x.shape[0]])
 
     def step(x, i):
@@ -432,28 +435,41 @@ def sample_flow_rk4(model: VelocityModel, x, t, *, checkpoint=False, keep_steps=
         k1 = model(x, t_curr * ts)
         k2 = model(x + dt / 2 * k1, (t_curr + dt / 2) * ts)
         k3 = model(x + dt / 2 * k2, (t_curr + dt / 2) * ts)
-        k4 = model(x + dt * k3, t_prev * ts)
+        k4 = model(x + dt * k3, (t_prev if t_floor is None else t_prev.clamp(min=t_floor)) * ts)
         return x + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
 
     return _run_steps(step, x, len(t) - 1, checkpoint=checkpoint, keep_steps=keep_steps, progress=progress)
 
 
-def sample_flow_dpmpp(model: VelocityModel, x, t, *, checkpoint=False, keep_steps=0, progress=False):
-    """DPM-Solver++(2M) for rectified flows, log-SNR = log((1 - t) / t) (SAT `sample_flow_dpmpp`)."""
+def sample_flow_dpmpp(model: VelocityModel, x, t, *, direct: bool = False, checkpoint=False, keep_steps=0,
+                      progress=False):
+    """DPM-Solver++(2M) for rectified flows, log-SNR = log((1 - t) / t) (SAT `sample_flow_dpmpp`).
+
+    The step's coefficient -expm1(-h) is (t_curr - t_next) / ((1 - t_next) t_curr); `direct=True` computes it so,
+    with t and 1 - t clamped at 1e-10 (SAT 0.0.20), instead of through the log-SNR difference h (0.0.19)."""
     ts = x.new_ones([x.shape[0]])
-    log_snr = lambda t: ((1 - t) / t).log()  # noqa: E731
+    if direct:
+        log_snr = lambda t: ((1 - t).clamp(min=1e-10) / t.clamp(min=1e-10)).log()  # noqa: E731
+    else:
+        log_snr = lambda t: ((1 - t) / t).log()  # noqa: E731
 
     def step(x, old_denoised, i):
         t_curr, t_next = t[i], t[i + 1]
         denoised = x - t_curr * model(x, t_curr * ts)
         alpha_t = 1 - t_next
-        h = log_snr(t_next) - log_snr(t_curr)
-        if old_denoised is None or t_next == 0:
-            x = (t_next / t_curr) * x - alpha_t * (-h).expm1() * denoised
+        if direct:
+            coefficient = (t_next - t_curr) / ((1 - t_next).clamp(min=1e-10) * t_curr.clamp(min=1e-10))
+            ratio = t_next / t_curr.clamp(min=1e-10)
         else:
+            h = log_snr(t_next) - log_snr(t_curr)
+            coefficient, ratio = (-h).expm1(), t_next / t_curr
+        if old_denoised is None or t_next == 0:
+            x = ratio * x - alpha_t * coefficient * denoised
+        else:
+            h = log_snr(t_next) - log_snr(t_curr)
             r = (log_snr(t_curr) - log_snr(t[i - 1])) / h
             denoised_d = (1 + 1 / (2 * r)) * denoised - (1 / (2 * r)) * old_denoised
-            x = (t_next / t_curr) * x - alpha_t * (-h).expm1() * denoised_d
+            x = ratio * x - alpha_t * coefficient * denoised_d
         return x, denoised
 
     old_denoised = None
@@ -491,12 +507,14 @@ class SamplerSpec:
     """One sampler: its function and what a caller needs to run it (`ditto.generation.sample_latents`).
 
     - family: the model objective it serves, "v" or "rectified_flow" (see `family_of`).
-    - grid: how its grid and start point are built, mirroring SAT 0.0.19's `sample_k` / `sample_rf`:
+    - grid: how its grid and start point are built, mirroring SAT's `sample_k` / `sample_rf` (0.0.19) and
+      `sample_diffusion` (0.0.20; its flow grids come from `ditto.sat.flow_grid`):
       "sigmas": `get_sigmas(schedule, steps, ...)`, x = x_T * sigmas[0]; called as f(Denoiser, x, sigmas);
       "dpm-fast": the same start; called as f(Denoiser, x, sigma_min, sigma_max, nfe=steps);
       "v-ddim": t from min(sigma_max, 1) to 0 in `steps` steps; called as f(VelocityModel, x, steps, t_max=...);
-      "rf": `rf_timesteps(steps, t_max)`; called as f(VelocityModel, x, t);
-      "rf-rk4": linspace(t_max, 0, steps + 1), shifted by the model's `dist_shift` if any; f(VelocityModel, x, t).
+      "rf": `rf_timesteps(steps, t_max)` (0.0.19; 0.0.20: `build_schedule`); called as f(VelocityModel, x, t);
+      "rf-rk4": 0.0.19: linspace(t_max, 0, steps + 1), shifted by the model's `dist_shift` if any (0.0.20: the
+      "rf" grid); f(VelocityModel, x, t).
     - noise: None (deterministic), "brownian" (k-diffusion's Brownian tree over the grid's levels) or "normal"
       (i.i.d. unit normals per step), handed to the function as `noise=`.
     - evaluations_per_step: model calls in one step (k-dpm-fast: at most), which scales a step's activations.

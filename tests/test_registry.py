@@ -22,9 +22,10 @@ SIGMA_MIN, SIGMA_MAX = 0.3, 500.0
 
 
 def fake_model(objective: str) -> types.SimpleNamespace:
-    """What the grid builders read of a `Model`: device, the SAT wrapper's `dist_shift`, the objective."""
+    """What the grid builders read of a `Model`: device, the SAT wrapper's `dist_shift` and `sampling_dist_shift`
+    (0.0.20's flow grid; None: linear), the objective."""
     return types.SimpleNamespace(device=torch.device("cpu"), diffusion_objective=objective,
-                                 sat=types.SimpleNamespace(dist_shift=None))
+                                 sat=types.SimpleNamespace(dist_shift=None, sampling_dist_shift=None))
 
 
 def x0_velocity(family: str, x0: torch.Tensor, x_T: torch.Tensor) -> sampling.VelocityModel:
@@ -32,14 +33,15 @@ def x0_velocity(family: str, x0: torch.Tensor, x_T: torch.Tensor) -> sampling.Ve
 
     v family (alpha = cos(pi t / 2), sigma = sin(pi t / 2), x = alpha x0 + sigma eps, v = alpha eps - sigma x0):
     v = (alpha x - x0) / sigma, so `VDenoiser` gives D = x0 and DDIM's prediction x alpha - v sigma is x0.
-    Rectified flow: v = (x - x0) / t; at t = 0, where only rk4's last stage looks, it is extended along the
-    straight path from x_T (v = x_T - x0, its value everywhere on that path).
+    Rectified flow: v = (x - x0) / t; near t = 0, where only rk4's last stage looks (at t = 0 on SAT 0.0.19, at
+    1e-5 on 0.0.20, where dividing by t would magnify round-off 1e5 times), it is extended along the straight path
+    from x_T (v = x_T - x0, its value everywhere on that path).
     """
     def v(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         t = t.to(x.dtype)[:, None, None]
         if family == "v":
             return (torch.cos(t * math.pi / 2) * x - x0) / torch.sin(t * math.pi / 2)
-        return torch.where(t > 0, (x - x0) / t.clamp_min(1e-300), x_T - x0)
+        return torch.where(t > 1e-3, (x - x0) / t.clamp_min(1e-3), x_T - x0)
     return v
 
 

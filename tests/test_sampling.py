@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from k_diffusion import sampling as k_sampling
+from ditto.sat import k_sampling  # k-diffusion 0.1.1, or the copy SAT 0.0.20 vendors
 
 import ditto
 from ditto import sampling
@@ -101,7 +101,13 @@ def test_memory_is_flat_in_steps(tiny):
      lambda: k_sampling.get_sigmas_exponential(12, 0.3, 500.0)),
 ])
 def test_schedules_equal_k_diffusion(name, ours, reference):
-    assert torch.equal(ours(), reference())
+    """Against k-diffusion 0.1.1 (SAT 0.0.19's); SAT 0.0.20's vendored copy keeps only the polyexponential schedule
+    it uses, so karras and exponential are checked in the 0.0.19 run (`make test-compat SAT=0.0.19 ...`)."""
+    try:
+        expected = reference()
+    except AttributeError as missing:
+        pytest.skip(f"{k_sampling.__name__} lacks it ({missing}); checked against k-diffusion 0.1.1 on SAT 0.0.19")
+    assert torch.equal(ours(), expected)
 
 
 @pytest.mark.parametrize("schedule", sampling.SCHEDULES)

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 import ditto  # noqa: E402
-from ditto.generation import SamplerConfig, build_conditioning, decode, sample_latents  # noqa: E402
+from ditto.generation import SamplerConfig, SpeedConfig, build_conditioning, decode, sample_latents  # noqa: E402
 
 
 def generation_rows(model, label, *, latents, steps, samplers, conditioning_tensors, repeats):
@@ -48,13 +48,14 @@ def backward_rows(model, label, *, latents, steps_list, conditioning_tensors, re
                               conditioning_tensors=conditioning_tensors)
     rows = []
     for steps in steps_list:
-        config = SamplerConfig(sampler="v-ddim", steps=steps, cfg_scale=7.0, checkpoint=True, autocast_bf16=bf16)
+        config = SamplerConfig(sampler="v-ddim", steps=steps, cfg_scale=7.0)
+        speed = SpeedConfig.plain(checkpoint=True, autocast_bf16=bf16)
         saved = common.SavedBytes()
 
         def step():
             x_T = torch.randn(1, model.latent_channels, latents, device=model.device, requires_grad=True)
             with saved, ditto.sat.set_decoder_checkpointing(model, True):
-                audio = decode(model, sample_latents(model, x_T, cond, config))
+                audio = decode(model, sample_latents(model, x_T, cond, config, speed=speed))
                 loss = audio.float().square().mean()
             loss.backward()
 

@@ -1,11 +1,12 @@
 """A run's settings as small frozen dataclasses, each checking its own values.
 
-- `SamplerConfig`: how one chain x_T -> x_0 runs (sampler, steps, noise schedule, CFG), shared by `generate`
-  and `optimize`.
+- `SamplerConfig`: which chain x_T -> x_0 runs (sampler, steps, noise schedule, CFG), shared by `generate`
+  and `optimize`; it says nothing about how the chain is executed.
 - `OptimizerConfig`: the DITTO descent (iterations, lr, optimizer, when to stop early).
-- `SpeedConfig`: the speed and memory modes of `optimize` (checkpointing, bf16, kept steps, surrogate chain).
+- `SpeedConfig`: how it is executed, the speed and memory modes (checkpointing, bf16, kept steps, surrogate
+  chain); none changes the chain's result beyond float rounding, except the surrogate chain.
 
-Field names are unique across the three and are `optimize`'s keyword arguments, so
+Field names are unique across the three (a test checks it) and are `optimize`'s keyword arguments, so
 `ditto.optimize(model, obj, prompt=p, **dataclasses.asdict(speed))` runs with a config object, a recipe flag
 maps onto one field, and a run's `settings` (report.json) are the union of their `asdict`.
 """
@@ -51,9 +52,6 @@ class SamplerConfig:
     cfg_interval: tuple[float, float] = (0.0, 1.0)  # CFG only while sin(t*pi/2) lies in this interval (SAT)
     scale_phi: float = 0.0  # CFG rescale toward the conditional output's std (SAT)
     apg_scale: float | None = None  # APG blend of CFG (SAT 0.0.20; 0 plain CFG, 1 full APG); None: SAT's default
-    checkpoint: bool = False  # checkpoint every sampler step (memory flat in steps)
-    keep_steps: int = 0  # with checkpoint: the first keep_steps steps keep their activations (faster, more memory)
-    autocast_bf16: bool = False  # run the DiT under bf16 autocast
 
     def __post_init__(self):
         if isinstance(self.cfg_interval, list):  # from JSON or a recipe flag
@@ -67,8 +65,6 @@ class SamplerConfig:
             raise ValueError(f"unknown schedule {self.schedule!r}; valid: {', '.join(sampling.SCHEDULES)}")
         self._validate_noise_levels()
         self._validate_guidance()
-        if not is_count(self.keep_steps, 0):
-            raise ValueError(f"keep_steps must be an integer >= 0, got {self.keep_steps!r}")
 
     def spec(self, model: Model) -> sampling.SamplerSpec:
         """The sampler's registry row for `model`'s family; ValueError naming the valid samplers otherwise."""
@@ -143,8 +139,9 @@ class OptimizerConfig:
 
 @dataclasses.dataclass(frozen=True)
 class SpeedConfig:
-    """Speed and memory modes of `optimize`; none changes the loss beyond float rounding, except the
-    surrogate chain (docs/performance.md has the measurements)."""
+    """How a chain is executed: speed and memory modes; none changes the loss beyond float rounding, except the
+    surrogate chain (docs/performance.md has the measurements). The defaults are `optimize`'s; `generate` runs
+    with `SpeedConfig.plain()` (nothing checkpointed: no gradient is taken)."""
 
     checkpoint: bool = True  # checkpoint every sampler step: memory flat in the number of steps
     decoder_checkpoint: bool = True  # checkpoint the VAE decoder's residual units
@@ -154,6 +151,11 @@ class SpeedConfig:
     keep_steps: int | None = None  # the first k sampler steps keep their activations instead of recomputing
     memory_budget_gb: float | None = None  # pick keep_steps from a measurement of one step's activations
     surrogate_steps: int | None = None  # optimize through a k-step chain, render the result with `steps`
+
+    @classmethod
+    def plain(cls, **changes) -> "SpeedConfig":
+        """No checkpointing, no bf16, nothing kept: how `generate` and a render without gradients run."""
+        return cls(**{"checkpoint": False, "decoder_checkpoint": False, **changes})
 
     def validate(self) -> None:
         if self.chunk_latents is not None and not is_count(self.chunk_latents, 65):

@@ -19,7 +19,7 @@ import torch
 from . import audio as audio_io
 from . import sat as sat_adapter
 from . import sampling
-from .config import SamplerConfig, is_count, is_finite_number, split_options
+from .config import SamplerConfig, SpeedConfig, is_count, is_finite_number, split_options
 from .loading import Model
 
 # Documentation for `generate`'s signature; tests/test_registry.py checks it equals tuple(sampling.SAMPLERS).
@@ -103,9 +103,11 @@ def build_conditioning(model: Model, prompt: str, *, seconds_start: float = 0.0,
     return Conditioning(inputs=inputs, negative_inputs=negative)
 
 
-def velocity_model(model: Model, cond: Conditioning, config: SamplerConfig) -> sampling.VelocityModel:
-    """The raw network `(x, t) -> v` with CFG (SAT semantics), DiT layer checkpointing off."""
-    autocast = (torch.autocast(model.device.type, dtype=torch.bfloat16) if config.autocast_bf16
+def velocity_model(model: Model, cond: Conditioning, config: SamplerConfig, *,
+                   autocast_bf16: bool = False) -> sampling.VelocityModel:
+    """The raw network `(x, t) -> v` with CFG (SAT semantics), DiT layer checkpointing off; `autocast_bf16` runs it
+    under bf16 autocast (`SpeedConfig.autocast_bf16`)."""
+    autocast = (torch.autocast(model.device.type, dtype=torch.bfloat16) if autocast_bf16
                 else contextlib.nullcontext())
 
     def v(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -231,8 +233,8 @@ GRIDS = {"sigmas": grid_sigmas, "dpm-fast": grid_dpm_fast, "v-ddim": grid_v_ddim
 
 
 def sample_latents(model: Model, x_T: torch.Tensor, cond: Conditioning, config: SamplerConfig, *,
-                   init_latents: torch.Tensor | None = None, init_noise_level: float = 1.0,
-                   noise_seed: int | None = None, progress: bool = False,
+                   speed: SpeedConfig | None = None, init_latents: torch.Tensor | None = None,
+                   init_noise_level: float = 1.0, noise_seed: int | None = None, progress: bool = False,
                    noises: torch.Tensor | None = None) -> torch.Tensor:
     """Run the chain: unit-variance x_T (batch, latent_channels, latent_frames) -> x_0 latents, differentiably.
 
@@ -241,21 +243,24 @@ def sample_latents(model: Model, x_T: torch.Tensor, cond: Conditioning, config: 
     (audio-to-audio). Stochastic samplers draw per-step noise from a source seeded by `noise_seed` (None: the
     global RNG, as SAT does), so for a fixed seed the result is a deterministic function of x_T; or they inject
     the given `noises` (steps, batch, latent_channels, latent_frames), e.g. from `draw_noises` or an optimization.
+    `speed` says how the chain executes (`checkpoint`, `keep_steps`, `autocast_bf16`); None: `SpeedConfig.plain()`.
     """
     config.validate(model)
+    speed = speed or SpeedConfig.plain()
+    speed.validate()
     spec = config.spec(model)
     if noises is not None:
         check_noises(model, config, noises, x_T)
-    chain = build_chain(model, x_T, cond, config, init_latents, init_noise_level)
-    return run_sampler(spec, chain, noise_seed=noise_seed, checkpoint=config.checkpoint,
-                       keep_steps=config.keep_steps, progress=progress, noises=noises)
+    chain = build_chain(model, x_T, cond, config, init_latents, init_noise_level, autocast_bf16=speed.autocast_bf16)
+    return run_sampler(spec, chain, noise_seed=noise_seed, checkpoint=speed.checkpoint,
+                       keep_steps=speed.keep_steps or 0, progress=progress, noises=noises)
 
 
 def build_chain(model: Model, x_T: torch.Tensor, cond: Conditioning | None, config: SamplerConfig,
-                init_latents: torch.Tensor | None, init_noise_level: float) -> Chain:
+                init_latents: torch.Tensor | None, init_noise_level: float, *, autocast_bf16: bool = False) -> Chain:
     """The sampler's call for x_T: its grid, start and levels (`GRIDS` by the registry row's grid kind)."""
     sigma_max = init_noise_level if init_latents is not None else config.sigma_max
-    v_model = velocity_model(model, cond, config) if cond is not None else None
+    v_model = velocity_model(model, cond, config, autocast_bf16=autocast_bf16) if cond is not None else None
     return GRIDS[config.spec(model).grid](model, v_model, x_T.to(model.dtype), config, sigma_max, init_latents)
 
 
@@ -396,6 +401,7 @@ def encode_init_audio(model: Model, init_audio: InitAudio | None, sample_size: i
 
 
 GENERATE_OPTIONS = ("x_T", "noises", "conditioning_tensors", "progress")  # generate's keywords beyond SamplerConfig
+GENERATE_SPEED = ("checkpoint", "keep_steps", "autocast_bf16")  # the SpeedConfig fields generate honours
 
 
 def generate(model: Model, prompt: str, *, seconds_start: float = 0, seconds_total: float | None = None,
@@ -415,14 +421,15 @@ def generate(model: Model, prompt: str, *, seconds_start: float = 0, seconds_tot
     SAT runs for any sampler name it does not know), 100 steps, CFG 7. `apg_scale` blends CFG with APG as SAT 0.0.20
     does (None: the installed SAT's default, 1 on 0.0.20; 0.0.19 has plain CFG only and takes 0). Further keyword
     arguments:
-    - the other `SamplerConfig` fields: `schedule` (ScheduleName), `checkpoint`, `keep_steps`, `autocast_bf16`;
+    - the other `SamplerConfig` field, `schedule` (ScheduleName), and the `SpeedConfig` fields `checkpoint`,
+      `keep_steps` and `autocast_bf16` (all off by default: nothing is checkpointed without a gradient);
     - `x_T` (batch, latent_channels, latent_frames), unit variance: replaces the seeded draw, e.g. an x_T saved
       by `ditto.optimize`; `noises` (steps, batch, latent_channels, latent_frames): a stochastic sampler's
       per-step noises (saved beside x_T when `optimize` optimized them) in place of its own draws;
     - `conditioning_tensors`: replaces conditioner outputs (e.g. precomputed T5 tokens);
     - `progress`: a progress bar over the sampler steps.
     """
-    split = split_options("generate", options, {"sampling": SamplerConfig}, GENERATE_OPTIONS)
+    split = split_options("generate", options, {"sampling": SamplerConfig}, GENERATE_OPTIONS + GENERATE_SPEED)
     defaults = model.defaults
     sampler = sampler or defaults.sampler or ("dpmpp-3m-sde" if model.diffusion_objective == "v" else "pingpong")
     steps = defaults.steps or 100 if steps is None else steps
@@ -444,7 +451,8 @@ def generate(model: Model, prompt: str, *, seconds_start: float = 0, seconds_tot
                               conditioning_tensors=extra.get("conditioning_tensors"))
     init_latents = encode_init_audio(model, init_audio, sample_size, batch_size)
 
-    latents = sample_latents(model, noise, cond, config, init_latents=init_latents,
+    speed = SpeedConfig.plain(**{name: extra[name] for name in GENERATE_SPEED if name in extra})
+    latents = sample_latents(model, noise, cond, config, speed=speed, init_latents=init_latents,
                              init_noise_level=init_noise_level, progress=extra.get("progress", False),
                              noises=_on(model, extra.get("noises")))
     audio = decode(model, latents)

@@ -179,7 +179,7 @@ def guide(model: Model, objective: Objective, *, prompt: str, scale: float = GUI
 def guided_chain(problem: Problem, config: GuidanceConfig, progress: bool) -> tuple[torch.Tensor, list[float]]:
     """The chain x_T -> x_0 with guided steps; the mean loss of the x0-prediction at each guided step."""
     chain, model = problem.chain, problem.model
-    v_model = velocity_model(model, problem.cond, chain)
+    v_model = velocity_model(model, problem.cond, chain, autocast_bf16=problem.speed.autocast_bf16)
     flow = chain.sampler == "euler"
     t_max = min(chain.sigma_max, 1.0)
     t = rf_timesteps(chain.steps, t_max) if flow else torch.linspace(t_max, 0, chain.steps + 1)

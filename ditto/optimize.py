@@ -158,6 +158,7 @@ class Problem:
     cond: Conditioning
     chain: SamplerConfig  # the chain optimized through
     render_chain: SamplerConfig  # the chain the result is rendered with (longer than `chain` with a surrogate)
+    speed: SpeedConfig  # how `chain` executes (checkpointing, bf16, the resolved keep_steps)
     x_T: torch.Tensor  # (batch, latent_channels, latent_frames): the seeded start, unit variance
     latent_part: tp.Any  # the objective's latent-domain part (editing losses) or None
     audio_part: tp.Any  # the objective's audio-domain part (control losses) or None
@@ -181,9 +182,10 @@ class Problem:
         """The variables where the descent starts: {"x_T": ...} and, when optimized, {"noises": ...}."""
         return {"x_T": self.x_T} if self.noises is None else {"x_T": self.x_T, "noises": self.noises}
 
-    def latents(self, variables: dict[str, torch.Tensor], chain: SamplerConfig | None = None) -> torch.Tensor:
+    def latents(self, variables: dict[str, torch.Tensor], chain: SamplerConfig | None = None,
+                speed: SpeedConfig | None = None) -> torch.Tensor:
         """x_T (and the per-step noises) -> x_0 latents (batch, latent_channels, latent_frames) through the chain."""
-        return sample_latents(self.model, variables["x_T"], self.cond, chain or self.chain,
+        return sample_latents(self.model, variables["x_T"], self.cond, chain or self.chain, speed=speed or self.speed,
                               init_latents=self.init_latents, init_noise_level=self.init_noise_level,
                               noise_seed=self.noise_seed, noises=variables.get("noises"))
 
@@ -219,10 +221,11 @@ class Problem:
         """The decoder's residual units checkpointed (or not) while the loop runs."""
         return sat_adapter.set_decoder_checkpointing(self.model, self.decoder_checkpoint)
 
-    def render(self, variables: dict[str, torch.Tensor], chain: SamplerConfig | None = None) -> dict:
+    def render(self, variables: dict[str, torch.Tensor], chain: SamplerConfig | None = None,
+               speed: SpeedConfig | None = None) -> dict:
         """{"latents", "audio"} of the variables, without gradients."""
         with torch.no_grad():
-            latents = self.latents(variables, chain)
+            latents = self.latents(variables, chain, speed)
             return dict(latents=latents, audio=self.audio(latents))
 
 
@@ -243,10 +246,10 @@ def _final_render(problem: Problem, best: dict, baseline: dict) -> tuple[dict, d
         metrics = {"before": problem.metrics(baseline["latents"], baseline["audio"]),
                    "after": problem.metrics(chosen["latents"], chosen["audio"])}
     if problem.surrogate:
-        final = dataclasses.replace(problem.render_chain, checkpoint=False)
+        final = SpeedConfig.plain(autocast_bf16=problem.speed.autocast_bf16)  # no gradient: nothing checkpointed
         metrics["before_surrogate"], metrics["after_surrogate"] = metrics["before"], metrics["after"]
-        chosen = problem.render(best["variables"], final)
-        baseline = {**baseline, **problem.render(problem.start(), final)}
+        chosen = problem.render(best["variables"], problem.render_chain, final)
+        baseline = {**baseline, **problem.render(problem.start(), problem.render_chain, final)}
         metrics["before"] = problem.metrics(baseline["latents"], baseline["audio"])
         metrics["after"] = problem.metrics(chosen["latents"], chosen["audio"])
     return chosen, baseline, metrics
@@ -285,12 +288,13 @@ class SavedBytes:
         self._hooks.__exit__(*exc)
 
 
-def activation_bytes_per_step(model: Model, cond, config: SamplerConfig, x_T: torch.Tensor) -> int:
+def activation_bytes_per_step(model: Model, cond, config: SamplerConfig, x_T: torch.Tensor, *,
+                              autocast_bf16: bool = False) -> int:
     """Bytes autograd saves for one un-checkpointed sampler step (model evaluations per step x one evaluation)."""
     x = x_T.detach().to(model.dtype).requires_grad_(True)
     t = torch.full((x.shape[0],), 0.5, device=x.device)
     with SavedBytes() as saved:
-        velocity_model(model, cond, config)(x, t)
+        velocity_model(model, cond, config, autocast_bf16=autocast_bf16)(x, t)
     return saved.total * EVALUATIONS_PER_STEP.get(config.sampler, 1)
 
 
@@ -343,8 +347,7 @@ def build_problem(model: Model, objective: Objective, start: Start, sampling: Sa
     """
     if not callable(objective):
         raise ValueError(f"objective must be callable (audio, sample_rate) -> loss (batch,), got {objective!r}")
-    render_chain = dataclasses.replace(sampling, checkpoint=speed.checkpoint, autocast_bf16=speed.autocast_bf16,
-                                       keep_steps=0)
+    render_chain = sampling
     render_chain.validate(model)
     speed.validate()
     sample_size, seconds_total = resolve_length(model, start.sample_size, start.seconds_start, start.seconds_total)
@@ -358,14 +361,15 @@ def build_problem(model: Model, objective: Objective, start: Start, sampling: Sa
                               conditioning_tensors=start.conditioning_tensors)
     init_latents = encode_init_audio(model, start.init_audio, sample_size, start.batch_size)
     chain = dataclasses.replace(render_chain, steps=speed.surrogate_steps or sampling.steps)
-    chain, measured = _keep_steps(model, cond, chain, x_T, speed)
+    keep_steps, measured = _keep_steps(model, cond, chain, x_T, speed)
+    speed = dataclasses.replace(speed, keep_steps=keep_steps)
     noises = None
     if optimize_noise:
         _check_noise_variables(model, chain, speed)
         noises = draw_noises(model, x_T, chain, noise_seed=start.seed + 1, init_latents=init_latents,
                              init_noise_level=start.init_noise_level)
     latent_part, audio_part = objectives.split_domains(objective)  # editing losses read latents, controls audio
-    problem = Problem(model=model, cond=cond, chain=chain, render_chain=render_chain, x_T=x_T,
+    problem = Problem(model=model, cond=cond, chain=chain, render_chain=render_chain, speed=speed, x_T=x_T,
                       latent_part=latent_part, audio_part=audio_part, span=span,
                       decode_frames=min(latent_shape[-1], -(-span // model.latent_stride) + DECODE_CONTEXT_FRAMES),
                       init_latents=init_latents, init_noise_level=start.init_noise_level, noise_seed=start.seed + 1,
@@ -379,7 +383,7 @@ def build_problem(model: Model, objective: Objective, start: Start, sampling: Sa
                     seed=start.seed, batch_size=start.batch_size, init_noise_level=start.init_noise_level,
                     has_init_audio=start.init_audio is not None, **dataclasses.asdict(speed),
                     model=model.source, device=str(model.device))
-    settings.update(keep_steps=chain.keep_steps, **measured)
+    settings.update(**measured)
     return problem, settings
 
 
@@ -397,17 +401,15 @@ CHAIN_SETTINGS = ("sampler", "steps", "sigma_min", "sigma_max", "rho", "schedule
 
 
 def _keep_steps(model: Model, cond: Conditioning, chain: SamplerConfig, x_T: torch.Tensor,
-                speed: SpeedConfig) -> tuple[SamplerConfig, dict]:
-    """The chain with its kept steps: `speed.keep_steps`, or as many as `memory_budget_gb` holds (measured)."""
+                speed: SpeedConfig) -> tuple[int, dict]:
+    """The steps that keep their activations: `speed.keep_steps`, or as many as `memory_budget_gb` holds
+    (measured), else 0; and the measurement."""
     keep_steps, measured = speed.keep_steps, {}
     if keep_steps is None and speed.memory_budget_gb is not None:
-        per_step = activation_bytes_per_step(model, cond, chain, x_T)
+        per_step = activation_bytes_per_step(model, cond, chain, x_T, autocast_bf16=speed.autocast_bf16)
         keep_steps = min(chain.steps, int(speed.memory_budget_gb * 1e9 // max(per_step, 1)))
         measured["activation_gb_per_step"] = per_step / 1e9
-    if keep_steps:
-        chain = dataclasses.replace(chain, keep_steps=keep_steps)
-        chain.validate(model)
-    return chain, measured
+    return keep_steps or 0, measured
 
 
 class NonFinite(ArithmeticError):

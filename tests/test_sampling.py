@@ -6,17 +6,18 @@ from ditto.sat import k_sampling  # k-diffusion 0.1.1, or the copy SAT 0.0.20 ve
 
 import ditto
 from ditto import sampling
-from ditto.generation import SamplerConfig, build_conditioning, decode, sample_latents
+from ditto.generation import SamplerConfig, SpeedConfig, build_conditioning, decode, sample_latents
 from ditto.optimize import SavedBytes
 
 FRAMES = 4  # latent frames: 4 x 2048 samples
 
 
-def chain_loss(model, x_T, config, *, noise_seed=7, decoder_checkpointing=False):
+def chain_loss(model, x_T, config, *, noise_seed=7, decoder_checkpointing=False, checkpoint=False):
     """A fixed linear functional of the decoded audio, so gradients are comparable across runs."""
     cond = build_conditioning(model, "solo piano", seconds_total=1.0)
+    speed = SpeedConfig.plain(checkpoint=checkpoint)
     with ditto.sat.set_decoder_checkpointing(model, decoder_checkpointing):
-        audio = decode(model, sample_latents(model, x_T, cond, config, noise_seed=noise_seed))
+        audio = decode(model, sample_latents(model, x_T, cond, config, speed=speed, noise_seed=noise_seed))
     weights = torch.linspace(-1.0, 1.0, audio.numel(), dtype=audio.dtype).reshape(audio.shape)
     return (audio * weights).sum()
 
@@ -32,9 +33,8 @@ def grad_of(model, x_T, config, **kwargs):
 def test_gradient_reaches_x_T_and_checkpointing_changes_nothing(tiny, sampler):
     x_T = torch.randn(1, tiny.latent_channels, FRAMES, generator=torch.Generator().manual_seed(0))
     plain = SamplerConfig(sampler=sampler, steps=5, cfg_scale=6.0)
-    checkpointed = SamplerConfig(sampler=sampler, steps=5, cfg_scale=6.0, checkpoint=True)
     loss_plain, grad_plain = grad_of(tiny, x_T, plain)
-    loss_ckpt, grad_ckpt = grad_of(tiny, x_T, checkpointed, decoder_checkpointing=True)
+    loss_ckpt, grad_ckpt = grad_of(tiny, x_T, plain, checkpoint=True, decoder_checkpointing=True)
     assert torch.isfinite(grad_plain).all() and grad_plain.abs().max() > 0
     assert torch.allclose(loss_plain, loss_ckpt, rtol=1e-6, atol=0)
     assert (grad_plain - grad_ckpt).norm() <= 1e-6 * grad_plain.norm()
@@ -44,7 +44,7 @@ def test_gradient_reaches_x_T_and_checkpointing_changes_nothing(tiny, sampler):
 def test_flow_chains_are_differentiable(tiny_rf, sampler):
     x_T = torch.randn(1, tiny_rf.latent_channels, FRAMES, generator=torch.Generator().manual_seed(1))
     _, grad_plain = grad_of(tiny_rf, x_T, SamplerConfig(sampler=sampler, steps=4))
-    _, grad_ckpt = grad_of(tiny_rf, x_T, SamplerConfig(sampler=sampler, steps=4, checkpoint=True))
+    _, grad_ckpt = grad_of(tiny_rf, x_T, SamplerConfig(sampler=sampler, steps=4), checkpoint=True)
     assert torch.isfinite(grad_plain).all() and grad_plain.abs().max() > 0
     assert (grad_plain - grad_ckpt).norm() <= 1e-6 * grad_plain.norm()
 
@@ -61,11 +61,11 @@ def test_stochastic_chain_is_a_deterministic_function_of_x_T(tiny):
 
 def test_gradient_matches_float64_central_differences():
     model = ditto.load_model("tiny", device="cpu", dtype=torch.float64)
-    config = SamplerConfig(sampler="dpmpp-2m", steps=3, cfg_scale=4.0, checkpoint=True)
+    config = SamplerConfig(sampler="dpmpp-2m", steps=3, cfg_scale=4.0)
     generator = torch.Generator().manual_seed(3)
     x_T = torch.randn(1, model.latent_channels, 2, generator=generator, dtype=torch.float64)
     direction = torch.randn(x_T.shape, generator=generator, dtype=torch.float64)
-    _, grad = grad_of(model, x_T, config)
+    _, grad = grad_of(model, x_T, config, checkpoint=True)
     # SAT's attention casts q and k to float32 for the rotary embedding (transformer.py), so the chain carries
     # ~1e-8 relative round-off even in float64: a step of 1e-3 keeps that below the truncation error (~2e-5).
     eps = 1e-3
@@ -79,9 +79,9 @@ def test_gradient_matches_float64_central_differences():
 def saved_bytes(model, steps):
     """Bytes autograd keeps for backward, counted by saved_tensors_hooks, for one checkpointed chain + decoder."""
     x_T = torch.randn(1, model.latent_channels, 22, requires_grad=True)  # 1 s of audio
-    config = SamplerConfig(sampler="dpmpp-2m", steps=steps, cfg_scale=7.0, checkpoint=True)
+    config = SamplerConfig(sampler="dpmpp-2m", steps=steps, cfg_scale=7.0)
     with SavedBytes() as saved:
-        loss = chain_loss(model, x_T, config, decoder_checkpointing=True)
+        loss = chain_loss(model, x_T, config, checkpoint=True, decoder_checkpointing=True)
     loss.backward()
     assert torch.isfinite(x_T.grad).all()
     return saved.total

@@ -16,7 +16,7 @@ import torch
 import ditto
 import objectives
 from ditto import sat as sat_adapter
-from ditto.generation import SamplerConfig, build_conditioning, decode, sample_latents
+from ditto.generation import SamplerConfig, SpeedConfig, build_conditioning, decode, sample_latents
 from ditto.optimize import SavedBytes
 
 NEW = sat_adapter.SAT_0_0_20
@@ -106,10 +106,10 @@ def test_posterior_mean_is_the_noise_free_posterior_sample(tiny, monkeypatch):
 
 
 def chain_loss(model, x_T, decoder_checkpointing):
-    config = SamplerConfig(sampler="dpmpp-2m", steps=4, cfg_scale=7.0, checkpoint=True)
+    config = SamplerConfig(sampler="dpmpp-2m", steps=4, cfg_scale=7.0)
     cond = build_conditioning(model, "solo piano", seconds_total=1.0)
     with sat_adapter.set_decoder_checkpointing(model, decoder_checkpointing):
-        audio = decode(model, sample_latents(model, x_T, cond, config))
+        audio = decode(model, sample_latents(model, x_T, cond, config, speed=SpeedConfig.plain(checkpoint=True)))
     return (audio * torch.linspace(-1, 1, audio.numel()).reshape(audio.shape)).sum()
 
 

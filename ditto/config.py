@@ -40,15 +40,16 @@ def is_count(value, minimum: int) -> bool:
 
 @dataclasses.dataclass(frozen=True)
 class SamplerConfig:
-    """How one chain x_T -> x_0 runs. Defaults are SAT's / the SAO 1.0 model card's."""
+    """Which chain x_T -> x_0 runs. `sampler`, `steps` and `cfg_scale` left None are the model's defaults for the
+    purpose, resolved in one place (`model_sampling`); the other defaults are SAT's / the SAO 1.0 model card's."""
 
-    sampler: str = "dpmpp-3m-sde"  # a name in sampling.SAMPLERS of the model's family
-    steps: int = 100  # sampler steps (k-dpm-fast: model evaluations)
+    sampler: str | None = None  # a name in sampling.SAMPLERS of the model's family
+    steps: int | None = None  # sampler steps (k-dpm-fast: model evaluations)
     sigma_min: float = 0.3  # lowest noise level (v models)
     sigma_max: float = 500.0  # highest noise level; v-ddim and flows clamp it to 1
     rho: float = 1.0  # polyexponential / karras shape
     schedule: str = "polyexponential"  # SAT's k-diffusion schedule
-    cfg_scale: float = 7.0  # classifier-free guidance weight (1 = off)
+    cfg_scale: float | None = None  # classifier-free guidance weight (1 = off)
     cfg_interval: tuple[float, float] = (0.0, 1.0)  # CFG only while sin(t*pi/2) lies in this interval (SAT)
     scale_phi: float = 0.0  # CFG rescale toward the conditional output's std (SAT)
     apg_scale: float | None = None  # APG blend of CFG (SAT 0.0.20; 0 plain CFG, 1 full APG); None: SAT's default
@@ -58,6 +59,10 @@ class SamplerConfig:
             object.__setattr__(self, "cfg_interval", tuple(self.cfg_interval))
 
     def validate(self, model: Model) -> None:
+        for name in CHOSEN_BY_MODEL:
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} is None: resolve the model's default first with "
+                                 f"ditto.config.model_sampling(model, purpose, config)")
         self.spec(model)
         if not is_count(self.steps, 1):
             raise ValueError(f"steps must be an integer >= 1, got {self.steps!r}")
@@ -102,6 +107,30 @@ class SamplerConfig:
     @property
     def stochastic(self) -> bool:
         return self.sampler in sampling.STOCHASTIC_SAMPLERS
+
+
+CHOSEN_BY_MODEL = ("sampler", "steps", "cfg_scale")  # SamplerConfig fields whose None means the model's default
+Purpose = tp.Literal["generate", "optimize"]
+FALLBACK_SAMPLING = {  # without a model default: SAT's generation (dpmpp-3m-sde, 100 steps, the SAO 1.0 card's
+    # CFG 7; SAT runs flows with pingpong) and the paper's optimization (deterministic DDIM / Euler, 20 steps, CFG 7)
+    "generate": {"v": "dpmpp-3m-sde", "flow": "pingpong", "steps": 100, "cfg_scale": 7.0},
+    "optimize": {"v": "v-ddim", "flow": "euler", "steps": 20, "cfg_scale": 7.0},
+}
+
+
+def model_sampling(model: Model, purpose: Purpose, config: SamplerConfig | None = None, **given) -> SamplerConfig:
+    """The chain `purpose` runs on `model`, the one place defaults are resolved: the fields given (in `config` or
+    as keywords, keywords winning) where not None, else the model's own (`model.defaults`, e.g. SAO Small's
+    pingpong, 8 steps, CFG 1), else `FALLBACK_SAMPLING[purpose]`."""
+    if purpose not in FALLBACK_SAMPLING:
+        raise ValueError(f"purpose {purpose!r} is invalid; expected one of {', '.join(FALLBACK_SAMPLING)}")
+    config = dataclasses.replace(config or SamplerConfig(), **{k: v for k, v in given.items() if v is not None})
+    defaults, fallback = model.defaults, FALLBACK_SAMPLING[purpose]
+    family = "v" if model.diffusion_objective == "v" else "flow"
+    chosen = {"sampler": defaults.sampler or fallback[family], "steps": defaults.steps or fallback["steps"],
+              "cfg_scale": fallback["cfg_scale"] if defaults.cfg_scale is None else defaults.cfg_scale}
+    return dataclasses.replace(config, **{name: chosen[name] for name in CHOSEN_BY_MODEL
+                                          if getattr(config, name) is None})
 
 
 @dataclasses.dataclass(frozen=True)

@@ -19,7 +19,7 @@ import torch
 from . import audio as audio_io
 from . import sat as sat_adapter
 from . import sampling
-from .config import SamplerConfig, SpeedConfig, is_count, is_finite_number, split_options
+from .config import SamplerConfig, SpeedConfig, is_count, model_sampling, is_finite_number, split_options
 from .loading import Model
 
 # Documentation for `generate`'s signature; tests/test_registry.py checks it equals tuple(sampling.SAMPLERS).
@@ -107,6 +107,7 @@ def velocity_model(model: Model, cond: Conditioning, config: SamplerConfig, *,
                    autocast_bf16: bool = False) -> sampling.VelocityModel:
     """The raw network `(x, t) -> v` with CFG (SAT semantics), DiT layer checkpointing off; `autocast_bf16` runs it
     under bf16 autocast (`SpeedConfig.autocast_bf16`)."""
+    config = model_sampling(model, "generate", config)
     autocast = (torch.autocast(model.device.type, dtype=torch.bfloat16) if autocast_bf16
                 else contextlib.nullcontext())
 
@@ -245,6 +246,7 @@ def sample_latents(model: Model, x_T: torch.Tensor, cond: Conditioning, config: 
     the given `noises` (steps, batch, latent_channels, latent_frames), e.g. from `draw_noises` or an optimization.
     `speed` says how the chain executes (`checkpoint`, `keep_steps`, `autocast_bf16`); None: `SpeedConfig.plain()`.
     """
+    config = model_sampling(model, "generate", config)  # fields left None: the model's generation defaults
     config.validate(model)
     speed = speed or SpeedConfig.plain()
     speed.validate()
@@ -259,6 +261,7 @@ def sample_latents(model: Model, x_T: torch.Tensor, cond: Conditioning, config: 
 def build_chain(model: Model, x_T: torch.Tensor, cond: Conditioning | None, config: SamplerConfig,
                 init_latents: torch.Tensor | None, init_noise_level: float, *, autocast_bf16: bool = False) -> Chain:
     """The sampler's call for x_T: its grid, start and levels (`GRIDS` by the registry row's grid kind)."""
+    config = model_sampling(model, "generate", config)
     sigma_max = init_noise_level if init_latents is not None else config.sigma_max
     v_model = velocity_model(model, cond, config, autocast_bf16=autocast_bf16) if cond is not None else None
     return GRIDS[config.spec(model).grid](model, v_model, x_T.to(model.dtype), config, sigma_max, init_latents)
@@ -273,6 +276,7 @@ def draw_noises(model: Model, x_T: torch.Tensor, config: SamplerConfig, *, noise
     `sample_latents(..., noises=draw_noises(...))` equals `sample_latents(..., noise_seed=...)`; the noises can
     then be optimized beside x_T.
     """
+    config = model_sampling(model, "generate", config)
     spec = config.spec(model)
     if spec.noise is None:
         return None
@@ -288,6 +292,7 @@ def draw_noises(model: Model, x_T: torch.Tensor, config: SamplerConfig, *, noise
 
 def check_noises(model: Model, config: SamplerConfig, noises: torch.Tensor, x_T: torch.Tensor) -> None:
     """Per-step noises must suit the chain: a stochastic sampler, shape (steps, *x_T.shape), finite values."""
+    config = model_sampling(model, "generate", config)
     if config.spec(model).noise is None:
         raise ValueError(f"noises were given, but sampler {config.sampler!r} is deterministic and injects none; "
                          f"stochastic samplers: {', '.join(sampling.STOCHASTIC_SAMPLERS)}")
@@ -430,13 +435,9 @@ def generate(model: Model, prompt: str, *, seconds_start: float = 0, seconds_tot
     - `progress`: a progress bar over the sampler steps.
     """
     split = split_options("generate", options, {"sampling": SamplerConfig}, GENERATE_OPTIONS + GENERATE_SPEED)
-    defaults = model.defaults
-    sampler = sampler or defaults.sampler or ("dpmpp-3m-sde" if model.diffusion_objective == "v" else "pingpong")
-    steps = defaults.steps or 100 if steps is None else steps
-    cfg_scale = (7.0 if defaults.cfg_scale is None else defaults.cfg_scale) if cfg_scale is None else cfg_scale
-    config = SamplerConfig(sampler=sampler, steps=steps, sigma_min=sigma_min, sigma_max=sigma_max, rho=rho,
-                           cfg_scale=cfg_scale, cfg_interval=cfg_interval, scale_phi=scale_phi,
-                           apg_scale=apg_scale, **split["sampling"])
+    config = model_sampling(model, "generate", SamplerConfig(
+        sampler=sampler, steps=steps, sigma_min=sigma_min, sigma_max=sigma_max, rho=rho, cfg_scale=cfg_scale,
+        cfg_interval=cfg_interval, scale_phi=scale_phi, apg_scale=apg_scale, **split["sampling"]))
     config.validate(model)
     sample_size, seconds_total = resolve_length(model, sample_size, seconds_start, seconds_total)
     check_start(batch_size, init_audio, init_noise_level)

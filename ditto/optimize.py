@@ -22,7 +22,8 @@ import objectives
 
 from . import sat as sat_adapter
 from .files import save_torch
-from .config import OPTIMIZERS, OptimizerConfig, SamplerConfig, SpeedConfig, is_count, split_options
+from .config import (OPTIMIZERS, OptimizerConfig, SamplerConfig, SpeedConfig, field_names, is_count, model_sampling,
+                     split_options)
 from .generation import (Conditioning, InitAudio, build_conditioning, check_start, check_window, decode, draw_noises,
                          draw_x_T, encode_init_audio, resolve_length, sample_latents, velocity_model)
 from .loading import Model
@@ -41,20 +42,13 @@ def default_lr(model: Model) -> float:
 def default_sampler(model: Model) -> str:
     """The model's own default, else a deterministic DDIM-like sampler as in the paper: DDIM (v models) or Euler
     (rectified flows)."""
-    if model.defaults.sampler is not None:
-        return model.defaults.sampler
-    return "v-ddim" if model.diffusion_objective == "v" else "euler"
+    return model_sampling(model, "optimize").sampler
 
 
-def control_sampling(model: Model, *, sampler: str | None = None, steps: int | None = None,
-                     cfg_scale: float | None = None, **options) -> SamplerConfig:
+def control_sampling(model: Model, config: SamplerConfig | None = None, **given) -> SamplerConfig:
     """The sampling a control method runs: what was given, else the model's own defaults (`model.defaults`), else
-    the paper's: a deterministic DDIM-like sampler (`default_sampler`), 20 steps, CFG 7."""
-    defaults = model.defaults
-    return SamplerConfig(sampler=sampler or default_sampler(model),
-                         steps=(defaults.steps or 20) if steps is None else steps,
-                         cfg_scale=(7.0 if defaults.cfg_scale is None else defaults.cfg_scale)
-                         if cfg_scale is None else cfg_scale, **options)
+    the paper's: a deterministic DDIM-like sampler (`default_sampler`), 20 steps, CFG 7 (`model_sampling`)."""
+    return model_sampling(model, "optimize", config, **given)
 
 
 class OptimizationError(ValueError):
@@ -578,20 +572,31 @@ def descend(problem: Problem, optimization: OptimizerConfig, control: Control, s
     return descent.result(problem, settings, stop_reason)
 
 
-def _configs(model: Model, *, sampler: str | None, steps: int | None, cfg_scale: float | None, iterations: int,
-             lr: float | None, options: dict) -> tuple[SamplerConfig, OptimizerConfig, SpeedConfig, Control]:
-    """`optimize`'s arguments as its configs, with the model's own defaults for what was left None."""
+def _configs(model: Model, given: dict, options: dict) -> tuple[SamplerConfig, OptimizerConfig, SpeedConfig, Control]:
+    """`optimize`'s arguments as its configs, with the model's own defaults for what was left None. `given` holds
+    the config objects (sampling, optimization, speed; None where not given) and the named flat keywords."""
     split = split_options("optimize", options, OPTION_GROUPS, CONTROL_OPTIONS)
-    sampling = control_sampling(model, sampler=sampler, steps=steps, cfg_scale=cfg_scale, **split["sampling"])
-    optimization = OptimizerConfig(iterations=iterations, lr=default_lr(model) if lr is None else lr,
-                                   **split["optimization"])
+    flat = {group: {**{k: v for k, v in given.items() if k in field_names(OPTION_GROUPS[group]) and v is not None},
+                    **split[group]} for group in OPTION_GROUPS}
+    configs = {}
+    for group, config_type in OPTION_GROUPS.items():
+        if given[group] is not None and flat[group]:
+            raise TypeError(f"optimize() got {group}= and also {', '.join(sorted(flat[group]))}; give each setting "
+                            f"once: in the {config_type.__name__} or as a keyword")
+        if given[group] is not None and not isinstance(given[group], config_type):
+            raise TypeError(f"optimize() got {group}={given[group]!r}; expected a {config_type.__name__}")
+        configs[group] = given[group] or config_type(**flat[group])
+    sampling = control_sampling(model, configs["sampling"])
+    optimization = configs["optimization"]
+    if optimization.lr is None:
+        optimization = dataclasses.replace(optimization, lr=default_lr(model))
     optimization.validate()
     if optimization.optimize_noise is None:  # by default, a stochastic sampler's noises are variables too
         sampling.validate(model)
         optimization = dataclasses.replace(optimization, optimize_noise=sampling.stochastic)
     control = Control(**split["extra"])
     control.validate()
-    return sampling, optimization, SpeedConfig(**split["speed"]), control
+    return sampling, optimization, configs["speed"], control
 
 
 OPTION_GROUPS = {"speed": SpeedConfig, "sampling": SamplerConfig, "optimization": OptimizerConfig}
@@ -600,10 +605,11 @@ CONTROL_OPTIONS = tuple(field.name for field in dataclasses.fields(Control))
 
 def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: float | None = None,
              sample_size: int | None = None, seconds_start: float = 0.0, steps: int | None = None,
-             sampler: str | None = None, cfg_scale: float | None = None, iterations: int = 70,
+             sampler: str | None = None, cfg_scale: float | None = None, iterations: int | None = None,
              lr: float | None = None, seed: int = 0, batch_size: int = 1, negative_prompt: str | None = None,
              init_audio: InitAudio | None = None, init_noise_level: float = 1.0, x_T: torch.Tensor | None = None,
-             conditioning_tensors: dict | None = None, **options) -> Result:
+             conditioning_tensors: dict | None = None, sampling: SamplerConfig | None = None,
+             optimization: OptimizerConfig | None = None, speed: SpeedConfig | None = None, **options) -> Result:
     """Optimize x_T so that `objective(audio, sample_rate)` falls; returns the best x_T and its audio.
 
     Sampling arguments mean what they mean in `ditto.generate`; with `iterations=0` the result's audio is
@@ -619,7 +625,10 @@ def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: 
       deterministic function of x_T.
     - `conditioning_tensors` replaces conditioner outputs (e.g. precomputed T5 tokens), as in `generate`.
 
-    Every other setting is a keyword argument named after its field (`**dataclasses.asdict(config)` works):
+    `iterations` left None is 70 (the paper's). The settings can come as config objects instead:
+    `sampling=SamplerConfig(...)`, `optimization=OptimizerConfig(...)`, `speed=SpeedConfig(...)`; a config object
+    and a keyword for one of its fields together are a TypeError. Every other setting is a keyword argument
+    named after its field (`**dataclasses.asdict(config)` works):
     - `SamplerConfig`: `sigma_min`, `sigma_max`, `rho`, `schedule`, `cfg_interval`, `scale_phi`.
     - `OptimizerConfig`: `optimizer` ("adam", "adamw", "sgd"); early stops `target_loss` (the best loss reaches
       it), `patience` (iterations without a new best), `time_budget_s` (seconds); `optimize_noise`: a stochastic
@@ -641,8 +650,9 @@ def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: 
 
     A NaN/inf loss or gradient raises `OptimizationError` naming the iteration; its `.result` is the best so far.
     """
-    sampling, optimization, speed, control = _configs(model, sampler=sampler, steps=steps, cfg_scale=cfg_scale,
-                                                      iterations=iterations, lr=lr, options=options)
+    given = dict(sampling=sampling, optimization=optimization, speed=speed, sampler=sampler, steps=steps,
+                 cfg_scale=cfg_scale, iterations=iterations, lr=lr)
+    sampling, optimization, speed, control = _configs(model, given, options)
     start = Start(prompt=prompt, negative_prompt=negative_prompt, seconds_start=seconds_start,
                   seconds_total=seconds_total, sample_size=sample_size, seed=seed, batch_size=batch_size,
                   init_audio=init_audio, init_noise_level=init_noise_level, x_T=x_T,

@@ -38,3 +38,37 @@ def test_generate_runs_the_same_chain_checkpointed_or_not(tiny):
     kwargs = dict(seconds_total=0.5, sample_size=11 * 2048, steps=3, sampler="v-ddim", seed=4)
     assert torch.equal(ditto.generate(tiny, "solo piano", **kwargs),
                        ditto.generate(tiny, "solo piano", checkpoint=True, keep_steps=1, **kwargs))
+
+
+def test_optimize_takes_config_objects_as_well_as_flat_keywords(tiny):
+    objective = objectives.Intensity([-30.0, -10.0])
+    common = dict(prompt="solo piano", seconds_total=0.5, sample_size=11 * 2048, progress=False)
+    flat = ditto.optimize(tiny, objective, steps=3, iterations=2, lr=0.1, checkpoint=False, **common)
+    objects = ditto.optimize(tiny, objective, sampling=SamplerConfig(steps=3),
+                             optimization=OptimizerConfig(iterations=2, lr=0.1),
+                             speed=SpeedConfig(checkpoint=False), **common)
+    assert flat.losses == objects.losses and flat.settings == objects.settings
+    assert objects.settings["sampler"] == "v-ddim" and objects.settings["cfg_scale"] == 7.0  # the paper's defaults
+
+
+@pytest.mark.parametrize("kwargs,named", [
+    (dict(sampling=SamplerConfig(steps=3), steps=4), "sampling= and also steps"),
+    (dict(optimization=OptimizerConfig(iterations=2), lr=0.1), "optimization= and also iterations, lr"),
+    (dict(speed=SpeedConfig(), keep_steps=1), "speed= and also keep_steps"),
+    (dict(speed=dict(checkpoint=False)), "expected a SpeedConfig"),
+])
+def test_a_setting_given_twice_is_a_type_error(tiny, kwargs, named):
+    with pytest.raises(TypeError, match=named):
+        ditto.optimize(tiny, objectives.Intensity([-30.0, -10.0]), prompt="solo piano", iterations=1, **kwargs)
+
+
+def test_one_place_resolves_a_models_defaults(tiny, tiny_small):
+    from ditto.config import model_sampling
+
+    assert model_sampling(tiny, "generate") == SamplerConfig(sampler="dpmpp-3m-sde", steps=100, cfg_scale=7.0)
+    assert model_sampling(tiny, "optimize") == SamplerConfig(sampler="v-ddim", steps=20, cfg_scale=7.0)
+    small = model_sampling(tiny_small, "optimize")  # SAO Small's own: pingpong, 8 steps, CFG 1
+    assert (small.sampler, small.steps, small.cfg_scale) == ("pingpong", 8, 1.0)
+    assert model_sampling(tiny, "optimize", SamplerConfig(steps=5), cfg_scale=3.0).steps == 5
+    with pytest.raises(ValueError, match="purpose 'train'"):
+        model_sampling(tiny, "train")

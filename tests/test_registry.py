@@ -23,9 +23,10 @@ SIGMA_MIN, SIGMA_MAX = 0.3, 500.0
 
 def fake_model(objective: str) -> types.SimpleNamespace:
     """What the grid builders read of a `Model`: device, the SAT wrapper's `dist_shift` and `sampling_dist_shift`
-    (0.0.20's flow grid; None: linear), the objective."""
+    (0.0.20's flow grid; None: linear), the objective, and no sampling defaults of its own."""
     return types.SimpleNamespace(device=torch.device("cpu"), diffusion_objective=objective,
-                                 sat=types.SimpleNamespace(dist_shift=None, sampling_dist_shift=None))
+                                 sat=types.SimpleNamespace(dist_shift=None, sampling_dist_shift=None),
+                                 defaults=types.SimpleNamespace(sampler=None, steps=None, cfg_scale=None))
 
 
 def x0_velocity(family: str, x0: torch.Tensor, x_T: torch.Tensor) -> sampling.VelocityModel:
@@ -48,7 +49,7 @@ def x0_velocity(family: str, x0: torch.Tensor, x_T: torch.Tensor) -> sampling.Ve
 def run_row(name: str, x0: torch.Tensor, x_T: torch.Tensor, *, model_fn=None, noise_seed: int = 3) -> torch.Tensor:
     """One registry row through `generation.GRIDS` and `generation.run_sampler`, as `sample_latents` runs it."""
     spec = sampling.SAMPLERS[name]
-    config = SamplerConfig(sampler=name, steps=STEPS, sigma_min=SIGMA_MIN, sigma_max=SIGMA_MAX)
+    config = SamplerConfig(sampler=name, steps=STEPS, sigma_min=SIGMA_MIN, sigma_max=SIGMA_MAX, cfg_scale=1.0)
     model = fake_model("v" if spec.family == "v" else "rectified_flow")
     config.validate(model)
     v_model = model_fn or x0_velocity(spec.family, x0, x_T)

@@ -21,9 +21,9 @@ from ..audio import write_audio
 from ..generation import generate
 from ..loading import load_model
 from ..loading import PAPER_LR
-from ..config import OPTIMIZERS
+from ..config import OPTIMIZERS, model_sampling
 from ..methods import GUIDANCE_SCALE, METHODS, best_of_n, guide
-from ..optimize import OptimizationError, Result, default_sampler, optimize
+from ..optimize import OptimizationError, Result, optimize
 
 SAO_HINT = """Defaults run the embedded tiny model on the CPU in under a minute. For the real model on a GPU:
   --model stabilityai/stable-audio-open-1.0
@@ -394,8 +394,9 @@ def reference_or_demo(path: str | None, args: argparse.Namespace, model, sample_
     """(reference, its sample rate or None): the user's file, or a clip the model makes itself (seed 1234)."""
     if path is not None:
         return path, None
-    clip = generate(model, args.prompt, sample_size=sample_size, steps=args.steps or model.defaults.steps or 20,
-                    sampler=default_sampler(model), cfg_scale=args.cfg_scale, seed=1234)
+    chain = model_sampling(model, "optimize", steps=args.steps, cfg_scale=args.cfg_scale)
+    clip = generate(model, args.prompt, sample_size=sample_size, steps=chain.steps, sampler=chain.sampler,
+                    cfg_scale=chain.cfg_scale, seed=1234)
     return clip[0].cpu(), model.sample_rate
 
 

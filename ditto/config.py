@@ -24,7 +24,7 @@ from . import sampling
 if tp.TYPE_CHECKING:
     from .loading import Model
 
-OPTIMIZERS = ("adam", "adamw", "sgd")
+OPTIMIZERS = ("adam", "sgd")  # Adam as in the paper; SGD with momentum 0.9
 
 
 def is_finite_number(value) -> bool:

@@ -306,8 +306,6 @@ def make_optimizer(name: str, variables: list[torch.Tensor], lr: float) -> torch
     """One of OPTIMIZERS on the variables (x_T, and the per-step noises when optimized)."""
     if name == "adam":
         return torch.optim.Adam(variables, lr=lr)
-    if name == "adamw":
-        return torch.optim.AdamW(variables, lr=lr, weight_decay=0.0)
     if name == "sgd":
         return torch.optim.SGD(variables, lr=lr, momentum=0.9)
     raise ValueError(f"unknown optimizer {name!r}; valid: {', '.join(OPTIMIZERS)}")
@@ -630,7 +628,7 @@ def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: 
     and a keyword for one of its fields together are a TypeError. Every other setting is a keyword argument
     named after its field (`**dataclasses.asdict(config)` works):
     - `SamplerConfig`: `sigma_min`, `sigma_max`, `rho`, `schedule`, `cfg_interval`, `scale_phi`.
-    - `OptimizerConfig`: `optimizer` ("adam", "adamw", "sgd"); early stops `target_loss` (the best loss reaches
+    - `OptimizerConfig`: `optimizer` ("adam", or "sgd": momentum 0.9); early stops `target_loss` (the best loss reaches
       it), `patience` (iterations without a new best), `time_budget_s` (seconds); `optimize_noise`: a stochastic
       sampler's per-step injected noises become variables beside x_T (default: yes for stochastic samplers,
       through which x_T alone barely reaches the output; `Result.noises` holds them and

@@ -72,3 +72,29 @@ def test_one_place_resolves_a_models_defaults(tiny, tiny_small):
     assert model_sampling(tiny, "optimize", SamplerConfig(steps=5), cfg_scale=3.0).steps == 5
     with pytest.raises(ValueError, match="purpose 'train'"):
         model_sampling(tiny, "train")
+
+
+def test_sgd_lowers_the_loss_and_adamw_is_gone(tiny):
+    """SGD with momentum is the one alternative to the paper's Adam ("adamw" with no weight decay was Adam)."""
+    result = ditto.optimize(tiny, objectives.Intensity([-35.0, -10.0]), prompt="solo piano", seconds_total=0.5,
+                            sample_size=11 * 2048, steps=3, iterations=6, lr=2.0, optimizer="sgd", progress=False)
+    assert min(result.losses) < 0.9 * result.losses[0]
+    with pytest.raises(ValueError, match="unknown optimizer 'adamw'; valid: adam, sgd"):
+        OptimizerConfig(optimizer="adamw").validate()
+
+
+@pytest.mark.parametrize("text,parsed", [("3", (3, None)), ("0", (0, None)), ("40GB", (None, 40.0)),
+                                         ("0.5gb", (None, 0.5))])
+def test_keep_steps_is_one_flag_for_a_count_or_a_budget(text, parsed):
+    from ditto.app.cli import recipe_parser
+
+    assert recipe_parser("test", prompt="solo piano", iterations=70).parse_args(["--keep-steps", text]).keep_steps == parsed
+
+
+@pytest.mark.parametrize("text", ["-1", "lots", "infGB", "-2GB"])
+def test_a_bad_keep_steps_names_the_value(text, capsys):
+    from ditto.app.cli import recipe_parser
+
+    with pytest.raises(SystemExit) as exit_info:
+        recipe_parser("test", prompt="solo piano", iterations=70).parse_args(["--keep-steps", text])
+    assert exit_info.value.code == 2 and f"{text!r} is not a step count or a memory budget" in capsys.readouterr().err

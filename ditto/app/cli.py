@@ -147,18 +147,15 @@ def recipe_parser(doc: str, *, prompt: str, iterations: int, save_every: bool = 
     opt.add_argument("--optimize-noise", action=argparse.BooleanOptionalAction, default=None,
                      help="optimize a stochastic sampler's per-step injected noises beside x_T (default: yes for "
                           "stochastic samplers, which x_T alone barely steers)")
-    opt.add_argument("--noise-projection", action="store_true",
-                     help="keep each step's optimized noise at the norm of unit-variance noise")
     opt.add_argument("--no-checkpoint", action="store_true",
                      help="keep every sampler step's activations (faster, memory grows with --steps)")
     opt.add_argument("--chunk-latents", type=int, default=None,
                      help="decode in overlapping chunks of this many latents (less decoder memory)")
     opt.add_argument("--bf16", action="store_true", help="run the DiT under bf16 autocast")
     opt.add_argument("--decoder-bf16", action="store_true", help="decode with a bf16 copy of the VAE decoder")
-    opt.add_argument("--keep-steps", type=int, default=None,
-                     help="sampler steps that keep their activations instead of being recomputed")
-    opt.add_argument("--memory-budget-gb", type=float, default=None,
-                     help="keep as many steps' activations as fit in this many GB (ignored with --keep-steps)")
+    opt.add_argument("--keep-steps", type=kept_steps, default=(None, None), metavar="K|GB",
+                     help="sampler steps that keep their activations instead of being recomputed: a count (3), or "
+                          "a memory budget (40GB) that keeps as many as fit, measured per step")
     opt.add_argument("--surrogate-steps", type=int, default=None,
                      help="optimize through a chain of this many steps, render the result with --steps")
     _add_method_flags(parser)
@@ -329,10 +326,10 @@ def _optimize_arguments(args: argparse.Namespace, model, job: Job) -> dict:
     return dict(prompt=args.prompt, negative_prompt=args.negative_prompt, seconds_total=seconds_total,
                 sample_size=sample_size, steps=args.steps, sampler=args.sampler, cfg_scale=args.cfg_scale,
                 iterations=iterations, lr=args.lr, seed=args.seed, optimizer=args.optimizer,
-                optimize_noise=args.optimize_noise, noise_projection=args.noise_projection,
+                optimize_noise=args.optimize_noise,
                 target_loss=args.target_loss, patience=args.patience, checkpoint=not args.no_checkpoint,
                 chunk_latents=args.chunk_latents, autocast_bf16=args.bf16, decoder_bf16=args.decoder_bf16,
-                keep_steps=args.keep_steps, memory_budget_gb=args.memory_budget_gb,
+                keep_steps=args.keep_steps[0], memory_budget_gb=args.keep_steps[1],
                 surrogate_steps=args.surrogate_steps, init_audio=job.init_audio,
                 init_noise_level=job.init_noise_level)
 
@@ -415,6 +412,22 @@ def edit_job(plan, description: str, control=None) -> Job:
     objective = plan.objective if control is None else plan.objective + control
     return Job(objective, description=description, plot=report.plot_edit(plan), report=seams_report, finish=finish,
                whole_window=True)
+
+
+def kept_steps(text: str) -> tuple[int | None, float | None]:
+    """argparse type of --keep-steps: (count, None) for "3", (None, budget in GB) for "40GB"."""
+    value = text.strip()
+    try:
+        if value.upper().endswith("GB"):
+            budget = float(value[:-2])
+            if math.isfinite(budget) and budget >= 0:
+                return None, budget
+        elif int(value) >= 0:
+            return int(value), None
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"{text!r} is not a step count or a memory budget; expected an integer >= 0 "
+                                     f"(3) or a number of GB (40GB)")
 
 
 def _fmt(metrics: dict) -> str:

@@ -82,3 +82,35 @@ def test_a_bad_declaration_names_the_bad_value(bad):
     arguments = dict(name="test_other", higher_is_better=True, unit="", description="one line") | bad
     with pytest.raises(ValueError, match="invalid"):
         objectives.declare_metric(arguments.pop("name"), **arguments)
+
+
+def summary_rows(metric, pairs):
+    return [{"name": f"job{i}", "recipe": "custom", "method": "ditto", "status": "done", "seconds": 1.0,
+             "error": None, f"{metric}_before": before, f"{metric}_after": after} for i, (before, after) in
+            enumerate(pairs)]
+
+
+def test_the_summary_reads_each_metrics_declared_direction(tmp_path):
+    from ditto.app import summary
+
+    objectives.declare_metric("test_new_score", higher_is_better=True, unit="", description="a score, new here")
+    table = summary.markdown(tmp_path, summary_rows("test_new_score", [(0.2, 0.4), (0.2, 0.4)]), ["test_new_score"])
+    assert "test_new_score (higher is better) | 2 | 0.2 ± 0 | 0.4 ± 0 | 2×" in table  # after / before, not inverted
+    table = summary.markdown(tmp_path, summary_rows("onset_f1", [(0.5, 0.25)]), ["onset_f1"])
+    assert "onset_f1 (higher is better) | 1 | 0.5 | 0.25 | 0.5×" in table
+    table = summary.markdown(tmp_path, summary_rows("test_nobody_declared", [(1.0, 2.0)]), ["test_nobody_declared"])
+    assert "test_nobody_declared (direction not declared) | 1 | 1 | 2 | — |" in table  # not guessed
+
+
+def test_a_report_carries_its_declarations_to_another_process():
+    from ditto.app import report, summary
+
+    objectives.declare_metric("test_carried", higher_is_better=True, unit="%", description="carried over")
+    recorded = report.metric_declarations({"before": {"test_carried": 1.0, "intensity_mse_db2": 3.0, "undeclared": 1},
+                                           "after": {"test_carried": 2.0}})
+    assert set(recorded) == {"test_carried", "intensity_mse_db2"}
+    recorded["test_recorded_only"] = dict(recorded["test_carried"], description="only in a report")
+    summary.declare_recorded({"metric_info": recorded})
+    assert objectives.metric_info("test_recorded_only").higher_is_better is True
+    summary.declare_recorded({"metric_info": {"onset_f1": dict(higher_is_better=False, unit="", description="x")}})
+    assert objectives.metric_info("onset_f1").higher_is_better is True  # a contradicting record does not win

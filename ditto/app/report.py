@@ -30,6 +30,19 @@ def write_json(path: Path, data: dict) -> None:
     atomic_write(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
+def metric_declarations(metrics: dict) -> dict:
+    """{name: {higher_is_better, unit, description}} of every declared metric in `metrics` ({"before": {...}, ...}),
+    so a summary made in another process, where a custom objective's declarations are not loaded, still knows them."""
+    found = {}
+    for name in sorted({name for values in metrics.values() for name in values}):
+        try:
+            info = objectives.metric_info(name)
+        except ValueError:  # an undeclared custom metric: the summary reports it without a direction
+            continue
+        found[name] = {"higher_is_better": info.higher_is_better, "unit": info.unit, "description": info.description}
+    return found
+
+
 def write_run(out: Path, result: Result, *, objective_description: str, plot: tp.Callable | None = None,
               extra: dict | None = None) -> dict[str, Path]:
     """Write a run's five files into the folder `out`; returns their paths."""
@@ -46,6 +59,7 @@ def write_run(out: Path, result: Result, *, objective_description: str, plot: tp
         "variables": result.variables if result.settings.get("method", "ditto") == "ditto" else [],
         "settings": result.settings,
         "metrics": result.metrics,
+        "metric_info": metric_declarations(result.metrics),
         "losses": result.losses,
         "best_iteration": result.best_iteration,
         "stop_reason": result.stop_reason,

@@ -4,7 +4,9 @@ summary.csv has one row per job: name, recipe, method, the flags that vary betwe
 of these columns gets a `flag_` prefix), every metric before and after, seconds, device, status and error.
 summary.md is the paper's table (DITTO Table 3): per recipe and method and metric, n, the mean before and after
 with a 95 % confidence interval (Student's t), the improvement factor and seconds per job, over the jobs that are
-done. summary.png puts each job's metric after against before.
+done. summary.png puts each job's metric after against before. Whether a metric is better higher or lower is
+what its objective declared (`objectives.metric_info`, or the declaration its report.json carries); a metric
+nobody declared is reported without an improvement factor rather than guessed.
 """
 
 from __future__ import annotations
@@ -22,15 +24,30 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 
+import objectives  # noqa: E402
+
 from .runs import ERROR_FILE, JOBS_FILE, job_status, read_json  # noqa: E402
 from ..files import atomic_write, to_bytes  # noqa: E402
 
-HIGHER_IS_BETTER = ("accuracy", "f1")  # metric names holding these improve upward; every other metric is an error
 STATUSES = ("done", "failed", "interrupted", "pending")
 
 
-def higher_is_better(metric: str) -> bool:
-    return any(word in metric for word in HIGHER_IS_BETTER)
+def higher_is_better(metric: str) -> bool | None:
+    """The metric's declared direction (`objectives.metric_info`); None when nobody declared it."""
+    try:
+        return objectives.metric_info(metric).higher_is_better
+    except ValueError:
+        return None
+
+
+def declare_recorded(report: dict) -> None:
+    """Declare the metrics a run's report.json carries (a custom objective's, loaded in the run's process only);
+    a record that contradicts a declaration here is left out, and the loaded declaration stands."""
+    for name, info in (report.get("metric_info") or {}).items():
+        try:
+            objectives.declare_metric(name, **info)
+        except (TypeError, ValueError):
+            continue
 
 
 def collect(out: Path) -> tuple[list[dict], list[str], list[str]]:
@@ -44,6 +61,7 @@ def collect(out: Path) -> tuple[list[dict], list[str], list[str]]:
     for record in records:
         folder = out / record["name"]
         report = read_json(folder / "report.json") or {}
+        declare_recorded(report)
         failure = read_json(folder / ERROR_FILE) or {}
         generated = read_json(folder / "settings.json") or {}
         method = "none" if record["recipe"] == "generate" else record["flags"].get("method", "ditto")
@@ -114,7 +132,8 @@ def markdown(out: Path, rows: list[dict], metrics: list[str]) -> str:
     lines = [f"# Experiment summary: {out.name}", "",
              f"{len(rows)} jobs: " + ", ".join(f"{n} {status}" for status, n in counts.items() if n) + ". "
              "Means over the done jobs; ± is the 95 % confidence interval of the mean (Student's t); improvement is "
-             "before / after for errors (lower is better) and after / before for accuracies and F1.", "",
+             "before / after where lower is better and after / before where higher is better, as each metric declares "
+             "(objectives.metric_info).", "",
              "| recipe | method | metric | n | before | after | improvement | s / job |",
              "|---|---|---|---:|---:|---:|---:|---:|"]
     groups = sorted({(row["recipe"], row["method"]) for row in rows}, key=[(r["recipe"], r["method"]) for r in rows].index)
@@ -129,7 +148,8 @@ def markdown(out: Path, rows: list[dict], metrics: list[str]) -> str:
                 continue
             pairs = [(row[f"{metric}_before"], row[f"{metric}_after"]) for row in done if f"{metric}_after" in row]
             before, after = (mean_interval([pair[i] for pair in pairs]) for i in (0, 1))
-            direction = "higher is better" if higher_is_better(metric) else "lower is better"
+            direction = {True: "higher is better", False: "lower is better", None: "direction not declared"}[
+                higher_is_better(metric)]
             lines.append(f"| {recipe} | {method} | {metric} ({direction}) | {len(pairs)} | {_format(*before)} | "
                          f"{_format(*after)} | {_improvement(metric, before[0], after[0])} | {per_job} |")
     unfinished = [row for row in rows if row["status"] != "done"]
@@ -145,7 +165,10 @@ def _format(mean: float, half_width: float) -> str:
 
 
 def _improvement(metric: str, before: float, after: float) -> str:
-    better, worse = (after, before) if higher_is_better(metric) else (before, after)
+    higher = higher_is_better(metric)
+    if higher is None:
+        return "—"
+    better, worse = (after, before) if higher else (before, after)
     return f"{better / worse:.3g}×" if worse > 0 else "—"
 
 
@@ -165,8 +188,9 @@ def _plot(rows: list[dict], metrics: list[str]):
         low, high = axis.get_xlim() if done else (0, 1)
         low, high = min(low, axis.get_ylim()[0]), max(high, axis.get_ylim()[1])
         axis.plot([low, high], [low, high], color="gray", lw=0.8, ls="--", label="no change")
-        where = "above" if higher_is_better(metric) else "below"
-        axis.set(xlabel="before (baseline, same seed)", ylabel="after", title=f"{metric}\n({where} the line is better)")
+        where = {True: "above the line is better", False: "below the line is better",
+                 None: "direction not declared"}[higher_is_better(metric)]
+        axis.set(xlabel="before (baseline, same seed)", ylabel="after", title=f"{metric}\n({where})")
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
     return figure

@@ -413,7 +413,7 @@ def generate(model: Model, prompt: str, *, seconds_start: float = 0, seconds_tot
              sample_size: int | None = None, steps: int | None = None, cfg_scale: float | None = None,
              sampler: SamplerName | None = None, sigma_min: float = 0.3, sigma_max: float = 500.0,
              rho: float = 1.0, cfg_interval: tuple[float, float] = (0.0, 1.0), scale_phi: float = 0.0,
-             apg_scale: float | None = None, negative_prompt: str | None = None, seed: int = 0,
+             negative_prompt: str | None = None, seed: int = 0,
              batch_size: int = 1,
              init_audio: InitAudio | None = None, init_noise_level: float = 1.0,
              cut_to_seconds_total: bool = False, **options) -> torch.Tensor:
@@ -423,10 +423,10 @@ def generate(model: Model, prompt: str, *, seconds_start: float = 0, seconds_tot
     timing condition) to that window's length. `cut_to_seconds_total` trims the output to `seconds_total`, like
     the SAT UI. `sampler`, `steps` and `cfg_scale` left None take the model's own defaults (`model.defaults`:
     SAO Small's pingpong, 8 steps, CFG 1), else SAT's: "dpmpp-3m-sde" (v models) or "pingpong" (flows, which
-    SAT runs for any sampler name it does not know), 100 steps, CFG 7. `apg_scale` blends CFG with APG as SAT 0.0.20
-    does (None: the installed SAT's default, 1 on 0.0.20; 0.0.19 has plain CFG only and takes 0). Further keyword
-    arguments:
-    - the other `SamplerConfig` field, `schedule` (ScheduleName), and the `SpeedConfig` fields `checkpoint`,
+    SAT runs for any sampler name it does not know), 100 steps, CFG 7. Further keyword arguments:
+    - the other `SamplerConfig` fields: `apg_scale` blends CFG with APG as SAT 0.0.20 does (None: the installed
+      SAT's default, 1 on 0.0.20; 0.0.19 has plain CFG only and takes 0), `schedule` (ScheduleName);
+    - the `SpeedConfig` fields `checkpoint`,
       `keep_steps` and `autocast_bf16` (all off by default: nothing is checkpointed without a gradient);
     - `x_T` (batch, latent_channels, latent_frames), unit variance: replaces the seeded draw, e.g. an x_T saved
       by `ditto.optimize`; `noises` (steps, batch, latent_channels, latent_frames): a stochastic sampler's
@@ -437,7 +437,7 @@ def generate(model: Model, prompt: str, *, seconds_start: float = 0, seconds_tot
     split = split_options("generate", options, {"sampling": SamplerConfig}, GENERATE_OPTIONS + GENERATE_SPEED)
     config = model_sampling(model, "generate", SamplerConfig(
         sampler=sampler, steps=steps, sigma_min=sigma_min, sigma_max=sigma_max, rho=rho, cfg_scale=cfg_scale,
-        cfg_interval=cfg_interval, scale_phi=scale_phi, apg_scale=apg_scale, **split["sampling"]))
+        cfg_interval=cfg_interval, scale_phi=scale_phi, **split["sampling"]))
     config.validate(model)
     sample_size, seconds_total = resolve_length(model, sample_size, seconds_start, seconds_total)
     check_start(batch_size, init_audio, init_noise_level)

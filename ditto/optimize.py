@@ -572,8 +572,10 @@ def descend(problem: Problem, optimization: OptimizerConfig, control: Control, s
 
 def _configs(model: Model, given: dict, options: dict) -> tuple[SamplerConfig, OptimizerConfig, SpeedConfig, Control]:
     """`optimize`'s arguments as its configs, with the model's own defaults for what was left None. `given` holds
-    the config objects (sampling, optimization, speed; None where not given) and the named flat keywords."""
-    split = split_options("optimize", options, OPTION_GROUPS, CONTROL_OPTIONS)
+    the config objects (sampling, optimization, speed; None where not given) and the named flat keywords;
+    `options` the other keywords (the `Start` fields among them are left out here)."""
+    split = split_options("optimize", options, OPTION_GROUPS, CONTROL_OPTIONS + START_OPTIONS)
+    split["extra"] = {name: value for name, value in split["extra"].items() if name in CONTROL_OPTIONS}
     flat = {group: {**{k: v for k, v in given.items() if k in field_names(OPTION_GROUPS[group]) and v is not None},
                     **split[group]} for group in OPTION_GROUPS}
     configs = {}
@@ -599,15 +601,15 @@ def _configs(model: Model, given: dict, options: dict) -> tuple[SamplerConfig, O
 
 OPTION_GROUPS = {"speed": SpeedConfig, "sampling": SamplerConfig, "optimization": OptimizerConfig}
 CONTROL_OPTIONS = tuple(field.name for field in dataclasses.fields(Control))
+START_OPTIONS = tuple(field.name for field in dataclasses.fields(Start)  # optimize's keywords for the Start
+                      if field.name not in ("prompt", "seconds_total", "sample_size", "seed"))  # beyond its named ones
 
 
 def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: float | None = None,
-             sample_size: int | None = None, seconds_start: float = 0.0, steps: int | None = None,
-             sampler: str | None = None, cfg_scale: float | None = None, iterations: int | None = None,
-             lr: float | None = None, seed: int = 0, batch_size: int = 1, negative_prompt: str | None = None,
-             init_audio: InitAudio | None = None, init_noise_level: float = 1.0, x_T: torch.Tensor | None = None,
-             conditioning_tensors: dict | None = None, sampling: SamplerConfig | None = None,
-             optimization: OptimizerConfig | None = None, speed: SpeedConfig | None = None, **options) -> Result:
+             sample_size: int | None = None, steps: int | None = None, sampler: str | None = None,
+             cfg_scale: float | None = None, iterations: int | None = None, lr: float | None = None, seed: int = 0,
+             sampling: SamplerConfig | None = None, optimization: OptimizerConfig | None = None,
+             speed: SpeedConfig | None = None, **options) -> Result:
     """Optimize x_T so that `objective(audio, sample_rate)` falls; returns the best x_T and its audio.
 
     Sampling arguments mean what they mean in `ditto.generate`; with `iterations=0` the result's audio is
@@ -621,7 +623,9 @@ def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: 
       the paper's: Adam at 5e-3, a deterministic DDIM-like sampler (v-ddim, or euler for flows), 20 steps, CFG 7.
     - Stochastic samplers draw their per-step noise from a source seeded once (seed + 1), so the loss is a
       deterministic function of x_T.
-    - `conditioning_tensors` replaces conditioner outputs (e.g. precomputed T5 tokens), as in `generate`.
+    - What the run starts from, as in `generate` (the `Start` fields): `seconds_start`, `batch_size`,
+      `negative_prompt`, `init_audio` and `init_noise_level` (audio-to-audio), `x_T` (replaces the seeded draw),
+      `conditioning_tensors` (replaces conditioner outputs, e.g. precomputed T5 tokens).
 
     `iterations` left None is 70 (the paper's). The settings can come as config objects instead:
     `sampling=SamplerConfig(...)`, `optimization=OptimizerConfig(...)`, `speed=SpeedConfig(...)`; a config object
@@ -651,10 +655,8 @@ def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: 
     given = dict(sampling=sampling, optimization=optimization, speed=speed, sampler=sampler, steps=steps,
                  cfg_scale=cfg_scale, iterations=iterations, lr=lr)
     sampling, optimization, speed, control = _configs(model, given, options)
-    start = Start(prompt=prompt, negative_prompt=negative_prompt, seconds_start=seconds_start,
-                  seconds_total=seconds_total, sample_size=sample_size, seed=seed, batch_size=batch_size,
-                  init_audio=init_audio, init_noise_level=init_noise_level, x_T=x_T,
-                  conditioning_tensors=conditioning_tensors)
+    start = Start(prompt=prompt, seconds_total=seconds_total, sample_size=sample_size, seed=seed,
+                  **{name: options[name] for name in START_OPTIONS if name in options})
     problem, settings = build_problem(model, objective, start, sampling, speed,
                                       optimize_noise=optimization.optimize_noise)
     settings.update(dataclasses.asdict(optimization))

@@ -243,7 +243,7 @@ class ExperimentProgress:
         self._thread = threading.Thread(target=self._poll, daemon=True)
 
     def finished(self) -> int:
-        return sum(job_status(self.out, name) in ("done", "failed") for name in self.names)
+        return sum(job_status(self.out, name) in ("done", "failed", "corrupt") for name in self.names)
 
     def _poll(self) -> None:
         while not self._stop.wait(self.interval_s):

@@ -7,8 +7,10 @@ on a filesystem they all see.
 
 `DIR/jobs.jsonl` keeps the experiment's jobs; `DIR/NAME/` is a job's run folder, written by its recipe
 (published whole), or holding only `error.json` when the job failed before writing a result; `DIR/logs/NAME.log`
-is what the job printed. Running the same command again skips done and failed jobs (`--retry-failed` reruns
-failed ones) and continues interrupted ones from their saved state.
+is what the job printed; `DIR/NAME/job.json` the job the folder was run for, so that a folder run with other flags
+is never taken for the job's result. Running the same command again skips done and failed jobs (`--retry-failed`
+reruns failed ones) and continues interrupted ones from their saved state. A folder holds one experiment: another
+file's jobs are refused (`check_out`), and so is a bad --device (by the parser), before anything is written.
 """
 
 from __future__ import annotations

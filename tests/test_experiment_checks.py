@@ -14,7 +14,7 @@ import pytest
 import soundfile
 import torch
 
-from ditto.app import cli, command, runner, summary
+from ditto.app import cli, command, summary
 from ditto.app.experiments import ExperimentError, read_experiment
 from ditto.app.runs import job_status
 

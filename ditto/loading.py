@@ -453,3 +453,23 @@ def _load_weights(sat: torch.nn.Module, state_dict: dict, weights_path: Path, co
     if missing or unexpected:
         raise ModelLoadError(f"{mismatch}: {len(missing)} missing keys (e.g. {missing[:2]}), "
                              f"{len(unexpected)} unexpected (e.g. {unexpected[:2]})")
+
+
+def read_config(source: str | os.PathLike = "tiny", *, token: str | None = None, revision: str | None = None) -> dict:
+    """The checked `model_config.json` of `source` ("tiny", a local directory or a hub repo id) without reading its
+    weights: what `load_model` would build, for checking settings (prompt list, window) before a model loads.
+    A hub repo's config comes through huggingface_hub's cache; ModelLoadError names a source that has none."""
+    source_str = os.fspath(source)
+    if source_str == "tiny":
+        config_path = TINY_DIR / CONFIG_NAME
+    elif os.path.isdir(source_str):
+        config_path = Path(source_str) / CONFIG_NAME
+        if not config_path.is_file():
+            raise ModelLoadError(f"{str(config_path)!r} not found; a model directory holds {CONFIG_NAME} + "
+                                 f"{SAFETENSORS_NAME}")
+    elif _looks_like_path(source_str):
+        raise ModelLoadError(f"model directory {source_str!r} does not exist; pass 'tiny', a directory holding "
+                             f"{CONFIG_NAME} + {SAFETENSORS_NAME}, or a hub repo id like 'stabilityai/stable-audio-open-1.0'")
+    else:
+        config_path = _hub_download(source_str, CONFIG_NAME, token, revision)
+    return _read_config(config_path)

@@ -92,7 +92,7 @@ def test_a_run_contains_failures_resumes_and_summarizes(tmp_path, capsys):
         tmp_path / "e.jsonl",
         {"recipe": "intensity", **SHORT, "iterations": 3, "grid": {"shape": ["crescendo", "swell"]}, "name": "{shape}"},
         {"recipe": "melody", **SHORT, "iterations": 3, "name": "tune", "method": "ditto"},
-        {"recipe": "intensity", **SHORT, "iterations": 3, "name": "broken", "lr": -1.0},
+        {"recipe": "inpaint", **SHORT, "iterations": 3, "name": "broken", "start": 5, "end": 6},  # past the clip
         {"recipe": "generate", "seconds": 0.25, "steps": 3, "name": "plain"})
     out = tmp_path / "out"
     assert ditto_command("run", experiment, "--out", out, "--dry-run") == 0
@@ -105,9 +105,9 @@ def test_a_run_contains_failures_resumes_and_summarizes(tmp_path, capsys):
     assert plan[0].split()[:3] == ["skip", "done", "crescendo:"] and plan[3].split()[:3] == ["start", "over", "failed"]
     rows = {row["name"]: row for row in read_rows(out)}
     assert [row["status"] for row in rows.values()] == ["done", "done", "done", "failed", "done"]
-    assert "lr" in rows["broken"]["error"] and rows["broken"]["error"] == json.loads(
+    assert "gap" in rows["broken"]["error"] and rows["broken"]["error"] == json.loads(
         (out / "broken" / "error.json").read_text())["error"]
-    assert sorted(p.name for p in (out / "broken").iterdir()) == ["error.json"]
+    assert sorted(p.name for p in (out / "broken").iterdir()) == ["error.json", "job.json"]
     assert float(rows["crescendo"]["intensity_mse_db2_after"]) < float(rows["crescendo"]["intensity_mse_db2_before"])
     assert rows["tune"]["melody_accuracy_after"] and rows["plain"]["method"] == "none"
     assert rows["crescendo"]["shape"] == "crescendo" and "steps" not in rows["crescendo"]  # only flags that vary
@@ -116,7 +116,7 @@ def test_a_run_contains_failures_resumes_and_summarizes(tmp_path, capsys):
     assert len(header) == len(set(header)) and "method" in header  # --method varies: it is the method column
     table = (out / "summary.md").read_text()
     assert "| intensity | ditto | intensity_mse_db2 (lower is better) | 2 |" in table
-    assert "- `broken` (intensity): failed: " in table
+    assert "- `broken` (inpaint): failed: " in table
     assert (out / "summary.png").stat().st_size > 0
 
     files = [out / "crescendo" / "report.json", out / "tune" / "report.json", out / "broken" / "error.json"]
@@ -229,7 +229,8 @@ def test_torchrun_shards_jobs_and_a_killed_run_continues_to_the_single_process_r
 
 @pytest.mark.parametrize("path", sorted((ROOT / "recipes" / "experiments").glob("*.jsonl")), ids=lambda p: p.name)
 def test_the_example_experiments_are_valid(path):
-    jobs = read_experiment(path)
+    """Checked whole; a hub model's values only where its config is at hand (HF_HUB_OFFLINE in the tests)."""
+    jobs = read_experiment(path, check="stabilityai/" not in path.read_text())
     assert jobs and len({job.name for job in jobs}) == len(jobs)
 
 

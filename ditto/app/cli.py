@@ -14,6 +14,7 @@ import typing as tp
 from pathlib import Path
 
 import objectives
+import torch
 
 from . import report
 from .runs import RunFolder, RunFolderError
@@ -21,9 +22,11 @@ from ..audio import write_audio
 from ..generation import generate
 from ..loading import load_model
 from ..loading import PAPER_LR
+from ..loading import Model, ModelDefaults, config_objective, read_config
+from ..generation import check_prompt, check_window, resolve_length
 from ..config import OPTIMIZERS, model_sampling
 from ..methods import GUIDANCE_SCALE, METHODS, best_of_n, guide
-from ..optimize import OptimizationError, Result, optimize
+from ..optimize import OptimizationError, Result, _configs, optimize
 
 SAO_HINT = """Defaults run the embedded tiny model on the CPU in under a minute. For the real model on a GPU:
   --model stabilityai/stable-audio-open-1.0
@@ -36,7 +39,18 @@ EXIT_INTERRUPTED = 130  # SIGINT / SIGTERM: the best result so far was written, 
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults shown after each flag; the description printed as written (no re-wrapping of model ids)."""
+    """Defaults shown after each flag; the description printed as written (no re-wrapping of model ids).
+
+    A flag whose help already says its default, or whose default is None (chosen later, e.g. by the model), gets
+    no second "(default: ...)"."""
+
+    def _get_help_string(self, action):
+        if action.default is None or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+HelpFormatter = _HelpFormatter  # for parsers built elsewhere (generate, ditto run)
 
 
 class RecipeParser(argparse.ArgumentParser):
@@ -116,7 +130,8 @@ def recipe_parser(doc: str, *, prompt: str, iterations: int, save_every: bool = 
     model = parser.add_argument_group("model and sampling")
     model.add_argument("--model", default="tiny",
                        help="'tiny', a directory with model_config.json + model.safetensors, or a hub repo id")
-    model.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    model.add_argument("--device", type=device_name, default=None,
+                       help="torch device (default: cuda if available, else cpu)")
     model.add_argument("--prompt", default=prompt, help="text prompt")
     model.add_argument("--negative-prompt", default=None, help="negative prompt for CFG")
     model.add_argument("--seconds", type=float, default=None,
@@ -430,10 +445,82 @@ def kept_steps(text: str) -> tuple[int | None, float | None]:
                                      f"(3) or a number of GB (40GB)")
 
 
+def available_devices() -> list[str]:
+    """The torch devices this machine can run on: cpu, and cuda, cuda:N (and mps) where present."""
+    devices = ["cpu"]
+    if torch.cuda.is_available():
+        devices += ["cuda"] + [f"cuda:{index}" for index in range(torch.cuda.device_count())]
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        devices.append("mps")
+    return devices
+
+
+def device_name(text: str) -> str:
+    """argparse type of --device: a torch device this machine has, checked before any model loads or file is
+    written; the error names the value and the devices that are valid here."""
+    valid = available_devices()
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError, TypeError):
+        device = None
+    if device is None or text.strip() != text or (device.type if device.index is None else f"{device}") not in valid:
+        why = "is not a torch device" if device is None else "is not available on this machine"
+        raise argparse.ArgumentTypeError(f"{text!r} {why}; valid here: {', '.join(valid)}")
+    return text
+
+
+class ConfigModel:
+    """A model's facts read from its model_config.json alone, without its weights: enough for `check_settings`
+    (prompt list, window, sample rate, latent stride, sampler family, the model's own defaults)."""
+
+    sample_rate, sample_size, channels = Model.sample_rate, Model.sample_size, Model.channels
+
+    def __init__(self, source: str):
+        self.source, self.config = source, read_config(source)
+
+    @property
+    def latent_stride(self) -> int:
+        model = self.config.get("model", {})
+        ratio = model.get("pretransform", {}).get("config", {}).get("downsampling_ratio", 1)
+        return int(ratio) * int(model.get("diffusion", {}).get("config", {}).get("patch_size", 1))
+
+    @property
+    def diffusion_objective(self) -> str:
+        return config_objective(self.config)
+
+    @property
+    def defaults(self) -> ModelDefaults:
+        return ModelDefaults.from_config(self.config, self.source)
+
+
+def check_settings(args: argparse.Namespace, model, *, whole_window: bool = False) -> None:
+    """A recipe's settings checked as `ditto.optimize` checks them (the same ValueError), before any work: the
+    prompt against the model's prompt list, --seconds against the window, the sampler, lr, steps... `model` may be
+    a `ConfigModel`: `ditto run` checks every job this way before any runs."""
+    arguments = _optimize_arguments(args, model, Job(objective=None, description="", whole_window=whole_window))
+    check_prompt(model, "prompt", arguments.pop("prompt"))
+    negative = arguments.pop("negative_prompt")
+    if negative is not None:
+        check_prompt(model, "negative_prompt", negative)
+    sample_size, seconds_total = resolve_length(model, arguments.pop("sample_size"), 0.0,
+                                                arguments.pop("seconds_total"))
+    check_window(model, sample_size, seconds_total)
+    for name in ("seed", "init_audio", "init_noise_level"):
+        arguments.pop(name)
+    given = {name: arguments.pop(name) for name in ("sampler", "steps", "cfg_scale", "iterations", "lr")}
+    sampling, _, speed, _ = _configs(model, dict(given, sampling=None, optimization=None, speed=None), arguments)
+    sampling.validate(model)
+    speed.validate()
+    if args.method == "guidance" and not (math.isfinite(args.guidance_scale) and args.guidance_scale >= 0):
+        raise ValueError(f"--guidance-scale must be a finite number >= 0 (0: no guidance), got {args.guidance_scale!r}")
+    if args.method == "best-of-n" and args.candidates < 1:
+        raise ValueError(f"--candidates must be an integer >= 1 (seeds to render), got {args.candidates!r}")
+
+
 def _fmt(metrics: dict) -> str:
     return ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
 
 
-__all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_INTERRUPTED", "Job", "RecipeParser", "StopOnSignal",
+__all__ = ["ConfigModel", "available_devices", "check_settings", "device_name", "EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_INTERRUPTED", "Job", "RecipeParser", "StopOnSignal",
            "add_control_flags", "control_objective", "edit_job", "fail", "failing_cleanly", "models_kept", "number_list",
            "recipe_model", "recipe_parser", "reference_or_demo", "run_recipe", "window_for"]

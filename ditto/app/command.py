@@ -10,7 +10,8 @@ import argparse
 import importlib
 import sys
 
-from .cli import EXIT_BAD_INPUT, RecipeParser
+from .cli import EXIT_BAD_INPUT, HelpFormatter, RecipeParser, device_name
+from .experiments import MAX_JOBS
 from .recipes import RECIPES
 
 USAGE = f"""usage: ditto COMMAND [flags]   (ditto COMMAND --help lists the flags)
@@ -34,18 +35,30 @@ CPU). Exit codes: 0 all done, 1 some failed, 2 bad input (nothing ran), 130 inte
 
 
 def run_parser() -> argparse.ArgumentParser:
-    parser = RecipeParser(prog="ditto run", description=RUN_HELP,
-                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = RecipeParser(prog="ditto run", description=RUN_HELP, formatter_class=HelpFormatter)
     parser.add_argument("experiment", help="experiment file (JSONL: one job or grid per line)")
     parser.add_argument("--out", required=True, help="experiment folder: one sub-folder per job, jobs.jsonl, summaries")
-    parser.add_argument("--device", default=None, help="torch device for every job (default: cuda:LOCAL_RANK under "
+    parser.add_argument("--device", type=device_name, default=None, help="torch device for every job (default: cuda:LOCAL_RANK under "
                         "torchrun, cuda if available, else cpu)")
     parser.add_argument("--retry-failed", action="store_true", help="run again the jobs that failed last time")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--max-jobs", type=positive_int, default=MAX_JOBS,
+                        help="refuse an experiment of more jobs than this (a grid multiplies quickly)")
     parser.add_argument("--dry-run", action="store_true",
                         help="check the file and --out, print what each job would do (run, resume, start over, skip); "
                              "run and write nothing")
     return parser
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer >= 1")
+    return value
 
 
 def summarize_parser() -> argparse.ArgumentParser:
@@ -67,9 +80,9 @@ def main(argv: list[str] | None = None) -> None:
 
         args = run_parser().parse_args(rest)
         if args.dry_run:
-            sys.exit(dry_run(args.experiment, args.out, retry_failed=args.retry_failed))
+            sys.exit(dry_run(args.experiment, args.out, retry_failed=args.retry_failed, max_jobs=args.max_jobs))
         sys.exit(run_experiment(args.experiment, args.out, device=args.device, retry_failed=args.retry_failed,
-                                progress=not args.quiet))
+                                progress=not args.quiet, max_jobs=args.max_jobs))
     if command == "summarize":
         from .summary import write_summary
 
@@ -78,6 +91,11 @@ def main(argv: list[str] | None = None) -> None:
             rows = write_summary(args.dir)
         except ValueError as error:
             print(f"error: {error}", file=sys.stderr)
+            sys.exit(EXIT_BAD_INPUT)
+        except OSError as error:  # a folder it cannot write (or read)
+            where = error.filename or args.dir
+            print(f"error: cannot write the summaries into {str(args.dir)!r}: {str(where)!r}: "
+                  f"{error.strerror or error}", file=sys.stderr)
             sys.exit(EXIT_BAD_INPUT)
         print(f"{len(rows)} jobs; wrote {args.dir}/summary.csv, summary.md, summary.png")
         return

@@ -7,8 +7,10 @@ on a filesystem they all see.
 
 `DIR/jobs.jsonl` keeps the experiment's jobs; `DIR/NAME/` is a job's run folder, written by its recipe
 (published whole), or holding only `error.json` when the job failed before writing a result; `DIR/logs/NAME.log`
-is what the job printed. Running the same command again skips done and failed jobs (`--retry-failed` reruns
-failed ones) and continues interrupted ones from their saved state.
+is what the job printed; `DIR/NAME/job.json` the job the folder was run for, so that a folder run with other flags
+is never taken for the job's result. Running the same command again skips done and failed jobs (`--retry-failed`
+reruns failed ones) and continues interrupted ones from their saved state. A folder holds one experiment: another
+file's jobs are refused (`check_out`), and so is a bad --device (by the parser), before anything is written.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import importlib
 import io
 import json
 import os
+import shlex
 import shutil
 import sys
 import threading
@@ -33,8 +36,8 @@ from tqdm import tqdm
 
 from . import summary
 from .cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, StopOnSignal, models_kept
-from .experiments import ExperimentError, ExperimentJob, long_flags, read_experiment, recipe_parser
-from .runs import ERROR_FILE, JOBS_FILE, LOG_DIR, STATE_NAME, job_status
+from .experiments import MAX_JOBS, ExperimentError, ExperimentJob, long_flags, read_experiment, recipe_parser
+from .runs import ERROR_FILE, JOB_FILE, JOBS_FILE, LOG_DIR, STATE_NAME, job_status, read_jobs, read_json
 from ..files import atomic_write
 
 BARRIER_TIMEOUT = datetime.timedelta(days=7)  # ranks wait at the end for the slowest shard
@@ -84,50 +87,78 @@ def prepare(out: Path, jobs: list[ExperimentJob], retry_failed: bool) -> list[tu
         atomic_write(out / JOBS_FILE, "".join(json.dumps(job.record()) + "\n" for job in jobs))
     except OSError as error:
         raise ExperimentError(f"cannot write to --out {str(out)!r}: {error.strerror or error}") from None
-    return [(job.name, flags) for job in jobs if (flags := next_run(out, job.name, retry_failed)) is not None]
+    return [(job.name, flags) for job in jobs
+            if (flags := next_run(out, job.name, retry_failed, job.record())) is not None]
 
 
 def check_out(out: Path, jobs: list[ExperimentJob]) -> None:
-    """Refuse (ExperimentError) an `out` that is a file, holds something else, or a job folder made with other
-    flags."""
+    """Refuse (ExperimentError) an `out` that is a file or cannot be written, that holds something else or another
+    experiment (other jobs in its jobs.jsonl), or a job folder made with other flags. Writes nothing."""
     if out.exists() and not out.is_dir():
         raise ExperimentError(f"--out {str(out)!r} is a file; give a directory")
+    _check_writable(out)
     previous = _previous_jobs(out)
     for job in jobs:
         before = previous.get(job.name)
-        if before is not None and before != job.record() and job_status(out, job.name) != "pending":
+        if before is not None and before != job.record():
             raise ExperimentError(f"line {job.line}: job {job.name!r} in {str(out)!r} was run with other flags "
                                   f"({json.dumps(before['flags'])}); give this job another name or remove "
                                   f"{str(out / job.name)!r}")
+        if job_status(out, job.name, job.record()) == "stale":
+            recorded = read_json(out / job.name / JOB_FILE)
+            raise ExperimentError(f"line {job.line}: job {job.name!r}: its folder {str(out / job.name)!r} was run "
+                                  f"with other flags ({json.dumps(recorded)[:200]}); give this job another name or "
+                                  f"remove the folder")
+    if previous and set(previous) != {job.name for job in jobs}:
+        new = sorted({job.name for job in jobs} - set(previous))
+        gone = sorted(set(previous) - {job.name for job in jobs})
+        differ = "; ".join(part for part in (f"new here: {', '.join(new[:3])}" if new else "",
+                                             f"not in this file: {', '.join(gone[:3])}" if gone else "") if part)
+        raise ExperimentError(f"--out {str(out)!r} holds another experiment ({len(previous)} jobs in its {JOBS_FILE}; "
+                              f"{differ}); an experiment folder holds one experiment: give this file a new --out "
+                              f"(nothing in {str(out)!r} was changed)")
 
 
-def next_run(out: Path, name: str, retry_failed: bool) -> list[str] | None:
-    """The flags the job `name` runs with now ([] a fresh run, --resume, --overwrite), or None: nothing to run."""
-    status = job_status(out, name)
-    if status == "done" or (status == "failed" and not retry_failed):
+def _check_writable(out: Path) -> None:
+    """--out (or the folder it would be made in) must be a writable directory; checked without writing."""
+    existing = out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        what = "is not a directory" if not existing.is_dir() else "is not writable"
+        raise ExperimentError(f"cannot write to --out {str(out)!r}: {str(existing)!r} {what}")
+
+
+def next_run(out: Path, name: str, retry_failed: bool, record: dict | None = None) -> list[str] | None:
+    """The flags the job `name` runs with now ([] a fresh run, --resume, --overwrite), or None: nothing to run.
+    A failed job, or one whose result is corrupt, runs again (from scratch) only with `retry_failed`."""
+    status = job_status(out, name, record)
+    if status in ("done", "stale") or (status in ("failed", "corrupt") and not retry_failed):
         return None
     staging = out / f".{name}.partial"
     if (staging / STATE_NAME).is_file() or (out / name / STATE_NAME).is_file() and status == "interrupted":
         return ["--resume"]  # from the state it saved, to the bitwise-same result
-    if status != "pending" or staging.exists():
+    if status != "pending" or staging.exists() or (out / name).exists():
         return ["--overwrite"]  # start over: a failed run, or one stopped before saving a state
     return []
 
 
-def dry_run(experiment: str | Path, out: str | Path, *, retry_failed: bool = False) -> int:
+def dry_run(experiment: str | Path, out: str | Path, *, retry_failed: bool = False, max_jobs: int = MAX_JOBS) -> int:
     """Print what `ditto run` would do with each job, write nothing; the exit code (2: a bad file or --out)."""
     out = Path(out)
     try:
-        jobs = read_experiment(experiment)
+        jobs = read_experiment(experiment, max_jobs=max_jobs)
         check_out(out, jobs)
     except ExperimentError as error:
         return _refuse(Ranks(), error)
     words = {None: "skip", "": "run", "--resume": "resume", "--overwrite": "start over"}
-    actions = []
+    actions, lines, fresh = [], [], not out.is_dir()
     for job in jobs:
-        flags = next_run(out, job.name, retry_failed)
+        flags = [] if fresh else next_run(out, job.name, retry_failed, job.record())
         actions.append(words[None if flags is None else " ".join(flags)])
-        print(f"{actions[-1]:<10} {job_status(out, job.name):<11} {job.name}: ditto {job.recipe} {' '.join(job.argv())}")
+        status = "pending" if fresh else job_status(out, job.name, job.record())
+        lines.append(f"{actions[-1]:<10} {status:<11} {job.name}: {shlex.join(['ditto', job.recipe, *job.argv()])}")
+    print("\n".join(lines))
     tally = ", ".join(f"{actions.count(word)} {word}" for word in words.values() if word in actions)
     print(f"{len(jobs)} jobs: {tally} (in {out}; nothing was run or written)")
     return 0
@@ -137,12 +168,15 @@ def _previous_jobs(out: Path) -> dict[str, dict]:
     """The jobs an earlier `ditto run` wrote into `out`; refuses a non-empty folder that is not an experiment."""
     if not out.is_dir() or not any(out.iterdir()):
         return {}
-    try:
-        lines = (out / JOBS_FILE).read_text().splitlines()
-    except OSError:
+    if not (out / JOBS_FILE).is_file():
         raise ExperimentError(f"--out {str(out)!r} holds files but no {JOBS_FILE}: it is not a ditto experiment; "
-                              f"choose a new or empty directory (nothing there is replaced)") from None
-    records = [json.loads(line) for line in lines if line.strip()]
+                              f"choose a new or empty directory (nothing there is replaced)")
+    try:
+        records = read_jobs(out)
+    except OSError as error:
+        raise ExperimentError(f"cannot read {str(out / JOBS_FILE)!r}: {error.strerror or error}") from None
+    except ValueError as error:
+        raise ExperimentError(f"{error}; nothing in {str(out)!r} was changed") from None
     return {record["name"]: record for record in records}
 
 
@@ -167,18 +201,22 @@ def run_job(job: ExperimentJob, out: Path, resume_flags: list[str], device: str)
             print(f"error: {type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}")
             code = EXIT_FAILED
     seconds = time.perf_counter() - start
-    log = f"$ ditto {job.recipe} {' '.join(argv)}\n{printed.getvalue()}exit code {code} after {seconds:.1f} s\n"
+    log = f"$ {shlex.join(['ditto', job.recipe, *argv])}\n{printed.getvalue()}exit code {code} after {seconds:.1f} s\n"
     atomic_write(out / LOG_DIR / f"{job.name}.log", log)
     if code not in (0, EXIT_INTERRUPTED) and job_status(out, job.name) != "failed":
         errors = [line[len("error: "):] for line in printed.getvalue().splitlines() if line.startswith("error: ")]
         _record_failure(out / job.name, {"error": errors[-1] if errors else f"exit code {code}", "exit_code": code,
                                          "seconds": seconds, "device": device, "argv": argv})
+    if (out / job.name).is_dir():  # the folder says which job it holds: never taken for a job with other flags
+        atomic_write(out / job.name / JOB_FILE, json.dumps(job.record()) + "\n")
     return code
 
 
 def _forget_failure(folder: Path) -> None:
     """Before a retry: the last attempt's error.json goes (its log is replaced too), an emptied folder with it."""
     (folder / ERROR_FILE).unlink(missing_ok=True)
+    if folder.is_dir() and sorted(path.name for path in folder.iterdir()) == [JOB_FILE]:
+        (folder / JOB_FILE).unlink()
     if folder.is_dir() and not any(folder.iterdir()):
         folder.rmdir()
 
@@ -207,7 +245,7 @@ class ExperimentProgress:
         self._thread = threading.Thread(target=self._poll, daemon=True)
 
     def finished(self) -> int:
-        return sum(job_status(self.out, name) in ("done", "failed") for name in self.names)
+        return sum(job_status(self.out, name) in ("done", "failed", "corrupt") for name in self.names)
 
     def _poll(self) -> None:
         while not self._stop.wait(self.interval_s):
@@ -227,7 +265,7 @@ class ExperimentProgress:
 
 
 def run_experiment(experiment: str | Path, out: str | Path, *, device: str | None = None, retry_failed: bool = False,
-                   progress: bool = True) -> int:
+                   progress: bool = True, max_jobs: int = MAX_JOBS) -> int:
     """Run (or continue) an experiment file into `out` as this process's share; the exit code for the command.
 
     0: every job done; 1: some failed (see DIR/summary.md); 2: a bad experiment file or --out; 130: interrupted.
@@ -235,7 +273,7 @@ def run_experiment(experiment: str | Path, out: str | Path, *, device: str | Non
     ranks, out = Ranks.from_environment(), Path(out)
     device = device or ranks.device()
     try:
-        jobs = read_experiment(experiment)
+        jobs = read_experiment(experiment, max_jobs=max_jobs)
     except ExperimentError as error:
         return _refuse(ranks, error)
     with process_group(ranks, device):
@@ -268,11 +306,12 @@ def _summarize(out: Path, interrupted: bool) -> int:
     counts = {status: sum(row["status"] == status for row in rows) for status in summary.STATUSES}
     left = counts["interrupted"] + counts["pending"]
     print(f"{counts['done']} of {len(rows)} jobs done, {counts['failed']} failed"
+          + "".join(f", {counts[status]} {status}" for status in ("corrupt", "stale") if counts[status])
           + (f", {left} left (rerun the same command to continue)" if left else "")
           + f"; summary in {out / 'summary.md'}")
     if interrupted or left:
         return EXIT_INTERRUPTED
-    return EXIT_FAILED if counts["failed"] else 0
+    return EXIT_FAILED if counts["failed"] + counts["corrupt"] + counts["stale"] else 0
 
 
 def _shared_plan(ranks: Ranks, out: Path, jobs: list[ExperimentJob], retry_failed: bool):

@@ -20,9 +20,12 @@ RUN_FILES = ("result.wav", "baseline.wav", "report.json", "plot.png", "x_T.pt", 
 EDIT_FILES = ("edited.wav", "baseline_edited.wav")  # written by the editing recipes
 GENERATE_FILES = ("audio.wav", "settings.json")  # written by recipes/generate.py
 ERROR_FILE = "error.json"  # `ditto run`: the one-line error of a job that failed before writing a result
-KNOWN_FILES = RUN_FILES + EDIT_FILES + GENERATE_FILES + (ERROR_FILE,)
+JOB_FILE = "job.json"  # `ditto run`: the job (name, recipe, flags) a job folder was run for
+KNOWN_FILES = RUN_FILES + EDIT_FILES + GENERATE_FILES + (ERROR_FILE, JOB_FILE)
 JOBS_FILE = "jobs.jsonl"  # `ditto run`: the experiment's jobs, in the experiment's folder
 LOG_DIR = "logs"  # `ditto run`: what each job printed, DIR/logs/NAME.log
+SUMMARY_FILES = ("summary.csv", "summary.md", "summary.png")  # `ditto summarize`
+EXPERIMENT_ENTRIES = (JOBS_FILE, LOG_DIR, *SUMMARY_FILES)  # an experiment folder's own entries: never job names
 
 
 class RunFolderError(ValueError):
@@ -111,27 +114,60 @@ class RunFolder:
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
-def job_status(out: Path, name: str) -> str:
-    """done | failed | interrupted | pending, from what is on disk for the job `name` in `out`."""
+def job_status(out: Path, name: str, record: dict | None = None) -> str:
+    """done | failed | interrupted | pending | corrupt | stale, from what is on disk for the job `name` in `out`.
+
+    corrupt: its report.json (or settings.json) is not readable JSON. stale: its folder's job.json records other
+    flags than `record` (the job as the experiment gives it): that run is not this job's, so never "done"."""
     folder = out / name
+    if record is not None and (folder / JOB_FILE).is_file() and read_json(folder / JOB_FILE) != record:
+        return "stale"
     if (folder / ERROR_FILE).is_file():
         return "failed"
-    report = read_json(folder / "report.json")
-    if report is not None:
-        if "error" in report:
-            return "failed"
-        return "interrupted" if report.get("stop_reason") == "interrupted" else "done"
-    if (folder / "settings.json").is_file():  # the generate recipe's run
-        return "done"
+    for result in ("report.json", "settings.json"):  # settings.json: the generate recipe's run
+        if (folder / result).is_file():
+            report = read_json(folder / result)
+            if not isinstance(report, dict):
+                return "corrupt"
+            if "error" in report and result == "report.json":
+                return "failed"
+            return "interrupted" if report.get("stop_reason") == "interrupted" else "done"
     return "interrupted" if (out / f".{name}.partial" / STATE_NAME).is_file() else "pending"
 
 
-def read_json(path: Path) -> dict | None:
+def read_jobs(out: Path) -> list[dict]:
+    """The job records of `out/jobs.jsonl`; ValueError naming the file and line of anything that is not one."""
+    path = out / JOBS_FILE
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{str(path)!r} is not UTF-8 text (byte {error.start}); it is not a jobs file written by "
+                         f"ditto run") from None
+    records = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as error:
+            raise ValueError(f"{str(path)!r} line {number}: not JSON ({getattr(error, 'msg', error)}); the file is "
+                             f"truncated or not written by ditto run") from None
+        if not (isinstance(record, dict) and isinstance(record.get("name"), str)
+                and isinstance(record.get("recipe"), str) and isinstance(record.get("flags"), dict)):
+            raise ValueError(f"{str(path)!r} line {number}: expected a job {{\"name\", \"recipe\", \"flags\"}}, "
+                             f"got {line.strip()[:60]!r}; the file is not written by ditto run")
+        records.append(record)
+    return records
+
+
+def read_json(path: Path) -> dict | None:
+    """The JSON object in `path`; None if it is missing, unreadable or not an object."""
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):  # UnicodeDecodeError is a ValueError
         return None
+    return value if isinstance(value, dict) else None
 
 
-__all__ = ["EDIT_FILES", "ERROR_FILE", "GENERATE_FILES", "JOBS_FILE", "KNOWN_FILES", "LOG_DIR", "RUN_FILES", "RunFolder",
+__all__ = ["EDIT_FILES", "ERROR_FILE", "EXPERIMENT_ENTRIES", "JOB_FILE", "SUMMARY_FILES", "read_jobs", "GENERATE_FILES", "JOBS_FILE", "KNOWN_FILES", "LOG_DIR", "RUN_FILES", "RunFolder",
            "RunFolderError", "STATE_NAME", "job_status", "read_json"]

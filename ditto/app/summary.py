@@ -26,10 +26,12 @@ from scipy import stats  # noqa: E402
 
 import objectives  # noqa: E402
 
-from .runs import ERROR_FILE, JOBS_FILE, job_status, read_json  # noqa: E402
+from .runs import ERROR_FILE, JOBS_FILE, job_status, read_jobs, read_json  # noqa: E402
 from ..files import atomic_write, to_bytes  # noqa: E402
 
-STATUSES = ("done", "failed", "interrupted", "pending")
+STATUSES = ("done", "failed", "interrupted", "pending", "corrupt", "stale")  # runs.job_status
+STATUS_ERRORS = {"corrupt": "its result (report.json or settings.json) is not readable JSON: rerun it with ditto run --retry-failed",
+                 "stale": "its folder was run with other flags (its job.json): rename the job or remove the folder"}
 
 
 def higher_is_better(metric: str) -> bool | None:
@@ -52,10 +54,9 @@ def declare_recorded(report: dict) -> None:
 
 def collect(out: Path) -> tuple[list[dict], list[str], list[str]]:
     """(rows, the flags that vary between jobs, the metric names) for the experiment in `out`."""
-    try:
-        records = [json.loads(line) for line in (out / JOBS_FILE).read_text().splitlines() if line.strip()]
-    except OSError:
-        raise ValueError(f"{str(out)!r} holds no {JOBS_FILE}: not an experiment folder written by ditto run") from None
+    if not (out / JOBS_FILE).is_file():
+        raise ValueError(f"{str(out)!r} holds no {JOBS_FILE}: not an experiment folder written by ditto run")
+    records = read_jobs(out)
     varying = _varying_flags(records)
     rows, metrics = [], []
     for record in records:
@@ -65,6 +66,9 @@ def collect(out: Path) -> tuple[list[dict], list[str], list[str]]:
         failure = read_json(folder / ERROR_FILE) or {}
         generated = read_json(folder / "settings.json") or {}
         method = "none" if record["recipe"] == "generate" else record["flags"].get("method", "ditto")
+        status = job_status(out, record["name"], record)
+        if status in STATUS_ERRORS:  # not this job's results, or unreadable: no metrics under its name
+            report, failure, generated = {}, {"error": STATUS_ERRORS[status]}, {}
         row = {"name": record["name"], "recipe": record["recipe"], "method": report.get("method", method)}
         row.update({column: _cell(record["flags"].get(flag)) for flag, column in varying.items()})
         for when in ("before", "after"):
@@ -75,7 +79,7 @@ def collect(out: Path) -> tuple[list[dict], list[str], list[str]]:
         row["seconds"] = (report.get("seconds", {}).get("total") or generated.get("seconds_to_generate")
                           or failure.get("seconds"))
         row["device"] = report.get("settings", {}).get("device") or generated.get("device") or failure.get("device")
-        row["status"] = job_status(out, record["name"])
+        row["status"] = status
         row["error"] = failure.get("error") or report.get("error") or ""
         rows.append(row)
     return rows, list(varying.values()), metrics

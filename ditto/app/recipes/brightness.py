@@ -9,6 +9,7 @@ log spectral centroid (librosa's definition) and the target.
 import objectives
 from ditto import read_audio
 from ditto.app import Job, fail, number_list, plot_brightness, recipe_parser, run_recipe
+from ditto.app.cli import check_settings
 
 
 def build_parser():
@@ -26,19 +27,31 @@ def build_parser():
     return parser
 
 
+def target(args):
+    """The objective and its description from the flags, without a model; ValueError on a bad target."""
+    if args.reference is not None:
+        audio, rate = read_audio(args.reference)
+        objective, description = objectives.Brightness.from_audio(audio, rate), f"centroid of {args.reference}"
+    elif args.curve is not None:
+        objective, description = objectives.Brightness(args.curve), f"curve {args.curve} Hz"
+    else:
+        objective = objectives.Brightness.from_shape(args.shape, low_hz=args.low_hz, high_hz=args.high_hz)
+        description = f"{args.shape} from {args.low_hz:g} to {args.high_hz:g} Hz"
+    return objective, description
+
+
+def check(args, model):
+    """What `ditto run` checks of a job before any job runs (no weights): its settings against `model` (a
+    ConfigModel) and its target, built as the run builds it; ValueError with the run's own message."""
+    check_settings(args, model)
+    target(args)
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-
     try:
-        if args.reference is not None:
-            audio, rate = read_audio(args.reference)
-            objective, description = objectives.Brightness.from_audio(audio, rate), f"centroid of {args.reference}"
-        elif args.curve is not None:
-            objective, description = objectives.Brightness(args.curve), f"curve {args.curve} Hz"
-        else:
-            objective = objectives.Brightness.from_shape(args.shape, low_hz=args.low_hz, high_hz=args.high_hz)
-            description = f"{args.shape} from {args.low_hz:g} to {args.high_hz:g} Hz"
+        objective, description = target(args)
     except ValueError as error:
         fail(str(error))
     run_recipe(args, Job(objective, description=f"brightness: {description}", plot=plot_brightness(objective)))

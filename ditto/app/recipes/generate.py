@@ -4,21 +4,23 @@ Writes OUT/audio.wav and OUT/settings.json. Runs on the embedded tiny model by d
 --model stabilityai/stable-audio-open-1.0 on a GPU for the real model.
 """
 
-import argparse
 import json
 import time
 
 import ditto
 from ditto.app import RecipeParser, RunFolder, RunFolderError, atomic_write, fail, failing_cleanly, recipe_model
+from ditto.app.cli import HelpFormatter, device_name
+from ditto.config import SamplerConfig
+from ditto.generation import check_prompt, resolve_length
 from ditto.sampling import RF_SAMPLERS, V_SAMPLERS
 
 
 def build_parser():
     """This recipe's flags (also what an experiment file's job may set)."""
-    parser = RecipeParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = RecipeParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--model", default="tiny", help="'tiny', a directory with model_config.json + "
                         "model.safetensors, or a hub repo id")
-    parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--device", type=device_name, default=None, help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--prompt", default="solo piano", help="text prompt")
     parser.add_argument("--seconds", type=float, default=None, help="seconds_total (default: the model's window)")
     parser.add_argument("--steps", type=int, default=None, help="sampler steps (default: the model's own, else 100)")
@@ -30,6 +32,18 @@ def build_parser():
     parser.add_argument("--out", default="out/generate", help="output directory")
     parser.add_argument("--overwrite", action="store_true", help="replace the run in --out once the new one is done")
     return parser
+
+
+def check(args, model):
+    """What `ditto run` checks of a job before any job runs (no weights): the prompt against `model`'s (a
+    ConfigModel's) prompt list, --seconds against its window, the sampler and steps; ValueError as generate's."""
+    check_prompt(model, "prompt", args.prompt)
+    resolve_length(model, None, 0.0, args.seconds)
+    defaults = model.defaults
+    sampler = args.sampler or defaults.sampler or ("dpmpp-3m-sde" if model.diffusion_objective == "v" else "pingpong")
+    SamplerConfig(sampler=sampler, steps=defaults.steps or 100 if args.steps is None else args.steps,
+                  cfg_scale=(7.0 if defaults.cfg_scale is None else defaults.cfg_scale) if args.cfg_scale is None
+                  else args.cfg_scale).validate(model)
 
 
 def main(argv=None):

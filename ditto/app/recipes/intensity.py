@@ -8,6 +8,7 @@ file (--reference). The loss is the MSE in dB² between the smoothed frame loudn
 import objectives
 from ditto import read_audio
 from ditto.app import Job, fail, number_list, plot_intensity, recipe_parser, run_recipe
+from ditto.app.cli import check_settings
 
 
 def build_parser():
@@ -23,19 +24,31 @@ def build_parser():
     return parser
 
 
+def target(args):
+    """The objective and its description from the flags, without a model; ValueError on a bad target."""
+    if args.reference is not None:
+        audio, rate = read_audio(args.reference)
+        objective, description = objectives.Intensity.from_audio(audio, rate), f"loudness of {args.reference}"
+    elif args.curve is not None:
+        objective, description = objectives.Intensity(args.curve), f"curve {args.curve} dB"
+    else:
+        objective = objectives.Intensity.from_shape(args.shape, low_db=args.low_db, high_db=args.high_db)
+        description = f"{args.shape} from {args.low_db} to {args.high_db} dB"
+    return objective, description
+
+
+def check(args, model):
+    """What `ditto run` checks of a job before any job runs (no weights): its settings against `model` (a
+    ConfigModel) and its target, built as the run builds it; ValueError with the run's own message."""
+    check_settings(args, model)
+    target(args)
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-
     try:
-        if args.reference is not None:
-            audio, rate = read_audio(args.reference)
-            objective, description = objectives.Intensity.from_audio(audio, rate), f"loudness of {args.reference}"
-        elif args.curve is not None:
-            objective, description = objectives.Intensity(args.curve), f"curve {args.curve} dB"
-        else:
-            objective = objectives.Intensity.from_shape(args.shape, low_db=args.low_db, high_db=args.high_db)
-            description = f"{args.shape} from {args.low_db} to {args.high_db} dB"
+        objective, description = target(args)
     except ValueError as error:
         fail(str(error))
     run_recipe(args, Job(objective, description=f"intensity: {description}", plot=plot_intensity(objective)))

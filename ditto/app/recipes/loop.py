@@ -7,7 +7,9 @@ free for the transition). edited.wav is the loop: the first (length - overlap) s
 from the closing overlap; play it on repeat.
 """
 
+from ditto import read_audio
 from ditto.app import add_control_flags, control_objective, edit_job, plan_loop, recipe_parser, run_recipe
+from ditto.app.cli import check_settings
 
 
 def build_parser():
@@ -26,14 +28,33 @@ def build_parser():
     return parser
 
 
+def section(args):
+    """(start, end) of the section to loop, or None for all of it; ValueError unless both or neither are given."""
+    if (args.start is None) != (args.end is None):
+        raise ValueError(f"--start {args.start} and --end {args.end}: give both to loop a section, or neither")
+    return None if args.start is None else (args.start, args.end)
+
+
+def check(args, model):
+    """What `ditto run` checks of a job before any job runs (no weights): its settings against `model` (a
+    ConfigModel), its control targets, and that its --reference file reads (the edit plan itself needs the weights)."""
+    check_settings(args, model, whole_window=True)
+    section(args)
+    control_objective(args)
+    if args.reference is not None:
+        read_audio(args.reference)
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    if (args.start is None) != (args.end is None):
-        parser.error(f"--start {args.start} and --end {args.end}: give both to loop a section, or neither")
+    try:
+        section_s = section(args)
+    except ValueError as error:
+        parser.error(str(error))
 
     def build(model, sample_size):
-        section = None if args.start is None else (args.start, args.end)
+        section = section_s
         plan = plan_loop(model, args.reference, overlap_s=args.overlap, sample_size=sample_size,
                          bridge_s=args.bridge, section_s=section)
         kind = f"loop of {args.reference}" if args.reference else "reference-free loop"

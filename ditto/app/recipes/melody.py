@@ -9,6 +9,7 @@ log-softmax of the high-passed chromagram, over frames that have a melody note (
 import objectives
 from ditto import read_audio
 from ditto.app import Job, fail, plot_melody, recipe_parser, run_recipe
+from ditto.app.cli import check_settings
 
 
 def build_parser():
@@ -22,18 +23,30 @@ def build_parser():
     return parser
 
 
+def target(args):
+    """The objective and its description from the flags, without a model; ValueError on a bad target."""
+    if args.reference is not None:
+        audio, rate = read_audio(args.reference)
+        objective, description = objectives.Melody.from_audio(audio, rate), f"melody of {args.reference}"
+    elif args.midi is not None:
+        objective, description = objectives.Melody.from_midi(args.midi), f"top notes of {args.midi}"
+    else:
+        objective, description = objectives.Melody.from_notes(args.notes), f"notes {args.notes!r}"
+    return objective, description
+
+
+def check(args, model):
+    """What `ditto run` checks of a job before any job runs (no weights): its settings against `model` (a
+    ConfigModel) and its target, built as the run builds it; ValueError with the run's own message."""
+    check_settings(args, model)
+    target(args)
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-
     try:
-        if args.reference is not None:
-            audio, rate = read_audio(args.reference)
-            objective, description = objectives.Melody.from_audio(audio, rate), f"melody of {args.reference}"
-        elif args.midi is not None:
-            objective, description = objectives.Melody.from_midi(args.midi), f"top notes of {args.midi}"
-        else:
-            objective, description = objectives.Melody.from_notes(args.notes), f"notes {args.notes!r}"
+        objective, description = target(args)
     except ValueError as error:
         fail(str(error))
     run_recipe(args, Job(objective, description=f"melody: {description}", plot=plot_melody(objective)))

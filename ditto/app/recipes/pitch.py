@@ -10,6 +10,7 @@ tells octaves apart, unlike the melody recipe's chroma. The loss is the cross-en
 import objectives
 from ditto import read_audio
 from ditto.app import Job, fail, plot_pitch, recipe_parser, run_recipe
+from ditto.app.cli import check_settings
 
 
 def build_parser():
@@ -27,20 +28,32 @@ def build_parser():
     return parser
 
 
+def target(args):
+    """The objective and its description from the flags, without a model; ValueError on a bad target."""
+    config = objectives.PitchConfig(capacity=args.capacity, hop_s=args.hop)
+    if args.reference is not None:
+        audio, rate = read_audio(args.reference)
+        objective = objectives.Pitch.from_audio(audio, rate, config=config)
+        description = f"pitch track of {args.reference}"
+    elif args.midi is not None:
+        objective, description = objectives.Pitch.from_midi(args.midi, config=config), f"top notes of {args.midi}"
+    else:
+        objective, description = objectives.Pitch.from_notes(args.notes, config=config), f"notes {args.notes!r}"
+    return objective, description
+
+
+def check(args, model):
+    """What `ditto run` checks of a job before any job runs (no weights): its settings against `model` (a
+    ConfigModel) and its target, built as the run builds it; ValueError with the run's own message."""
+    check_settings(args, model)
+    target(args)
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-
     try:
-        config = objectives.PitchConfig(capacity=args.capacity, hop_s=args.hop)
-        if args.reference is not None:
-            audio, rate = read_audio(args.reference)
-            objective = objectives.Pitch.from_audio(audio, rate, config=config)
-            description = f"pitch track of {args.reference}"
-        elif args.midi is not None:
-            objective, description = objectives.Pitch.from_midi(args.midi, config=config), f"top notes of {args.midi}"
-        else:
-            objective, description = objectives.Pitch.from_notes(args.notes, config=config), f"notes {args.notes!r}"
+        objective, description = target(args)
     except ValueError as error:
         fail(str(error))
     run_recipe(args, Job(objective, description=f"pitch: {description}", plot=plot_pitch(objective)))

@@ -10,6 +10,7 @@ is the onset F-measure within ±50 ms (mir_eval).
 import objectives
 from ditto import read_audio
 from ditto.app import Job, fail, number_list, plot_rhythm, recipe_parser, run_recipe
+from ditto.app.cli import check_settings
 
 
 def build_parser():
@@ -27,22 +28,34 @@ def build_parser():
     return parser
 
 
+def target(args):
+    """The objective and its description from the flags, without a model; ValueError on a bad target."""
+    if args.reference is not None:
+        audio, rate = read_audio(args.reference)
+        objective, description = objectives.Rhythm.from_audio(audio, rate), f"onsets of {args.reference}"
+    elif args.midi is not None:
+        objective, description = objectives.Rhythm.from_midi(args.midi), f"note starts of {args.midi}"
+    elif args.onsets is not None:
+        objective, description = objectives.Rhythm(args.onsets), f"onsets {args.onsets} s"
+    else:
+        objective = objectives.Rhythm.from_tempo(args.bpm, beats_per_bar=args.beats_per_bar,
+                                                 subdivision=args.subdivision, offset_s=args.offset)
+        description = f"{args.bpm:g} bpm, {args.beats_per_bar} beats per bar, {args.subdivision} per beat"
+    return objective, description
+
+
+def check(args, model):
+    """What `ditto run` checks of a job before any job runs (no weights): its settings against `model` (a
+    ConfigModel) and its target, built as the run builds it; ValueError with the run's own message."""
+    check_settings(args, model)
+    target(args)
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-
     try:
-        if args.reference is not None:
-            audio, rate = read_audio(args.reference)
-            objective, description = objectives.Rhythm.from_audio(audio, rate), f"onsets of {args.reference}"
-        elif args.midi is not None:
-            objective, description = objectives.Rhythm.from_midi(args.midi), f"note starts of {args.midi}"
-        elif args.onsets is not None:
-            objective, description = objectives.Rhythm(args.onsets), f"onsets {args.onsets} s"
-        else:
-            objective = objectives.Rhythm.from_tempo(args.bpm, beats_per_bar=args.beats_per_bar,
-                                                     subdivision=args.subdivision, offset_s=args.offset)
-            description = f"{args.bpm:g} bpm, {args.beats_per_bar} beats per bar, {args.subdivision} per beat"
+        objective, description = target(args)
     except ValueError as error:
         fail(str(error))
     run_recipe(args, Job(objective, description=f"rhythm: {description}", plot=plot_rhythm(objective)))

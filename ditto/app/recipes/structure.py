@@ -8,6 +8,7 @@ between the smoothed MFCC self-similarity matrix of the output and the target's 
 import objectives
 from ditto import read_audio
 from ditto.app import Job, fail, number_list, plot_structure, recipe_parser, run_recipe
+from ditto.app.cli import check_settings
 
 
 def build_parser():
@@ -21,18 +22,30 @@ def build_parser():
     return parser
 
 
+def target(args):
+    """The objective and its description from the flags, without a model; ValueError on a bad target."""
+    if args.reference is not None:
+        audio, rate = read_audio(args.reference)
+        objective, description = objectives.Structure.from_audio(audio, rate), f"structure of {args.reference}"
+    else:
+        boundaries = args.boundaries
+        objective = objectives.Structure(args.form, boundaries=boundaries)
+        description = f"form {args.form}" + (f" with boundaries {boundaries}" if boundaries else "")
+    return objective, description
+
+
+def check(args, model):
+    """What `ditto run` checks of a job before any job runs (no weights): its settings against `model` (a
+    ConfigModel) and its target, built as the run builds it; ValueError with the run's own message."""
+    check_settings(args, model)
+    target(args)
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-
     try:
-        if args.reference is not None:
-            audio, rate = read_audio(args.reference)
-            objective, description = objectives.Structure.from_audio(audio, rate), f"structure of {args.reference}"
-        else:
-            boundaries = args.boundaries
-            objective = objectives.Structure(args.form, boundaries=boundaries)
-            description = f"form {args.form}" + (f" with boundaries {boundaries}" if boundaries else "")
+        objective, description = target(args)
     except ValueError as error:
         fail(str(error))
     run_recipe(args, Job(objective, description=f"structure: {description}", plot=plot_structure(objective)))

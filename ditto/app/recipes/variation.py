@@ -10,6 +10,7 @@ import ditto
 from ditto import read_audio
 from ditto.app import (Job, add_control_flags, control_objective, plot_waveforms, recipe_parser,
                        reference_or_demo, run_recipe)
+from ditto.app.cli import check_settings
 
 
 def build_parser():
@@ -21,6 +22,15 @@ def build_parser():
                      help="noise level the init audio is sampled from (sigma for v models, t for flows)")
     add_control_flags(parser, intensity_weight=1.0)
     return parser
+
+
+def check(args, model):
+    """What `ditto run` checks of a job before any job runs (no weights): its settings against `model` (a
+    ConfigModel), its control targets, and that its --init-audio file reads (the edit plan itself needs the weights)."""
+    check_settings(args, model)
+    control_objective(args)
+    if args.init_audio is not None:
+        read_audio(args.init_audio)
 
 
 def main(argv=None):

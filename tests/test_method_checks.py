@@ -113,19 +113,25 @@ def test_best_of_n_refuses_a_non_finite_loss(tiny):
 
 
 def test_guidance_that_makes_the_objective_worse_says_so(tiny):
-    result = ditto.guide(tiny, -1.0 * CRESCENDO + 100.0 * objectives.Intensity([-100.0]), scale=3000.0, **SHORT)
-    assert result.final_loss["after"] > result.final_loss["before"], result.final_loss
+    """The user's finding: outpainting by guidance at the default scale raises the overlap's reconstruction error."""
+    opening = ditto.generate(tiny, "solo piano", sample_size=22 * 2048, steps=3, sampler="v-ddim", seed=1234)[0]
+    plan = editing.plan_outpaint(tiny, opening, sample_rate=RATE, overlap_s=0.5, sample_size=22 * 2048)
+    result = ditto.guide(tiny, plan.objective, prompt="solo piano", sample_size=22 * 2048,
+                         seconds_total=22 * 2048 / RATE, steps=3, progress=False)
+    before, after = (result.metrics[when]["reconstruction_mse"] for when in ("before", "after"))
+    assert after > before and result.final_loss == {"before": pytest.approx(before), "after": pytest.approx(after)}
     assert not result.improved and "made the objective worse" in result.warning
     assert "--guidance-scale" in result.warning
 
 
-def test_the_guidance_warning_reaches_the_terminal_and_the_report(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(ditto.methods.Result, "improved", property(lambda self: False))
+def test_the_guidance_warning_reaches_the_terminal_and_the_report(tmp_path, capsys):
     out = tmp_path / "run"
-    code, _, last = run_in_process("intensity", ["--method", "guidance", *FAST, "--out", out], capsys)
-    assert code == 0 and last.startswith("warning: guidance"), last
+    code, _, last = run_in_process("outpaint", ["--method", "guidance", "--overlap", 0.5, *WINDOW, "--out", out],
+                                   capsys)
+    assert code == 0 and last.startswith("warning: guidance made the objective worse"), last
     report = json.loads((out / "report.json").read_text())
-    assert report["warning"].startswith("guidance") and set(report["final_loss"]) == {"before", "after"}
+    assert report["warning"].startswith("guidance made the objective worse") and report["improved"] is False
+    assert report["final_loss"]["after"] > report["final_loss"]["before"]
 
 
 # 10. Ctrl-C / SIGTERM in every method

@@ -62,7 +62,8 @@ def check_search(n: int | None, time_budget_s: float | None) -> None:
         raise ValueError("best_of_n needs n (--candidates) or time_budget_s (--time-budget, seconds), or both; got "
                          "neither")
     if n is not None and not is_count(n, 1):
-        raise ValueError(f"n (--candidates) must be an integer >= 1 (candidates to render), got {n!r}")
+        raise ValueError(f"n must be an integer >= 1 (candidates to render; --candidates in the recipes), got "
+                         f"{n!r}")
     if time_budget_s is not None and not (is_finite_number(time_budget_s) and time_budget_s > 0):
         raise ValueError(f"time_budget_s (--time-budget) must be a finite number of seconds > 0, got "
                          f"{time_budget_s!r}")

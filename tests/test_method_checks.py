@@ -347,3 +347,8 @@ def test_read_errors_list_the_formats_that_read(tmp_path):
         ditto.read_audio(bad)
     expected = "MP3" if "MP3" in soundfile.available_formats() else "OGG"
     assert expected in str(error.value)
+
+
+def test_a_pitch_hop_names_its_flag_and_must_be_finite():
+    with pytest.raises(ValueError, match="--hop.*finite"):
+        objectives.PitchConfig(hop_s=float("inf"))

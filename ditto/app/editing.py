@@ -437,10 +437,9 @@ def extend(model: Model, reference: Reference, *, seconds: float, overlap_s: flo
     reproducing that overlap (`plan_outpaint`) by `method` ("ditto": `ditto.optimize`, "guidance": `ditto.guide`,
     "best-of-n": `ditto.best_of_n`, each given `method_kwargs`: prompt, steps, iterations / scale / n, ...), and
     is crossfaded on; the last window is cut so the piece is exactly round(seconds * sample rate) samples.
-    `control` spans the whole piece and is cut to each window (`slice_control`). More than `max_windows`
-    windows is refused before any work. Model memory is one window's; the piece's audio is kept on the CPU.
-    `should_stop()` (asked by the method as it goes) or a non-finite loss ends the chain after the current
-    window; `on_window(summary)` follows each window.
+    `control` spans the whole piece and is cut to each window (`slice_control`). More than `max_windows` windows
+    is refused before any work. Model memory is one window's; the piece's audio is kept on the CPU. `should_stop()`
+    or a non-finite loss ends the chain after the current window; `on_window(summary)` follows each window.
 
     With `state_path`, each complete window is appended there (its audio and summary: the file grows by one
     window's worth per window); `resume_from` (such a file, from the same reference and arguments) continues

@@ -180,13 +180,17 @@ def _add_method_flags(parser: argparse.ArgumentParser) -> None:
                              "time has passed (extend: per window)")
 
 
-def check_method_flags(args: argparse.Namespace) -> None:
-    """The --method flags that need no model, named as flags; ValueError on a bad one (before any model loads)."""
+def check_method_flags(args: argparse.Namespace, chain: bool = False) -> None:
+    """The --method flags that need no model, named as flags; ValueError on a bad one (before any model loads).
+    `chain`: the recipe saves its own state (extend's chain), so --resume goes with every method."""
     budget = getattr(args, "time_budget", None)
     if budget is not None and not (math.isfinite(budget) and budget > 0):
         raise ValueError(f"--time-budget {budget!r} is invalid; expected a finite number of seconds > 0")
     if args.method == "guidance":
         GuidanceConfig(scale=args.guidance_scale).check()
+        if args.resume and not chain:
+            raise ValueError("--resume continues a DITTO or best-of-n run; --method guidance keeps no state: rerun "
+                             "without --resume")
         if budget is not None:
             raise ValueError("--time-budget applies to --method ditto and best-of-n; guidance runs its --steps once")
     if args.method == "best-of-n":
@@ -345,9 +349,6 @@ def _run_method(args: argparse.Namespace, model, job: Job, folder: RunFolder, st
                         save_every=args.save_every, resume=resume, should_stop=lambda: stop.requested)
     shared = {name: arguments[name] for name in METHOD_ARGUMENTS}
     if args.method == "guidance":
-        if args.resume:
-            raise ValueError("--resume continues a DITTO or best-of-n run; --method guidance keeps no state: rerun "
-                             "without --resume")
         if job.init_audio is not None:
             raise ValueError("--method guidance starts from noise; this recipe starts from init audio: use "
                              "--method ditto or best-of-n")

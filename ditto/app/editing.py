@@ -647,7 +647,7 @@ def run_extend(args, build: tp.Callable[[Model, int], tuple]) -> Extension:
         fail("--fit-window does not apply to extend (--seconds is the whole piece's length; the window is "
              "--sample-size); valid: the other flags of --help")
     try:
-        check_method_flags(args)  # the chain is the state: --resume continues it whatever the method
+        check_method_flags(args, chain=True)  # the chain is the state: --resume continues it whatever the method
         if args.max_windows < 1:
             raise ValueError(f"--max-windows {args.max_windows} is invalid; expected an integer >= 1")
         folder = RunFolder(args.out, overwrite=args.overwrite, resume=args.resume).check()

@@ -251,7 +251,8 @@ def guide(model: Model, objective: Objective, *, prompt: str, scale: float = GUI
         """The result: the guided render, or (None) the baseline; both losses in `final_loss`."""
         total = time.perf_counter() - tic
         seconds.update(total=total, per_iteration=total / max(len(losses), 1))
-        final = None if chosen is None else {"before": _mean_loss(problem, baseline), "after": _mean_loss(problem, chosen)}
+        final = None if chosen is None else {"before": _mean_loss(problem, baseline),
+                                             "after": _mean_loss(problem, chosen)}
         return _result(problem, chosen or baseline, baseline, problem.x_T, losses,
                        -1 if chosen is None else len(losses) - 1, seconds, settings, stop_reason, final)
 

@@ -14,15 +14,22 @@ import torchaudio
 from .files import atomic_write, to_bytes
 
 
+def readable_formats() -> str:
+    """The common formats this soundfile build reads, as the error messages list them (MP3 from libsndfile 1.1)."""
+    known = soundfile.available_formats()
+    return ", ".join(name for name in ("WAV", "FLAC", "OGG", "MP3", "AIFF") if name in known)
+
+
 def read_audio(path: str | PathLike) -> tuple[torch.Tensor, int]:
-    """A WAV/FLAC/OGG file -> (audio (channels, samples) float32, sample_rate)."""
+    """An audio file (WAV, FLAC, OGG, and MP3 where libsndfile reads it: `readable_formats()`) ->
+    (audio (channels, samples) float32, sample_rate)."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"audio file {str(path)!r} does not exist")
     try:
         data, sample_rate = soundfile.read(str(path), dtype="float32", always_2d=True)  # (samples, channels)
     except (soundfile.LibsndfileError, RuntimeError, TypeError) as e:
-        raise ValueError(f"cannot read audio file {str(path)!r}: {e}; readable formats: WAV, FLAC, OGG") from None
+        raise ValueError(f"cannot read audio file {str(path)!r}: {e}; readable formats: {readable_formats()}") from None
     if data.shape[0] == 0:
         raise ValueError(f"audio file {str(path)!r} holds no samples")
     audio = torch.from_numpy(np.ascontiguousarray(data.T))

@@ -11,6 +11,7 @@ Afterwards `ditto.load_model(DST_DIR)` loads it without unpickling. Exit codes: 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .loading import ModelLoadError, convert_checkpoint
@@ -25,6 +26,11 @@ def main(argv: list[str] | None = None, prog: str = "python -m ditto.convert") -
                         help="directory to write model.safetensors + model_config.json into (created if missing; "
                              "default: SRC)")
     args = parser.parse_args(argv)  # a usage error exits 2
+    if os.path.isfile(args.source):
+        print(f"error: SRC {args.source!r} is a file ({_what_file(args.source)}); valid: the directory holding "
+              f"model.ckpt + model_config.json (e.g. {os.path.dirname(os.path.abspath(args.source))!r}), or a hub "
+              f"repo id with a DST_DIR", file=sys.stderr)
+        return 2
     try:
         written = convert_checkpoint(args.source, args.destination)
     except ModelLoadError as error:
@@ -36,6 +42,15 @@ def main(argv: list[str] | None = None, prog: str = "python -m ditto.convert") -
         return 1
     print(f"wrote {written / 'model.safetensors'}; load it with ditto.load_model({str(written)!r})")
     return 0
+
+
+def _what_file(path: str) -> str:
+    """What a file given as SRC looks like: a pickle checkpoint, a zip archive (torch.save) or something else."""
+    with open(path, "rb") as file:
+        head = file.read(4)
+    if head[:2] in (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05") or head.startswith(b"PK"):
+        return "a checkpoint file itself, not its directory"
+    return "not a checkpoint: neither a pickle nor a torch zip archive"
 
 
 if __name__ == "__main__":

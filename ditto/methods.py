@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import time
 import typing as tp
 
@@ -21,8 +22,9 @@ from tqdm.auto import tqdm
 
 from .config import SamplerConfig, SpeedConfig, is_count, is_finite_number, split_options
 from .generation import draw_x_T, velocity_model
+from .files import save_torch
 from .loading import Model
-from .optimize import Objective, Problem, Result, Start, build_problem, control_sampling
+from .optimize import NonFinite, Objective, OptimizationError, Problem, Result, Start, build_problem, control_sampling
 from .sampling import rf_timesteps
 
 GUIDED_SAMPLERS = ("v-ddim", "euler")  # the deterministic samplers guidance steps through (v models, flows)
@@ -45,50 +47,89 @@ def _problem(model: Model, objective: Objective, *, prompt: str, seed: int, batc
 
 
 def _result(problem: Problem, chosen: dict, baseline: dict, x_T: torch.Tensor, losses: list[float],
-            best: int, seconds: dict, settings: dict, stop_reason: str) -> Result:
+            best: int, seconds: dict, settings: dict, stop_reason: str, final_loss: dict | None = None) -> Result:
     with torch.no_grad():
         metrics = {"before": problem.metrics(baseline["latents"], baseline["audio"]),
                    "after": problem.metrics(chosen["latents"], chosen["audio"])}
     return Result(audio=chosen["audio"], baseline_audio=baseline["audio"], x_T=x_T.detach().cpu(), losses=losses,
                   metrics=metrics, sample_rate=problem.model.sample_rate, best_iteration=best, seconds=seconds,
-                  settings=settings, stop_reason=stop_reason, latents=chosen["latents"])
+                  settings=settings, stop_reason=stop_reason, latents=chosen["latents"], final_loss=final_loss)
+
+
+def check_search(n: int | None, time_budget_s: float | None) -> None:
+    """best_of_n's stopping arguments (named with their recipe flags); ValueError on a bad one."""
+    if n is None and time_budget_s is None:
+        raise ValueError("best_of_n needs n (--candidates) or time_budget_s (--time-budget, seconds), or both; got "
+                         "neither")
+    if n is not None and not is_count(n, 1):
+        raise ValueError(f"n must be an integer >= 1 (candidates to render; --candidates in the recipes), got "
+                         f"{n!r}")
+    if time_budget_s is not None and not (is_finite_number(time_budget_s) and time_budget_s > 0):
+        raise ValueError(f"time_budget_s (--time-budget) must be a finite number of seconds > 0, got "
+                         f"{time_budget_s!r}")
+
+
+SEARCH_RESUMABLE = ("n", "time_budget_s", "device", "best_seed")  # may differ when a best-of-N search is resumed
 
 
 def best_of_n(model: Model, objective: Objective, *, prompt: str, n: int | None = None,
               time_budget_s: float | None = None, seed: int = 0, batch_size: int = 1, progress: bool = True,
-              **options) -> Result:
+              should_stop: tp.Callable[[], bool] | None = None, state_path: str | os.PathLike | None = None,
+              resume: str | os.PathLike | None = None, **options) -> Result:
     """Render seeds seed, seed + 1, ... (`batch_size` at a time) and keep the one whose loss is lowest.
 
     Stops after `n` candidates, or once `time_budget_s` has passed (at least one batch runs); with both, at
-    whichever comes first. `losses` holds each candidate's loss in seed order, `best_iteration` the index of
-    the kept one (`settings["best_seed"]` its seed), `baseline_audio` the first seed's render. Other keyword
-    arguments are `optimize`'s, under the same names: the window and prompt (`seconds_total`, `sample_size`,
-    `seconds_start`, `negative_prompt`, `init_audio`, `init_noise_level`, `conditioning_tensors`), the
-    SamplerConfig fields (`sampler`, `steps`, `cfg_scale`, ...) and the SpeedConfig fields.
+    whichever comes first; or when `should_stop()` (asked after every batch) is true: stop_reason "interrupted",
+    the best so far kept. `losses` holds each candidate's loss in seed order, `best_iteration` the index of
+    the kept one (`settings["best_seed"]` its seed), `baseline_audio` the first seed's render. With
+    `state_path` the search so far (losses, the best and the first candidate) is saved there after every batch;
+    `resume` (such a file, same settings but n and time_budget_s) continues it. A NaN/inf loss raises
+    `OptimizationError`, its `.result` the best so far. Other keyword arguments are `optimize`'s, under the same
+    names: the window and prompt (`seconds_total`, `sample_size`, `seconds_start`, `negative_prompt`,
+    `init_audio`, `init_noise_level`, `conditioning_tensors`), the SamplerConfig fields (`sampler`, `steps`,
+    `cfg_scale`, ...) and the SpeedConfig fields.
     """
-    if n is None and time_budget_s is None:
-        raise ValueError("best_of_n needs n (candidates) or time_budget_s (seconds), or both; got neither")
-    if n is not None and not is_count(n, 1):
-        raise ValueError(f"n must be an integer >= 1 (candidates to render), got {n!r}")
-    if time_budget_s is not None and not (is_finite_number(time_budget_s) and time_budget_s > 0):
-        raise ValueError(f"time_budget_s must be a finite number > 0, got {time_budget_s!r}")
+    check_search(n, time_budget_s)
     problem, settings = _problem(model, objective, prompt=prompt, seed=seed, batch_size=batch_size,
                                  options=options, caller="best_of_n")
     settings.update(method="best-of-n", n=n, time_budget_s=time_budget_s)
-    return _search(problem, settings, n, time_budget_s, progress)
+    search = _Search(problem, settings, None if resume is None else _saved_search(resume, settings))
+    bar = tqdm(total=n, initial=len(search.losses), disable=not progress, desc="best-of-N", unit="seed")
+    stop_reason = "iterations"
+    while n is None or len(search.losses) < n:
+        if time_budget_s and search.losses and search.elapsed() >= time_budget_s:
+            stop_reason = "time_budget"
+            break
+        bar.update(search.batch(n))
+        if state_path is not None:
+            save_torch(state_path, search.snapshot())
+        if should_stop is not None and should_stop() and (n is None or len(search.losses) < n):
+            stop_reason = "interrupted"
+            break
+    bar.close()
+    return search.result(stop_reason)
 
 
-def _search(problem: Problem, settings: dict, n: int | None, time_budget_s: float | None, progress: bool) -> Result:
-    """best_of_n's loop: batches of seeds until n candidates or the budget; the best and the first kept."""
-    seed, width = settings["seed"], problem.x_T.shape[0]
-    shape = (1, *problem.x_T.shape[1:])
-    losses, best, first = [], None, None
-    tic = time.perf_counter()
-    bar = tqdm(total=n, disable=not progress, desc="best-of-N", unit="seed")
-    while (n is None or len(losses) < n) and not (time_budget_s and losses
-                                                   and time.perf_counter() - tic >= time_budget_s):
-        count = width if n is None else min(width, n - len(losses))
-        x_T = torch.cat([draw_x_T(problem.model, seed + len(losses) + j, shape) for j in range(count)])
+class _Search:
+    """best_of_n's state: every candidate's loss, the best candidate and the first (the baseline) so far."""
+
+    def __init__(self, problem: Problem, settings: dict, saved: dict | None):
+        self.problem, self.settings = problem, settings
+        self.losses, self.best, self.first, self.seconds_before = [], None, None, 0.0
+        if saved is not None:
+            self.losses, self.best, self.first = list(saved["losses"]), saved["best"], saved["first"]
+            self.seconds_before = saved["seconds"]
+        self.started = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return self.seconds_before + time.perf_counter() - self.started
+
+    def batch(self, n: int | None) -> int:
+        """Render and score the next batch of seeds; returns how many. A NaN/inf loss raises OptimizationError."""
+        problem, seed = self.problem, self.settings["seed"] + len(self.losses)
+        width, shape = problem.x_T.shape[0], (1, *problem.x_T.shape[1:])
+        count = width if n is None else min(width, n - len(self.losses))
+        x_T = torch.cat([draw_x_T(problem.model, seed + j, shape) for j in range(count)])
         candidate = dataclasses.replace(problem, x_T=x_T, cond=_first(problem.cond, count),
                                         init_latents=None if problem.init_latents is None
                                         else problem.init_latents[:count])
@@ -96,19 +137,47 @@ def _search(problem: Problem, settings: dict, n: int | None, time_budget_s: floa
         with torch.no_grad():
             batch_losses = candidate.loss(rendered["latents"], rendered["audio"]).reshape(-1).tolist()
         for j, value in enumerate(batch_losses):
-            one = {key: rendered[key][j:j + 1] for key in ("latents", "audio")}
-            if first is None:
-                first = one
-            if best is None or value < best[0]:
-                best = (value, len(losses), one, x_T[j:j + 1])
-            losses.append(value)
-        bar.update(count)
-    bar.close()
-    total = time.perf_counter() - tic
-    stop_reason = "iterations" if n is not None and len(losses) >= n else "time_budget"
-    settings["best_seed"] = seed + best[1]  # generate(..., seed=best_seed) renders the kept candidate alone
-    return _result(problem, best[2], first, best[3], losses, best[1],
-                   {"total": total, "per_iteration": total / len(losses), "baseline": None}, settings, stop_reason)
+            one = {key: rendered[key][j:j + 1].cpu() for key in ("latents", "audio")}
+            if not math.isfinite(value) or not torch.isfinite(one["audio"]).all():
+                self.first = self.first or one
+                raise OptimizationError(f"the loss of seed {seed + j} became {value} (its render or the objective "
+                                        f"is not finite); check the objective's target",
+                                        self.result("failed"))
+            self.first = self.first or one
+            if self.best is None or value < self.best["loss"]:
+                self.best = {"loss": value, "index": len(self.losses), "x_T": x_T[j:j + 1].cpu(), **one}
+            self.losses.append(value)
+        return count
+
+    def snapshot(self) -> dict:
+        return {"settings": self.settings, "losses": self.losses, "best": self.best, "first": self.first,
+                "seconds": self.elapsed()}
+
+    def result(self, stop_reason: str) -> Result:
+        """The best candidate so far (the first when none was scored), against the first."""
+        best = self.best or {"index": -1, "x_T": self.problem.x_T[:1].cpu(), **self.first}
+        total, device = self.elapsed(), self.problem.model.device
+        self.settings["best_seed"] = self.settings["seed"] + max(best["index"], 0)  # generate(seed=...) renders it
+        chosen = {key: best[key].to(device) for key in ("latents", "audio")}
+        first = {key: self.first[key].to(device) for key in ("latents", "audio")}
+        return _result(self.problem, chosen, first, best["x_T"], self.losses, best["index"],
+                       {"total": total, "per_iteration": total / max(len(self.losses), 1), "baseline": None},
+                       self.settings, stop_reason)
+
+
+def _saved_search(path: str | os.PathLike, settings: dict) -> dict:
+    """A best-of-N search saved by `best_of_n(state_path=...)`, checked to continue this very search."""
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        changed = [f"{key}={saved['settings'].get(key)!r} -> {settings.get(key)!r}" for key in sorted(settings)
+                   if key not in SEARCH_RESUMABLE and saved["settings"].get(key) != settings.get(key)]
+    except Exception as error:  # a missing, truncated or foreign file: torch raises several types
+        raise ValueError(f"cannot resume best-of-N from {str(path)!r}: {str(error).splitlines()[0]} (it is written "
+                         f"by best_of_n(..., state_path=...), or --method best-of-n)") from None
+    if changed:
+        raise ValueError(f"cannot resume: the saved best-of-N search had other settings ({'; '.join(changed)}); "
+                         f"only {', '.join(SEARCH_RESUMABLE)} may change")
+    return saved
 
 
 def _first(cond, count: int):
@@ -132,52 +201,89 @@ class GuidanceConfig:
     repeats: int = 1  # FreeDoM's time travel: re-noise to t_i and redo a guided step this many times in all
     travel_seed: int = 0  # seeds the re-noising of the repeats
 
-    def validate(self, steps: int) -> None:
+    def check(self) -> None:
+        """The arguments that need no model (named with their recipe flags); ValueError on a bad one."""
         if not (is_finite_number(self.scale) and self.scale >= 0):
-            raise ValueError(f"scale must be a finite number >= 0 (0: no guidance), got {self.scale!r}")
+            raise ValueError(f"scale (--guidance-scale) must be a finite number >= 0 (0: no guidance), got "
+                             f"{self.scale!r}")
         if not is_count(self.repeats, 1):
             raise ValueError(f"repeats must be an integer >= 1 (1: no time travel), got {self.repeats!r}")
+
+    def validate(self, steps: int) -> None:
+        self.check()
         if self.guided_steps is not None and not all(is_count(i, 0) and i < steps for i in self.guided_steps):
             raise ValueError(f"guided_steps must be step indices in [0, {steps - 1}], got {list(self.guided_steps)!r}")
 
 
 def guide(model: Model, objective: Objective, *, prompt: str, scale: float = GUIDANCE_SCALE,
           guided_steps: tp.Sequence[int] | None = None, repeats: int = 1, seed: int = 0, batch_size: int = 1,
-          progress: bool = True, **options) -> Result:
+          progress: bool = True, should_stop: tp.Callable[[], bool] | None = None, **options) -> Result:
     """Training-free guidance of one render toward `objective`, on a deterministic sampler (v-ddim, euler).
 
     `losses` holds the objective's mean loss at each guided step (of the x0-prediction, so it falls as the
     chain denoises); `baseline_audio` is the unguided render of the same seed (`generate`'s); x_T is the
-    seeded start, not optimized. Other keyword arguments are `optimize`'s, under the same names: the window
-    and prompt (`seconds_total`, `sample_size`, `seconds_start`, `negative_prompt`, `conditioning_tensors`),
-    the SamplerConfig fields (`sampler`, `steps`, `cfg_scale`, ...) and the SpeedConfig fields (bf16 autocast,
-    decoder_bf16, chunk_latents apply; the chain is not checkpointed: no backward spans more than one step).
+    seeded start, not optimized. `final_loss` holds the objective's loss of the baseline and of the result:
+    `Result.warning` says so when guidance made it worse. A NaN/inf loss, x_t or result raises
+    `OptimizationError` (its `.result` the unguided baseline); `should_stop()`, asked after every step, ends
+    the chain early with the baseline as the result (stop_reason "interrupted"). Other keyword arguments are
+    `optimize`'s, under the same names: the window and prompt (`seconds_total`, `sample_size`, `seconds_start`,
+    `negative_prompt`, `conditioning_tensors`), the SamplerConfig fields (`sampler`, `steps`, `cfg_scale`, ...)
+    and the SpeedConfig fields (bf16 autocast, decoder_bf16, chunk_latents apply; the chain is not
+    checkpointed: no backward spans more than one step).
     """
+    config = GuidanceConfig(scale=scale, repeats=repeats, travel_seed=seed + 2,
+                            guided_steps=None if guided_steps is None else tuple(guided_steps))
+    config.check()
     problem, settings = _problem(model, objective, prompt=prompt, seed=seed, batch_size=batch_size,
                                  options=options, caller="guide",
                                  start_options=[name for name in START_OPTIONS if "init" not in name])
     if problem.chain.sampler not in GUIDED_SAMPLERS:
         raise ValueError(f"guidance steps through a deterministic sampler; got {problem.chain.sampler!r}, valid: "
                          f"{', '.join(GUIDED_SAMPLERS)} (v-ddim for v models, euler for flows)")
-    config = GuidanceConfig(scale=scale, repeats=repeats, travel_seed=seed + 2,
-                            guided_steps=None if guided_steps is None else tuple(guided_steps))
     config.validate(problem.chain.steps)
     settings.update(method="guidance", **{k: v for k, v in dataclasses.asdict(config).items()})
     tic = time.perf_counter()
     baseline = problem.render(problem.start())
-    baseline_seconds = time.perf_counter() - tic
-    with problem.checkpointing():
-        latents, losses = guided_chain(problem, config, progress)
+    seconds = {"baseline": time.perf_counter() - tic}
+    losses: list[float] = []
+
+    def finish(chosen: dict | None, stop_reason: str) -> Result:
+        """The result: the guided render, or (None) the baseline; both losses in `final_loss`."""
+        total = time.perf_counter() - tic
+        seconds.update(total=total, per_iteration=total / max(len(losses), 1))
+        final = None if chosen is None else {"before": _mean_loss(problem, baseline),
+                                             "after": _mean_loss(problem, chosen)}
+        return _result(problem, chosen or baseline, baseline, problem.x_T, losses,
+                       -1 if chosen is None else len(losses) - 1, seconds, settings, stop_reason, final)
+
+    try:
+        with problem.checkpointing():
+            latents = guided_chain(problem, config, progress, losses, should_stop)
+        if latents is None:
+            return finish(None, "interrupted")
+        with torch.no_grad():
+            chosen = {"latents": latents, "audio": problem.audio(latents)}
+        _check_finite(chosen["audio"], "the guided render's audio")
+    except NonFinite as error:
+        raise OptimizationError(f"guidance {error}; lower the guidance scale (--guidance-scale, now {scale!r}); the "
+                                f"result is the unguided baseline", finish(None, "failed")) from None
+    return finish(chosen, "iterations")
+
+
+def _mean_loss(problem: Problem, rendered: dict) -> float:
     with torch.no_grad():
-        chosen = {"latents": latents, "audio": problem.audio(latents)}
-    total = time.perf_counter() - tic
-    return _result(problem, chosen, baseline, problem.x_T, losses, len(losses) - 1,
-                   {"total": total, "per_iteration": total / max(len(losses), 1), "baseline": baseline_seconds},
-                   settings, "iterations")
+        return float(problem.loss(rendered["latents"], rendered["audio"]).mean())
 
 
-def guided_chain(problem: Problem, config: GuidanceConfig, progress: bool) -> tuple[torch.Tensor, list[float]]:
-    """The chain x_T -> x_0 with guided steps; the mean loss of the x0-prediction at each guided step."""
+def _check_finite(tensor: torch.Tensor, what: str) -> None:
+    if not torch.isfinite(tensor).all():
+        raise NonFinite(f"{what} became non-finite ({int((~torch.isfinite(tensor)).sum())} NaN/inf values)")
+
+
+def guided_chain(problem: Problem, config: GuidanceConfig, progress: bool, losses: list[float],
+                 should_stop: tp.Callable[[], bool] | None = None) -> torch.Tensor | None:
+    """The chain x_T -> x_0 with guided steps (None when `should_stop()` ended it early); appends the mean loss of
+    the x0-prediction at each guided step to `losses`; NonFinite when a loss or x_t stops being finite."""
     chain, model = problem.chain, problem.model
     v_model = velocity_model(model, problem.cond, chain, autocast_bf16=problem.speed.autocast_bf16)
     flow = chain.sampler == "euler"
@@ -185,16 +291,21 @@ def guided_chain(problem: Problem, config: GuidanceConfig, progress: bool) -> tu
     t = rf_timesteps(chain.steps, t_max) if flow else torch.linspace(t_max, 0, chain.steps + 1)
     guided = set(range(chain.steps - 1) if config.guided_steps is None else config.guided_steps)
     generator = torch.Generator(device=model.device).manual_seed(config.travel_seed)
-    x, losses = problem.x_T.to(model.dtype), []
+    x = problem.x_T.to(model.dtype)
     for i in tqdm(range(chain.steps), disable=not progress, desc="guidance", unit="step"):
         start = x
         for repeat in range(config.repeats if i in guided else 1):
             x, loss = _guided_step(problem, v_model, start, t, i, flow, config.scale if i in guided else None)
+            if loss is not None and not math.isfinite(loss):
+                raise NonFinite(f"loss became {loss} at step {i}")
+            _check_finite(x, f"x_t at step {i}")
             if repeat < config.repeats - 1 and i < chain.steps - 1:
                 start = _renoise(x, t[i + 1], t[i], flow, generator)
         if i in guided:
             losses.append(loss)
-    return x.detach(), losses
+        if should_stop is not None and should_stop() and i < chain.steps - 1:
+            return None
+    return x.detach()
 
 
 def _guided_step(problem: Problem, v_model, x: torch.Tensor, t: torch.Tensor, i: int, flow: bool,

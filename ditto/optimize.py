@@ -76,6 +76,8 @@ class Result:
     latents: torch.Tensor | None = None  # (batch, latent_channels, latent_frames): x_0 of the returned audio
     noises: torch.Tensor | None = None  # (steps, batch, latent_channels, latent_frames): the best per-step noises
     # of a stochastic sampler, when they were optimized beside x_T (None otherwise), on the CPU
+    final_loss: dict | None = None  # {"before", "after"}: the objective's loss of the baseline and of the result,
+    # for methods whose `losses` are not losses of renders (guidance: of x0-predictions along the chain)
 
     @property
     def variables(self) -> list[str]:
@@ -84,15 +86,26 @@ class Result:
 
     @property
     def improved(self) -> bool:
-        """Whether some iteration beat the baseline x_T (losses[0] is the baseline's loss)."""
+        """Whether the result beats the baseline: some iteration's x_T (or seed) did (losses[0] is the baseline's
+        loss), or, with `final_loss`, the result's loss is below the baseline's."""
+        if self.final_loss is not None:
+            return self.final_loss["after"] < self.final_loss["before"]
         return self.best_iteration > 0
 
     @property
     def warning(self) -> str | None:
-        """One line for the report and the terminal when the optimization did not pay off; None otherwise."""
+        """One line for the report and the terminal when the method did not pay off; None otherwise."""
         if not self.losses or self.improved:
             return None
-        if self.settings.get("method") == "best-of-n":
+        method = self.settings.get("method")
+        if method == "guidance" and self.final_loss is None:
+            return "the guided render did not finish: the result is the unguided baseline"
+        if self.final_loss is not None:
+            before, after = self.final_loss["before"], self.final_loss["after"]
+            worse = "made the objective worse" if after > before else "did not lower the objective"
+            return (f"{method or 'the method'} {worse} (loss {before:.4g} -> {after:.4g} against the unguided "
+                    f"baseline); try a lower guidance scale (--guidance-scale, now {self.settings.get('scale')!r})")
+        if method == "best-of-n":
             return (f"no other seed beat the first (loss {self.losses[0]:.4g}): the result is the baseline; try more "
                     f"candidates")
         return (f"no iteration improved on the baseline (loss {self.losses[0]:.4g}): the result is the baseline; "

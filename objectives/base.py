@@ -216,7 +216,11 @@ class Weighted(Objective):
         if not math.isfinite(weight):
             raise ValueError(f"objective weight {weight} is not finite; expected a finite number such as 0.025")
         if isinstance(objective, Weighted):  # w1 * (w2 * f) == (w1 * w2) * f
-            objective, weight = objective.objective, weight * objective.weight
+            product = weight * objective.weight
+            if not math.isfinite(product):
+                raise ValueError(f"objective weight {weight:g} × {objective.weight:g} = {product} is not finite; "
+                                 f"expected a finite product such as 0.025")
+            objective, weight = objective.objective, product
         self.objective = Objective.wrap(objective)
         self.weight = weight
 

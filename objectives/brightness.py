@@ -23,6 +23,7 @@ from .metrics import declare_metric
 
 BrightnessShape = Literal["brighter", "darker", "swell", "dip", "pulse"]
 BRIGHTNESS_SHAPES: tuple[str, ...] = ("brighter", "darker", "swell", "dip", "pulse")
+SILENCE = 1e-5  # a reference whose peak is at most this (-100 dBFS) has no centroid to follow
 _INTENSITY_SHAPE = {"brighter": "crescendo", "darker": "decrescendo", "swell": "swell", "dip": "swell",
                     "pulse": "pulse"}
 
@@ -145,13 +146,24 @@ class Brightness(Objective):
         """Target = the reference clip's own smoothed centroid curve (brightness_st of its mono mixdown)."""
         config = config or BrightnessConfig()
         reference = single_reference(audio, config.n_fft)
+        if not float(reference.abs().max()) > SILENCE:
+            raise ValueError(f"reference audio is silent (peak {float(reference.abs().max()):.3g}): it has no spectral "
+                             f"centroid to follow; expected audio with sound (peak above {SILENCE:g})")
         return cls(semitones_to_hz(brightness_st(reference, sample_rate, config)[0].double()), config=config)
 
     def targets(self, num_frames: int) -> torch.Tensor:
         """Target curve in semitones (frames,) for a clip with num_frames feature frames."""
         return interpolate_curve(self.target_st, num_frames)
 
+    def check_rate(self, sample_rate: int) -> None:
+        """Refuse a target the audio cannot reach: a centroid lies in (0, Nyquist) of `sample_rate`."""
+        nyquist = check_sample_rate(sample_rate) / 2
+        if float(self.target_hz.max()) >= nyquist:
+            raise ValueError(f"brightness target {float(self.target_hz.max()):g} Hz is invalid for {sample_rate} Hz "
+                             f"audio; expected centroid targets in (0, {nyquist:g}) Hz (below the Nyquist frequency)")
+
     def __call__(self, audio: torch.Tensor, sample_rate: int) -> torch.Tensor:
+        self.check_rate(sample_rate)
         centroid_st = brightness_st(audio, sample_rate, self.config)  # (batch, frames)
         target_st = self.targets(centroid_st.shape[-1]).to(centroid_st)  # (frames,)
         return (centroid_st - target_st).pow(2).mean(dim=-1)

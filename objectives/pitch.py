@@ -57,8 +57,9 @@ class PitchConfig:
     def __post_init__(self):
         if self.capacity not in CAPACITIES:
             raise ValueError(f"capacity {self.capacity!r} is invalid; expected one of {', '.join(CAPACITIES)}")
-        if not self.hop_s * CREPE_SAMPLE_RATE >= 1:
-            raise ValueError(f"hop_s {self.hop_s} is invalid; expected at least one 16 kHz sample (1/16000 s)")
+        if not (math.isfinite(self.hop_s) and self.hop_s * CREPE_SAMPLE_RATE >= 1):
+            raise ValueError(f"hop_s (the pitch recipe's --hop) {self.hop_s} is invalid; expected a finite number of "
+                             f"seconds, at least one 16 kHz sample (1/16000 s)")
         for name in ("blur_cents", "cent_tolerance"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} {getattr(self, name)} is invalid; expected a positive number of cents")

@@ -113,6 +113,10 @@ def merge_onsets(times: Iterable[float], merge_s: float = 0.03) -> np.ndarray:
     return np.asarray(kept, dtype=np.float64)
 
 
+MIN_ONSET_SPACING_S = 0.01  # the densest onset grid: closer onsets are one onset to the metric (±50 ms)
+MAX_GRID_S = 3600.0  # the longest onset grid laid out
+
+
 def tempo_onsets(bpm: float, duration_s: float, *, beats_per_bar: int = 4, subdivision: int = 1,
                  offset_s: float = 0.0, accent: float = 0.6) -> tuple[np.ndarray, np.ndarray]:
     """Onset times and accents of a metric grid: subdivision onsets per beat from offset_s to duration_s.
@@ -125,10 +129,17 @@ def tempo_onsets(bpm: float, duration_s: float, *, beats_per_bar: int = 4, subdi
     for name, value in (("beats_per_bar", beats_per_bar), ("subdivision", subdivision)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} {value!r} is invalid; expected an integer ≥ 1")
+    if not is_number(duration_s) or not 0 < duration_s <= MAX_GRID_S:
+        raise ValueError(f"duration_s {duration_s!r} is invalid; expected seconds in (0, {MAX_GRID_S:g}]")
     if not is_number(offset_s) or not 0 <= offset_s < duration_s:
         raise ValueError(f"offset_s {offset_s!r} is invalid; expected seconds in [0, {duration_s})")
     if not is_number(accent) or not 0 < accent <= 1:
         raise ValueError(f"accent {accent!r} is invalid; expected a number in (0, 1]")
+    finest = max(1, int(60.0 / bpm / MIN_ONSET_SPACING_S + 1e-9))  # the finest subdivision at this tempo
+    if subdivision > finest:
+        raise ValueError(f"subdivision {subdivision!r} is invalid at {bpm:g} bpm: onsets would be "
+                         f"{60.0 / bpm / subdivision:.3g} s apart; expected an integer in 1..{finest} (onsets at "
+                         f"least {MIN_ONSET_SPACING_S:g} s apart)")
     step_s = 60.0 / bpm / subdivision
     index = np.arange(int(math.floor((duration_s - offset_s) / step_s + 1e-9)) + 1)
     times = offset_s + index * step_s
@@ -145,10 +156,13 @@ def onset_pulses(times_s: np.ndarray, accents: np.ndarray, num_frames: int, samp
     Pulses sit one frame (the flux lag) after each onset, where onset_strength peaks for a sharp attack.
     """
     centre_s = np.arange(num_frames) * hop_length / sample_rate - hop_length / sample_rate  # (frames,)
+    times_s, accents = np.asarray(times_s), np.asarray(accents)
+    near = (times_s > centre_s[0] - 10 * pulse_s) & (times_s < centre_s[-1] + 10 * pulse_s)  # the rest add < 1e-21
+    times_s, accents = times_s[near], accents[near]
     if len(times_s) == 0:
         return torch.zeros(num_frames, dtype=torch.float64)
-    distance = (centre_s[:, None] - np.asarray(times_s)[None, :]) / pulse_s  # (frames, onsets)
-    curve = (np.asarray(accents)[None, :] * np.exp(-0.5 * distance ** 2)).max(axis=1)
+    distance = (centre_s[:, None] - times_s[None, :]) / pulse_s  # (frames, onsets in the clip)
+    curve = (accents[None, :] * np.exp(-0.5 * distance ** 2)).max(axis=1)
     return torch.from_numpy(curve)
 
 

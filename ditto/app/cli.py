@@ -25,7 +25,7 @@ from ..loading import PAPER_LR
 from ..loading import Model, ModelDefaults, config_objective, read_config
 from ..generation import check_prompt, check_window, resolve_length
 from ..config import OPTIMIZERS, model_sampling
-from ..methods import GUIDANCE_SCALE, METHODS, best_of_n, guide
+from ..methods import GUIDANCE_SCALE, METHODS, GuidanceConfig, best_of_n, check_search, guide
 from ..optimize import OptimizationError, Result, _configs, optimize
 
 SAO_HINT = """Defaults run the embedded tiny model on the CPU in under a minute. For the real model on a GPU:
@@ -185,7 +185,35 @@ def _add_method_flags(parser: argparse.ArgumentParser) -> None:
                              "gradient (DPS / FreeDoM); best-of-n: render --candidates seeds, keep the best")
     method.add_argument("--guidance-scale", type=float, default=GUIDANCE_SCALE,
                         help="--method guidance: step size, normalised by sqrt(loss) as in DPS")
-    method.add_argument("--candidates", type=int, default=8, help="--method best-of-n: seeds to render")
+    method.add_argument("--candidates", type=int, default=None,
+                        help="--method best-of-n: seeds to render (default: 8, or as many as --time-budget allows)")
+    method.add_argument("--time-budget", type=float, default=None,
+                        help="seconds: --method ditto stops iterating, best-of-n stops rendering seeds once this much "
+                             "time has passed (extend: per window)")
+
+
+def check_method_flags(args: argparse.Namespace, chain: bool = False) -> None:
+    """The --method flags that need no model, named as flags; ValueError on a bad one (before any model loads).
+    `chain`: the recipe saves its own state (extend's chain), so --resume goes with every method."""
+    budget = getattr(args, "time_budget", None)
+    if budget is not None and not (math.isfinite(budget) and budget > 0):
+        raise ValueError(f"--time-budget {budget!r} is invalid; expected a finite number of seconds > 0")
+    if args.method == "guidance":
+        GuidanceConfig(scale=args.guidance_scale).check()
+        if args.resume and not chain:
+            raise ValueError("--resume continues a DITTO or best-of-n run; --method guidance keeps no state: rerun "
+                             "without --resume")
+        if budget is not None:
+            raise ValueError("--time-budget applies to --method ditto and best-of-n; guidance runs its --steps once")
+    if args.method == "best-of-n":
+        check_search(search_candidates(args), budget)
+
+
+def search_candidates(args: argparse.Namespace) -> int | None:
+    """--candidates, else 8, or no count when --time-budget bounds the search."""
+    if args.candidates is not None or getattr(args, "time_budget", None) is not None:
+        return args.candidates
+    return 8
 
 
 def _add_output_flags(parser: argparse.ArgumentParser, save_every: bool) -> None:
@@ -232,8 +260,9 @@ def run_recipe(args: argparse.Namespace, job: Job | tp.Callable[..., Job]) -> Re
     Exit codes: 0 done, 2 bad input (nothing written), 1 the run failed, 130 interrupted (best so far written).
     """
     try:
+        check_method_flags(args)
         folder = RunFolder(args.out, overwrite=args.overwrite, resume=args.resume).check()
-    except RunFolderError as error:
+    except ValueError as error:  # RunFolderError is one
         fail(str(error))
     with StopOnSignal() as stop, failing_cleanly(folder):
         model, job = _model_and_job(args, job)
@@ -249,9 +278,22 @@ def run_recipe(args: argparse.Namespace, job: Job | tp.Callable[..., Job]) -> Re
     if result.warning:
         print(f"warning: {result.warning}", file=sys.stderr)
     if result.stop_reason == "interrupted":
-        fail(f"interrupted after {len(result.losses)} of {result.settings['iterations']} iterations; the best result "
-             f"so far is in {folder.out}; continue with the same command and --resume", EXIT_INTERRUPTED)
+        fail(interrupted_message(result, folder.out), EXIT_INTERRUPTED)
     return result
+
+
+def interrupted_message(result: Result, out: Path) -> str:
+    """The last line of an interrupted run: how far it got, where the best so far is, how to continue."""
+    method = result.settings.get("method", "ditto")
+    if method == "guidance":
+        return (f"interrupted after {len(result.losses)} guided steps; the unguided baseline is in {out} (guidance "
+                f"keeps no state: rerun with --overwrite)")
+    if method == "best-of-n":
+        of = "" if result.settings.get("n") is None else f" of {result.settings['n']}"
+        return (f"interrupted after {len(result.losses)}{of} candidates; the best so far is in {out}; continue with "
+                f"the same command and --resume")
+    return (f"interrupted after {len(result.losses)} of {result.settings['iterations']} iterations; the best result "
+            f"so far is in {out}; continue with the same command and --resume")
 
 
 @contextlib.contextmanager
@@ -313,20 +355,20 @@ METHOD_ARGUMENTS = ("prompt", "negative_prompt", "seconds_total", "sample_size",
 def _run_method(args: argparse.Namespace, model, job: Job, folder: RunFolder, stop: StopOnSignal) -> Result:
     """The job by --method: DITTO (resumable), training-free guidance, or best-of-N, on the same arguments."""
     arguments = _optimize_arguments(args, model, job)
+    resume = folder.saved_state() if args.resume else None
     if args.method == "ditto":
         return optimize(model, job.objective, **arguments, progress=not args.quiet, state_path=folder.state_path,
-                        save_every=args.save_every, resume=folder.saved_state() if args.resume else None,
-                        should_stop=lambda: stop.requested)
-    if args.resume:
-        raise ValueError(f"--resume continues a DITTO run; --method {args.method} runs are short: rerun without it")
+                        save_every=args.save_every, resume=resume, should_stop=lambda: stop.requested)
     shared = {name: arguments[name] for name in METHOD_ARGUMENTS}
     if args.method == "guidance":
         if job.init_audio is not None:
             raise ValueError("--method guidance starts from noise; this recipe starts from init audio: use "
                              "--method ditto or best-of-n")
-        return guide(model, job.objective, scale=args.guidance_scale, progress=not args.quiet, **shared)
-    return best_of_n(model, job.objective, n=args.candidates, progress=not args.quiet,
-                     init_audio=job.init_audio, init_noise_level=job.init_noise_level, **shared)
+        return guide(model, job.objective, scale=args.guidance_scale, progress=not args.quiet,
+                     should_stop=lambda: stop.requested, **shared)
+    return best_of_n(model, job.objective, n=search_candidates(args), time_budget_s=arguments["time_budget_s"],
+                     progress=not args.quiet, init_audio=job.init_audio, init_noise_level=job.init_noise_level,
+                     should_stop=lambda: stop.requested, state_path=folder.state_path, resume=resume, **shared)
 
 
 def _optimize_arguments(args: argparse.Namespace, model, job: Job) -> dict:
@@ -346,7 +388,7 @@ def _optimize_arguments(args: argparse.Namespace, model, job: Job) -> dict:
                 chunk_latents=args.chunk_latents, autocast_bf16=args.bf16, decoder_bf16=args.decoder_bf16,
                 keep_steps=args.keep_steps[0], memory_budget_gb=args.keep_steps[1],
                 surrogate_steps=args.surrogate_steps, init_audio=job.init_audio,
-                init_noise_level=job.init_noise_level)
+                init_noise_level=job.init_noise_level, time_budget_s=getattr(args, "time_budget", None))
 
 
 def _publish(folder: RunFolder, result: Result, job: Job, extra: dict) -> list[Path]:
@@ -511,10 +553,7 @@ def check_settings(args: argparse.Namespace, model, *, whole_window: bool = Fals
     sampling, _, speed, _ = _configs(model, dict(given, sampling=None, optimization=None, speed=None), arguments)
     sampling.validate(model)
     speed.validate()
-    if args.method == "guidance" and not (math.isfinite(args.guidance_scale) and args.guidance_scale >= 0):
-        raise ValueError(f"--guidance-scale must be a finite number >= 0 (0: no guidance), got {args.guidance_scale!r}")
-    if args.method == "best-of-n" and args.candidates < 1:
-        raise ValueError(f"--candidates must be an integer >= 1 (seeds to render), got {args.candidates!r}")
+    check_method_flags(args, chain=not hasattr(args, "save_every"))
 
 
 def _fmt(metrics: dict) -> str:

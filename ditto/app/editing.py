@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import math
+import os
+import sys
 import typing as tp
 from os import PathLike
 from pathlib import Path
@@ -23,13 +26,14 @@ from matplotlib.figure import Figure
 import objectives
 
 from . import report
-from .cli import (EXIT_FAILED, EXIT_INTERRUPTED, Job, StopOnSignal, _optimize_arguments, fail, failing_cleanly,
-                  recipe_model, window_for)
+from .cli import (EXIT_FAILED, EXIT_INTERRUPTED, METHOD_ARGUMENTS, Job, StopOnSignal, _optimize_arguments,
+                  check_method_flags, fail, failing_cleanly, recipe_model, search_candidates, window_for)
 from .runs import RunFolder, RunFolderError
 from ..audio import load_for_model, write_audio
 from ..files import atomic_write, save_torch, to_bytes
 from ..generation import encode
 from ..loading import Model
+from ..methods import best_of_n, guide
 from ..optimize import OptimizationError, optimize
 
 Reference = tp.Union[str, PathLike, torch.Tensor]
@@ -76,6 +80,17 @@ def _check_overlap(model: Model, overlap_s: float, sample_size: int) -> int:
     return overlap_frames
 
 
+def _check_reference_overlap(model: Model, samples: int, overlap_s: float, overlap_frames: int) -> None:
+    """Refuse a reference shorter than the overlap, as rounded to whole latent frames (the message says so)."""
+    stride, rate = model.latent_stride, model.sample_rate
+    if samples >= overlap_frames * stride:
+        return
+    longest = samples // stride * stride / rate
+    raise ValueError(f"reference is {samples / rate:.4g} s, shorter than the overlap: {overlap_s} s is "
+                     f"{overlap_frames} latent frames of {stride} samples = {overlap_frames * stride / rate:.4g} s; "
+                     f"valid: an overlap of at most {longest:.4g} s for this reference, or a longer reference")
+
+
 def plan_outpaint(model: Model, reference: Reference, *, overlap_s: float, sample_size: int,
                   sample_rate: int | None = None, context_frames: int = 32) -> EditPlan:
     """Continuation: the generation's first `overlap_s` seconds reproduce the reference's last `overlap_s`.
@@ -89,8 +104,7 @@ def plan_outpaint(model: Model, reference: Reference, *, overlap_s: float, sampl
     duration_s = audio.shape[-1] / model.sample_rate
     overlap_frames = _check_overlap(model, overlap_s, sample_size)
     overlap_samples = overlap_frames * stride
-    if audio.shape[-1] < overlap_samples:
-        raise ValueError(f"reference is {duration_s:.2f} s, shorter than the overlap of {overlap_s} s")
+    _check_reference_overlap(model, audio.shape[-1], overlap_s, overlap_frames)
     # Encode the reference's tail, frame-aligned at its end, with some context before the overlap
     usable = min(audio.shape[-1] // stride, overlap_frames + context_frames) * stride
     latents = encode_reference(model, audio[:, -usable:])  # (C, usable // stride)
@@ -344,6 +358,11 @@ class _Piece:
         self.chunks.append(joined[:, :cut])
         self.tail = joined[:, cut:]
 
+    def restore(self, chunk: torch.Tensor, tail: torch.Tensor) -> None:
+        """Redo a saved `append`: the samples it fixed and the tail it left."""
+        self.chunks.append(chunk)
+        self.tail = tail
+
     def audio(self, samples: int) -> torch.Tensor:
         """The first `samples` samples (channels, samples) of the piece."""
         return torch.cat([*self.chunks, self.tail], dim=-1)[:, :samples]
@@ -362,25 +381,37 @@ class Extension:
     settings: dict  # the first window's optimize settings, plus the chain's: seconds, overlap_s, windows, seeds
 
 
-def _extend_span(model: Model, reference_samples: int, seconds: float, overlap_s: float,
-                 sample_size: int) -> tuple[int, int, int]:
+MAX_WINDOWS = 100  # extend refuses a chain longer than this unless max_windows (--max-windows) is raised
+
+
+def _extend_span(model: Model, reference_samples: int, seconds: float, overlap_s: float, sample_size: int,
+                 max_windows: int) -> tuple[int, int, int]:
     """(samples of the finished piece, overlap samples, windows needed); refuses spans that cannot be extended."""
     rate, stride = model.sample_rate, model.latent_stride
-    overlap = _check_overlap(model, overlap_s, sample_size) * stride
-    if reference_samples < overlap:
-        raise ValueError(f"reference is {reference_samples / rate:.2f} s, shorter than the overlap of {overlap_s} s")
-    if not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds * rate > reference_samples):
+    overlap_frames = _check_overlap(model, overlap_s, sample_size)
+    _check_reference_overlap(model, reference_samples, overlap_s, overlap_frames)
+    if not (isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and math.isfinite(seconds)):
+        raise ValueError(f"seconds (--seconds) {seconds!r} must be a finite number of seconds: the length of the "
+                         f"extended piece, longer than the reference ({reference_samples / rate:.2f} s)")
+    if not seconds * rate > reference_samples:
         raise ValueError(f"seconds {seconds!r} must be longer than the reference ({reference_samples / rate:.2f} s): "
                          f"the length of the extended piece")
-    total = round(seconds * rate)
-    return total, overlap, math.ceil((total - reference_samples) / (sample_size - overlap))
+    if not (isinstance(max_windows, int) and max_windows >= 1):
+        raise ValueError(f"max_windows (--max-windows) must be an integer >= 1, got {max_windows!r}")
+    total, overlap = round(seconds * rate), overlap_frames * stride
+    count = math.ceil((total - reference_samples) / (sample_size - overlap))
+    if count > max_windows:
+        raise ValueError(f"seconds {seconds!r} needs {count} windows of {sample_size / rate:.2f} s, more than "
+                         f"max_windows {max_windows} (--max-windows); raise it to run this many, or extend to fewer "
+                         f"seconds")
+    return total, overlap, count
 
 
 def _window_summary(index: int, start: int, seed: int, result, rate: int) -> dict:
     """What report.json keeps of one window's optimization (its audio lives on in the piece)."""
     return {"window": index, "start_s": start / rate, "seed": seed, "losses": result.losses, "metrics": result.metrics,
             "best_iteration": result.best_iteration, "stop_reason": result.stop_reason, "seconds": result.seconds,
-            "x_T": result.x_T}
+            "warning": result.warning, "x_T": result.x_T}
 
 
 def _join(index: int, start: int, overlap: int, plan: EditPlan, result, rate: int) -> dict:
@@ -392,33 +423,38 @@ def _join(index: int, start: int, overlap: int, plan: EditPlan, result, rate: in
                                    for when in ("before", "after")}}
 
 
+WINDOW_METHODS = {"ditto": optimize, "guidance": guide, "best-of-n": best_of_n}  # what renders each window
+
+
 def extend(model: Model, reference: Reference, *, seconds: float, overlap_s: float, sample_size: int,
            sample_rate: int | None = None, control: objectives.Objective | None = None, seed: int = 0,
-           should_stop: tp.Callable[[], bool] | None = None, on_window: tp.Callable[[dict], None] | None = None,
-           state_path: str | PathLike | None = None, resume_from: str | PathLike | None = None,
-           **optimize_kwargs) -> Extension:
+           method: str = "ditto", max_windows: int = MAX_WINDOWS, should_stop: tp.Callable[[], bool] | None = None,
+           on_window: tp.Callable[[dict], None] | None = None, state_path: str | PathLike | None = None,
+           resume_from: str | PathLike | None = None, **method_kwargs) -> Extension:
     """Continue `reference` to `seconds` (any length) by chained outpainting, one generation window at a time.
 
-    Window k (x_T seed `seed + k`) starts `overlap_s` before the piece's current end, is optimized
-    (`plan_outpaint`) to reproduce that overlap, and is crossfaded on; the last window is cut so the piece is
-    exactly round(seconds * sample rate) samples. `control` spans the whole piece and is cut to each window
-    (`slice_control`). `optimize_kwargs` go to `ditto.optimize` (prompt, steps, iterations, ...). Model memory is
-    one window's; the piece's audio is kept on the CPU. `should_stop()` (asked after every iteration) or a
-    non-finite loss ends the chain after the current window; `on_window(summary)` follows each window.
+    Window k (x_T seed `seed + k`) starts `overlap_s` before the piece's current end, is steered toward
+    reproducing that overlap (`plan_outpaint`) by `method` ("ditto": `ditto.optimize`, "guidance": `ditto.guide`,
+    "best-of-n": `ditto.best_of_n`, each given `method_kwargs`: prompt, steps, iterations / scale / n, ...), and
+    is crossfaded on; the last window is cut so the piece is exactly round(seconds * sample rate) samples.
+    `control` spans the whole piece and is cut to each window (`slice_control`). More than `max_windows` windows
+    is refused before any work. Model memory is one window's; the piece's audio is kept on the CPU. `should_stop()`
+    or a non-finite loss ends the chain after the current window; `on_window(summary)` follows each window.
 
-    With `state_path`, the chain so far is saved there after every complete window; `resume_from` (such a file,
-    from the same reference and arguments) continues after its last window, to the same piece bit for bit.
+    With `state_path`, each complete window is appended there (its audio and summary: the file grows by one
+    window's worth per window); `resume_from` (such a file, from the same reference and arguments) continues
+    after its last window, to the same piece bit for bit.
     """
+    if method not in WINDOW_METHODS:
+        raise ValueError(f"method {method!r} is invalid; valid: {', '.join(WINDOW_METHODS)}")
     audio, rate = load_reference(model, reference, sample_rate).cpu(), model.sample_rate
-    total, overlap, count = _extend_span(model, audio.shape[-1], seconds, overlap_s, sample_size)
+    total, overlap, count = _extend_span(model, audio.shape[-1], seconds, overlap_s, sample_size, max_windows)
     if control is not None:
         slice_control(control, 0.0, sample_size / rate, total / rate)  # refuses what cannot be cut, before any work
     chain = {"reference_sha256": hashlib.sha256(audio.numpy().tobytes()).hexdigest(), "samples": total,
-             "overlap": overlap, "sample_size": sample_size, "seed": seed}
-    saved = _saved_chain(resume_from, chain) if resume_from is not None else {}
-    piece = _Piece(saved.get("piece", audio), sample_size)
-    baseline = _Piece(saved.get("baseline", audio), sample_size)
-    windows, joins, settings = saved.get("windows", []), saved.get("joins", []), saved.get("settings", {})
+             "overlap": overlap, "sample_size": sample_size, "seed": seed, "method": method}
+    saved = ChainFile(state_path, chain)
+    piece, baseline, windows, joins, settings = saved.resume(resume_from, audio, sample_size)
     stop_reason = "done"
     for index in range(len(windows), count):
         start = piece.length - overlap
@@ -426,8 +462,9 @@ def extend(model: Model, reference: Reference, *, seconds: float, overlap_s: flo
         objective = plan.objective if control is None else plan.objective + slice_control(
             control, start / rate, (start + sample_size) / rate, total / rate)
         try:
-            result = optimize(model, objective, seed=seed + index, sample_size=sample_size,
-                              seconds_total=sample_size / rate, should_stop=should_stop, **optimize_kwargs)
+            result = WINDOW_METHODS[method](model, objective, seed=seed + index, sample_size=sample_size,
+                                            seconds_total=sample_size / rate, should_stop=should_stop,
+                                            **method_kwargs)
         except OptimizationError as error:
             result, stop_reason = error.result, f"failed: {error}"
         settings = settings or result.settings
@@ -435,30 +472,91 @@ def extend(model: Model, reference: Reference, *, seconds: float, overlap_s: flo
         piece.append(result.audio[0], overlap)
         baseline.append(result.baseline_audio[0], overlap)
         windows.append(_window_summary(index, start, seed + index, result, rate))
-        if on_window is not None:
-            on_window({**joins[-1], "of": count})
         stop_reason = "interrupted" if result.stop_reason == "interrupted" else stop_reason
+        if stop_reason == "done":
+            saved.append(windows[-1], joins[-1], settings, piece, baseline)
+        if on_window is not None:
+            on_window({**joins[-1], "of": count, "warning": windows[-1]["warning"]})
         if stop_reason != "done":
             break
-        if state_path is not None:
-            save_torch(state_path, {"chain": chain, "piece": piece.audio(piece.length),
-                                    "baseline": baseline.audio(baseline.length), "windows": windows, "joins": joins,
-                                    "settings": settings})
-    settings = {**settings, "seed": seed, "seeds": [w["seed"] for w in windows], "seconds": total / rate,
-                "overlap_s": overlap / rate, "windows": count, "reference_s": audio.shape[-1] / rate}
+    settings = {**settings, "method": method, "seed": seed, "seeds": [w["seed"] for w in windows],
+                "seconds": total / rate, "overlap_s": overlap / rate, "windows": count,
+                "reference_s": audio.shape[-1] / rate}
     samples = total if stop_reason == "done" else piece.length
     return Extension(audio=piece.audio(samples), baseline_audio=baseline.audio(samples), sample_rate=rate,
                      windows=windows, joins=joins, stop_reason=stop_reason, settings=settings)
 
 
-def _saved_chain(path: str | PathLike, chain: dict) -> dict:
-    """The chain state saved at `path`, checked to continue this very chain (reference, length, window, seed)."""
-    saved = torch.load(path, map_location="cpu", weights_only=True)
-    if saved.get("chain") != chain:
-        differ = sorted(key for key in chain if saved.get("chain", {}).get(key) != chain[key])
+class ChainFile:
+    """extend's saved chain: a header, then one record per complete window (its summary and join, the audio it
+    fixed in the piece and the baseline, and their working tails), appended, so the file grows linearly.
+
+    A record cut short by a kill is ignored on reading (and overwritten by the next append)."""
+
+    MAGIC = b"ditto extend chain v2\n"
+
+    def __init__(self, path: str | PathLike | None, chain: dict):
+        self.path, self.chain, self.valid = (None if path is None else Path(path)), chain, 0
+
+    def resume(self, source: str | PathLike | None, audio: torch.Tensor, keep: int) -> tuple:
+        """(piece, baseline, windows, joins, settings): the reference alone, or the chain saved in `source`."""
+        piece, baseline = _Piece(audio, keep), _Piece(audio, keep)
+        if source is None:
+            return piece, baseline, [], [], {}
+        data, records = _read_chain(Path(source), self.chain)
+        for record in records:
+            piece.restore(record["piece"], record["piece_tail"])
+            baseline.restore(record["baseline"], record["baseline_tail"])
+        if self.path is not None:  # continue appending to the valid part of the same chain
+            atomic_write(self.path, data)
+            self.valid = len(data)
+        settings = records[0]["settings"] if records else {}
+        return piece, baseline, [r["window"] for r in records], [r["join"] for r in records], settings
+
+    def append(self, window: dict, join: dict, settings: dict, piece: "_Piece", baseline: "_Piece") -> None:
+        """Append one complete window; the first also writes the header."""
+        if self.path is None:
+            return
+        record = {"window": window, "join": join, "settings": settings, "piece": piece.chunks[-1].clone(),
+                  "piece_tail": piece.tail.clone(), "baseline": baseline.chunks[-1].clone(),
+                  "baseline_tail": baseline.tail.clone()}  # clones: a view would save its whole storage
+        head = b"" if self.valid else self.MAGIC + _framed({"chain": self.chain})
+        with open(self.path, "r+b" if self.valid else "wb") as file:
+            file.seek(self.valid)
+            file.write(head + _framed(record))
+            file.truncate()
+            file.flush()
+            os.fsync(file.fileno())
+            self.valid = file.tell()
+
+
+def _framed(obj: dict) -> bytes:
+    payload = to_bytes(lambda buffer: torch.save(obj, buffer))
+    return len(payload).to_bytes(8, "little") + payload
+
+
+def _read_chain(path: Path, chain: dict) -> tuple[bytes, list[dict]]:
+    """(the file's valid bytes, its window records), checked to continue this very chain (reference, length,
+    window, seed, method)."""
+    data = path.read_bytes()
+    if not data.startswith(ChainFile.MAGIC):
+        raise ValueError(f"--resume: {str(path)!r} is not an extend chain state (written by extend --resume's "
+                         f"saves); rerun without --resume, or with --overwrite")
+    records, at = [], len(ChainFile.MAGIC)
+    while at + 8 <= len(data):
+        size = int.from_bytes(data[at:at + 8], "little")
+        if at + 8 + size > len(data):
+            break  # a record cut short by a kill
+        records.append(torch.load(io.BytesIO(data[at + 8:at + 8 + size]), map_location="cpu", weights_only=True))
+        at += 8 + size
+    if not records:  # the header itself was cut short: nothing to continue
+        return b"", []
+    saved = records[0].get("chain", {})
+    if saved != chain:
+        differ = sorted(key for key in chain if saved.get(key) != chain[key])
         raise ValueError(f"--resume: the chain saved in {str(path)!r} is another run (its {', '.join(differ)} "
                          f"differ); rerun with the flags and reference it was started with, or without --resume")
-    return saved
+    return data[:at], records[1:]
 
 
 def extension_report(extension: Extension, description: str) -> dict:
@@ -466,13 +564,30 @@ def extension_report(extension: Extension, description: str) -> dict:
     rate = extension.sample_rate
     worst = {when: max((join["seam_jump"][when] for join in extension.joins), default=None)
              for when in ("before", "after")}
-    return {"edit": "extend", "objective": description, "settings": extension.settings,
+    return {"edit": "extend", "objective": description, "method": extension.settings.get("method", "ditto"),
+            "settings": extension.settings, "metrics": piece_metrics(extension),
             "stop_reason": extension.stop_reason, "joins": extension.joins,
             "seams": {when: {"seam_jump": value} for when, value in worst.items()},  # the worst join
             "windows": [{k: v for k, v in window.items() if k != "x_T"} for window in extension.windows],
             "seconds": {"total": sum(w["seconds"]["total"] for w in extension.windows),
                         "per_window": [w["seconds"]["total"] for w in extension.windows]},
             "sample_rate": rate, "audio_seconds": extension.audio.shape[-1] / rate}
+
+
+def piece_metrics(extension: Extension) -> dict:
+    """{"before", "after"} metrics of the whole piece, as the experiment summary reads them: each window's metric
+    (overlap reconstruction, a control's) averaged over the windows, and seam_jump, the worst join's."""
+    metrics = {}
+    for when in ("before", "after"):
+        names = [name for window in extension.windows for name in window["metrics"].get(when, {})]
+        metrics[when] = {name: float(sum(w["metrics"][when][name] for w in extension.windows
+                                         if name in w["metrics"].get(when, {}))
+                                     / sum(name in w["metrics"].get(when, {}) for w in extension.windows))
+                         for name in dict.fromkeys(names)}
+        seams = [join["seam_jump"][when] for join in extension.joins]
+        if seams:
+            metrics[when]["seam_jump"] = max(seams)
+    return metrics
 
 
 def _envelope(audio: torch.Tensor, points: int = 4000) -> torch.Tensor:
@@ -532,20 +647,22 @@ def run_extend(args, build: tp.Callable[[Model, int], tuple]) -> Extension:
         fail("--fit-window does not apply to extend (--seconds is the whole piece's length; the window is "
              "--sample-size); valid: the other flags of --help")
     try:
+        check_method_flags(args, chain=True)  # the chain is the state: --resume continues it whatever the method
+        if args.max_windows < 1:
+            raise ValueError(f"--max-windows {args.max_windows} is invalid; expected an integer >= 1")
         folder = RunFolder(args.out, overwrite=args.overwrite, resume=args.resume).check()
-    except RunFolderError as error:
+    except ValueError as error:  # RunFolderError is one
         fail(str(error))
     with StopOnSignal() as stop, failing_cleanly(folder):
         model = recipe_model(args.model, args.device)
         sample_size = window_for(args, model) or model.sample_size
         reference, rate, control, description = build(model, sample_size)
-        arguments = _optimize_arguments(args, model, Job(None, description, whole_window=True))
-        for name in ("seed", "sample_size", "seconds_total"):
-            arguments.pop(name)
         extension = extend(model, reference, sample_rate=rate, seconds=args.seconds, overlap_s=args.overlap,
-                           sample_size=sample_size, control=control, seed=args.seed, progress=not args.quiet,
-                           should_stop=lambda: stop.requested, on_window=_print_join, state_path=folder.state_path,
-                           resume_from=folder.saved_state() if args.resume else None, **arguments)
+                           sample_size=sample_size, control=control, seed=args.seed, method=args.method,
+                           max_windows=args.max_windows, progress=not args.quiet, should_stop=lambda: stop.requested,
+                           on_window=_print_join, state_path=folder.state_path,
+                           resume_from=folder.saved_state() if args.resume else None,
+                           **_window_arguments(args, model, description))
         paths = write_extension(folder.staging, extension, description)
         folder.publish()
     seconds = sum(window["seconds"]["total"] for window in extension.windows)
@@ -560,10 +677,25 @@ def run_extend(args, build: tp.Callable[[Model, int], tuple]) -> Extension:
     return extension
 
 
+def _window_arguments(args, model: Model, description: str) -> dict:
+    """What each window's method gets from the flags: `optimize`'s arguments for DITTO, the shared ones plus
+    --guidance-scale or --candidates / --time-budget for the others (the chain sets seed and window)."""
+    arguments = _optimize_arguments(args, model, Job(None, description, whole_window=True))
+    if args.method == "ditto":
+        chosen = arguments
+    else:
+        chosen = {name: arguments[name] for name in METHOD_ARGUMENTS}
+        chosen.update({"scale": args.guidance_scale} if args.method == "guidance" else
+                      {"n": search_candidates(args), "time_budget_s": arguments["time_budget_s"]})
+    return {name: value for name, value in chosen.items() if name not in ("seed", "sample_size", "seconds_total")}
+
+
 def _print_join(join: dict) -> None:
     seam, mse = join["seam_jump"], join["reconstruction_mse"]
     print(f"window {join['window'] + 1}/{join['of']}: join at {join['at_s']:.2f} s, seam {seam['before']:.3g} -> "
           f"{seam['after']:.3g}, overlap reconstruction {mse['before']:.3g} -> {mse['after']:.3g}", flush=True)
+    if join.get("warning"):
+        print(f"warning: window {join['window'] + 1}: {join['warning']}", file=sys.stderr, flush=True)
 
 
 __all__ = ["EditPlan", "Extension", "encode_reference", "extend", "extension_report", "load_reference",

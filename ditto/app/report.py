@@ -64,6 +64,7 @@ def write_run(out: Path, result: Result, *, objective_description: str, plot: tp
         "best_iteration": result.best_iteration,
         "stop_reason": result.stop_reason,
         "improved": result.improved,
+        **({"final_loss": result.final_loss} if result.final_loss is not None else {}),
         **({"warning": result.warning} if result.warning else {}),
         "seconds": result.seconds,
         "sample_rate": result.sample_rate,

@@ -4,13 +4,17 @@ Each new generation window overlaps the piece so far by --overlap seconds and is
 overlap (masked MSE on VAE latents, no decoder backprop), then crossfaded on; the next window continues from
 there. A control such as --intensity-shape spans the whole piece and is cut to each window's span in time.
 edited.wav is exactly --seconds long; report.json lists every join with its seam measure before and after, and
-every window's optimization. Memory is that of one window, time grows linearly with the number of windows.
+every window's optimization, and metrics for the whole piece (each window's averaged, the worst seam). Memory is
+that of one window; time and the saved state (state.pt, for --resume) grow linearly with the number of windows.
+--method picks how each window is steered: ditto (optimize x_T, the paper), guidance (--guidance-scale) or best-of-n
+(--candidates seeds per window, or --time-budget seconds per window).
 Without --reference, the tiny model's own output (seed 1234, one window) is the opening.
 """
 
 import argparse
 
 from ditto.app import add_control_flags, control_objective, recipe_parser, reference_or_demo, run_extend
+from ditto.app.editing import MAX_WINDOWS
 
 
 def build_parser():
@@ -23,9 +27,13 @@ def build_parser():
         if "--resume" in action.option_strings:
             action.help = "continue the interrupted or killed chain in --out from its last complete window (same flags)"
     edit = parser.add_argument_group("edit")
-    edit.add_argument("--reference", default=None, help="audio file to continue (WAV/FLAC/OGG, any rate/channels)")
+    edit.add_argument("--reference", default=None,
+                      help="audio file to continue (WAV, FLAC, OGG, MP3; any rate/channels)")
     edit.add_argument("--overlap", type=float, default=1.0,
-                      help="seconds each window overlaps the piece so far (the paper: 1, 2 or 3)")
+                      help="seconds each window overlaps the piece so far (the paper: 1, 2 or 3), rounded to whole "
+                           "latent frames")
+    edit.add_argument("--max-windows", type=int, default=MAX_WINDOWS,
+                      help="refuse a --seconds that needs more windows than this (each window is a full generation)")
     add_control_flags(parser)
     return parser
 

@@ -8,8 +8,7 @@ otherwise and makes a public share link only with --share. Uploads are the only 
 writes goes under --runs (its own files, uploads and zips, under RUNS/.ui).
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Gradio reads the handlers' annotations (gr.Request) at run time.
 import argparse
 import os
 import sys
@@ -17,6 +16,7 @@ import typing as tp
 from pathlib import Path
 
 from .cli import EXIT_BAD_INPUT, RecipeParser
+from ..methods import GUIDANCE_SCALE
 from .ui_jobs import SUMMARY_COLUMNS, UI_DIR, ModelFacts, Run, Session, target_curve
 
 METHODS = ("ditto", "guidance", "best-of-n")
@@ -238,7 +238,7 @@ def build_page(session: Session, facts: ModelFacts):
             iterations = gr.Number(value=None, precision=0, label="iterations (blank: the recipe's 70 or 150"
                                    + (f", at most {facts.max_iterations} here)" if facts.max_iterations else ")"),
                                    elem_id="iterations")
-            guidance_scale = gr.Number(value=None, label="guidance scale (method guidance)")
+            guidance_scale = gr.Number(value=GUIDANCE_SCALE, label="guidance scale (method guidance)")
             candidates = gr.Number(value=8, precision=0, label="candidates (method best-of-n)")
         common = {"prompt_list": prompt_list, "prompt_text": prompt_text, "seconds": seconds, "fit_window": fit,
                   "seed": seed, "sampler": sampler, "steps": steps, "method": method, "iterations": iterations,
@@ -247,10 +247,10 @@ def build_page(session: Session, facts: ModelFacts):
         tabs: dict[str, tuple[dict, tp.Any]] = {}
 
         def audio_upload(label="reference recording (optional)"):
-            return gr.File(label=label, file_types=["audio"], type="filepath")
+            return gr.File(label=label, file_types=["audio"], type="filepath", height=90)
 
         def midi_upload():
-            return gr.File(label="MIDI file (optional)", file_types=[".mid", ".midi"], type="filepath")
+            return gr.File(label="MIDI file (optional)", file_types=[".mid", ".midi"], type="filepath", height=90)
 
         with gr.Tabs():
             with gr.Tab("intensity"):
@@ -298,8 +298,11 @@ def build_page(session: Session, facts: ModelFacts):
                 tabs["brightness"] = (fields, gr.Button("Run brightness", variant="primary", elem_id="run-brightness"))
                 _wire_preview(page, "brightness", [b_shape, b_low, b_high, b_curve, seconds], b_target, b_error, state)
             with gr.Tab("pitch"):
-                p_notes = gr.Textbox(value="C4:0.25 C5:0.25 G4:0.25 C3:0.25", label="notes (NOTE:seconds ...)")
-                fields = {"notes": p_notes, "midi": midi_upload(), "reference": audio_upload()}
+                with gr.Row():
+                    p_notes = gr.Textbox(value="C4:0.25 C5:0.25 G4:0.25 C3:0.25", label="notes (NOTE:seconds ...)",
+                                         scale=3)
+                    p_hop = gr.Number(value=0.01, label="pitch tracker hop (s)", scale=1)
+                fields = {"notes": p_notes, "hop": p_hop, "midi": midi_upload(), "reference": audio_upload()}
                 tabs["pitch"] = (fields, gr.Button("Run pitch", variant="primary", elem_id="run-pitch"))
             with gr.Tab("edit: outpaint"):
                 gr.Markdown("Continue a recording (without one, a clip the model makes itself).")

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from ditto.app.ui_jobs import UI_RECIPES, Session
 
 FAST = {"seconds": 0.5, "fit_window": True, "steps": 4, "iterations": 3, "seed": 0, "method": "ditto"}
 TAB_FAST = {**FAST, "steps": 3, "iterations": 2}  # as tests/test_recipes.py runs each recipe
-EDIT_FAST = {"steps": 3, "iterations": 2, "seed": 0, "method": "ditto"}  # edits use the whole (3 s) window
+EDIT_FAST = {"seconds": 1.5, "fit_window": True, "steps": 3, "iterations": 2, "seed": 0, "method": "ditto"}
 TAB_VALUES = {  # each tab's fields as the page sends them (blank fields: None or "")
     "intensity": {"shape": "swell", "low-db": -40.0, "high-db": -10.0, "curve": "", "reference": None},
     "melody": {"notes": "C5:0.25 G5:0.25", "midi": None, "reference": None},
@@ -27,9 +28,9 @@ TAB_VALUES = {  # each tab's fields as the page sends them (blank fields: None o
                "reference": None},
     "brightness": {"shape": "brighter", "low-hz": 500.0, "high-hz": 4000.0, "curve": "", "reference": None},
     "pitch": {"notes": "C4:0.25 C5:0.25", "midi": None, "reference": None, "hop": 0.04},
-    "outpaint": {"reference": None, "overlap": 1.0},
-    "inpaint": {"reference": None, "start": 1.0, "end": 2.0, "fade": 0.05},
-    "loop": {"reference": None, "start": None, "end": None, "overlap": 0.5, "bridge": 0.0},
+    "outpaint": {"reference": None, "overlap": 0.5},
+    "inpaint": {"reference": None, "start": 0.5, "end": 1.0, "fade": 0.05},
+    "loop": {"reference": None, "start": None, "end": None, "overlap": 0.25, "bridge": 0.0},
     "extend": {"reference": None, "seconds": 3.5, "overlap": 1.0},
 }
 
@@ -194,13 +195,16 @@ def server(tmp_path_factory):
     deadline = time.time() + 120
     while time.time() < deadline:
         assert process.poll() is None, (runs.parent / "server.log").read_text()
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
-            time.sleep(0.5)
+        if "Running on local URL" in (runs.parent / "server.log").read_text():
+            try:
+                with urllib.request.urlopen(url, timeout=10) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+        time.sleep(0.5)
     else:
-        pytest.fail("ditto ui did not listen within 120 s")
+        pytest.fail("ditto ui did not answer within 120 s")
     yield url, runs
     process.terminate()
     process.wait(timeout=30)

@@ -12,6 +12,7 @@ writes goes under --runs (its own files, uploads and zips, under RUNS/.ui).
 import argparse
 import os
 import sys
+import time
 import typing as tp
 from pathlib import Path
 
@@ -78,9 +79,26 @@ def quiet_gradio(runs: Path) -> None:
 def launch(page, session: Session, *, host: str, port: int, share: bool, block: bool = True):
     """Serve the page: one run at a time through the queue; only --runs is served besides Gradio's own files."""
     page.queue(default_concurrency_limit=1)
+    _patient_self_check()
     return page.launch(server_name=host, server_port=port or None, share=share, inbrowser=False,
                        allowed_paths=[str(session.runs)], prevent_thread_lock=not block, show_error=True,
                        theme=_theme(), quiet=False)
+
+
+def _patient_self_check() -> None:
+    """Gradio checks that its own address answers (five 3 s tries) and refuses to start otherwise; on a busy
+    machine the first answer can take longer, so give it a minute."""
+    from gradio import networking
+
+    quick = networking.url_ok
+
+    def url_ok(url: str) -> bool:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if quick(url):
+                return True
+        return False
+    networking.url_ok = url_ok
 
 
 def _theme():

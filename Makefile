@@ -36,7 +36,7 @@ $(STAMP): pyproject.toml requirements.txt Makefile
 	$(PIP) install -q torch==2.14.1 torchvision==0.29.1
 	$(PIP) install -q --no-deps torchaudio==2.11.0 $(SAT_INSTALL)
 	$(PIP) install -q -r requirements.txt
-	$(PIP) install -q -e ".[dev]"
+	$(PIP) install -q -e ".[dev,ui]"
 	rm -f $(VENV)/.installed-*
 	touch $@
 

@@ -23,6 +23,8 @@ recipes (one run each, into --out):
 experiments (many runs, one folder each, and their tables):
   run EXPERIMENT.jsonl --out DIR     run or continue every job; torchrun --nproc-per-node N -m ditto run ... shards them
   summarize DIR                      rebuild DIR/summary.csv, summary.md and summary.png from the job folders
+the browser (needs the [ui] extra: pip install "ditto-audio[ui]"):
+  ui [--model M] [--runs DIR]        a page to steer the model; each run is written into DIR as its recipe writes it
 """
 
 RUN_HELP = """Run (or continue) every job of an experiment file into --out, one folder per job, then write
@@ -99,8 +101,13 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(EXIT_BAD_INPUT)
         print(f"{len(rows)} jobs; wrote {args.dir}/summary.csv, summary.md, summary.png")
         return
+    if command == "ui":
+        from .ui import main as ui_main  # imports Gradio only when asked for
+
+        ui_main(rest)
+        return
     if command not in RECIPES:
-        print(f"error: unknown command {command!r}; expected one of {', '.join(RECIPES)}, run, summarize "
+        print(f"error: unknown command {command!r}; expected one of {', '.join(RECIPES)}, run, summarize, ui "
               f"(see ditto --help)", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
     recipe = importlib.import_module(f"{__package__}.recipes.{command}")

@@ -176,10 +176,29 @@ def load_model(source: str | os.PathLike = "tiny", device=None, dtype: torch.dty
         config_path, weights_path = _hub_files(source_str, trust_pickle, token, revision)
 
     config = _read_config(config_path)
-    sat = sat_adapter.build_model(config)
+    sat = _build(config, config_path)
     _load_weights(sat, _read_weights(weights_path), weights_path, config_path)
     sat = sat.to(device=device, dtype=dtype).eval().requires_grad_(False)
-    return Model(sat=sat, config=config, source=source_str, device=device)
+    model = Model(sat=sat, config=config, source=source_str, device=device)
+    try:
+        sat_adapter.check_vae_precision(model)
+    except ValueError as error:
+        raise ModelLoadError(f"{source_str!r}: {error}") from None
+    return model
+
+
+def _build(config: dict, config_path: Path) -> torch.nn.Module:
+    """SAT's model of `config`; a T5 text encoder it conditions on that cannot be loaded (transformers reads it
+    from the Hugging Face cache, or the hub) is a one-line ModelLoadError naming it and the fix."""
+    try:
+        return sat_adapter.build_model(config)
+    except OSError:
+        conditioners = config.get("model", {}).get("conditioning", {}).get("configs", [])
+        t5 = [c.get("config", {}).get("t5_model_name", "t5-base") for c in conditioners if c.get("type") == "t5"]
+        if not t5:
+            raise
+        raise ModelLoadError(_not_cached(t5[0], f"T5 text encoder {t5[0]!r} (hub repo {t5[0]!r}), which "
+                                                f"{str(config_path)!r} conditions on,")) from None
 
 
 def fill_zero_weights(module: torch.nn.Module, std: float, generator: torch.Generator | None = None) -> None:
@@ -343,23 +362,72 @@ def _checked_pickle(path: Path, trust_pickle: bool) -> Path:
     return path
 
 
+HUB_URL = "https://huggingface.co"
+
+
+def _hub_offline() -> bool:
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
+
+
+def _hub_cache() -> str:
+    from huggingface_hub import constants
+
+    return str(constants.HF_HUB_CACHE)
+
+
+def _have_token(token: str | None) -> bool:
+    from huggingface_hub import get_token
+
+    return token is not None or get_token() is not None
+
+
+def _not_cached(repo_id: str, what: str) -> str:
+    """The way out when `what` (a file of hub repo `repo_id`) cannot be fetched and is not in the cache: connect, or
+    pre-download it."""
+    if _hub_offline():
+        return (f"{what} is not in the local Hugging Face cache ({_hub_cache()}) and HF_HUB_OFFLINE=1 is set: "
+                f"pre-download it while online (`hf download {repo_id}`), or unset HF_HUB_OFFLINE")
+    return (f"cannot reach the hub for {what}, and it is not in the local Hugging Face cache ({_hub_cache()}): "
+            f"connect to the network, or pre-download it (`hf download {repo_id}`) and copy the cache here")
+
+
 def _hub_download(repo_id: str, filename: str, token: str | None, revision: str | None) -> Path:
-    """One file of a hub repo through huggingface_hub's cache; ModelLoadError for a gated, missing or unreachable
-    repo (a file the repo lacks raises huggingface_hub's EntryNotFoundError)."""
+    """One file of a hub repo through huggingface_hub's cache (with HF_HUB_OFFLINE=1, the cache alone, exactly as
+    after a real download); a one-line ModelLoadError naming the repo and the fix for a gated repo whose terms
+    are not accepted, a gated or private repo without a token, a repo that does not exist, no network, or offline
+    with nothing cached (a file the repo lacks raises huggingface_hub's EntryNotFoundError)."""
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import GatedRepoError, LocalEntryNotFoundError, RepositoryNotFoundError
+    from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError,
+                                        RepositoryNotFoundError)
 
     try:
         return Path(hf_hub_download(repo_id, filename=filename, repo_type="model", token=token, revision=revision))
-    except GatedRepoError as e:
-        raise ModelLoadError(f"hub repo {repo_id!r} is gated: accept its terms on the hub, then set HF_TOKEN or "
-                             f"pass token=... ({type(e).__name__})") from None
+    except GatedRepoError:
+        if not _have_token(token):
+            raise ModelLoadError(f"hub repo {repo_id!r} is gated and no Hugging Face token is set: accept its terms "
+                                 f"on {HUB_URL}/{repo_id}, then log in (`hf auth login`) or set HF_TOKEN") from None
+        raise ModelLoadError(f"hub repo {repo_id!r} is gated and your account has not accepted its terms: accept "
+                             f"them on {HUB_URL}/{repo_id} (with the account of your token), then retry") from None
     except RepositoryNotFoundError:
-        raise ModelLoadError(f"hub repo {repo_id!r} not found (or private without a token); pass 'tiny', a local "
-                             f"directory, or a repo id like 'stabilityai/stable-audio-open-1.0'") from None
+        if not _have_token(token):
+            raise ModelLoadError(f"hub repo {repo_id!r} not found: check the id (e.g. "
+                                 f"'stabilityai/stable-audio-open-1.0'), or for a private repo log in "
+                                 f"(`hf auth login`) or set HF_TOKEN") from None
+        raise ModelLoadError(f"hub repo {repo_id!r} not found, or your token cannot see it: check the id (e.g. "
+                             f"'stabilityai/stable-audio-open-1.0')") from None
     except LocalEntryNotFoundError:
-        raise ModelLoadError(f"cannot fetch {filename!r} of hub repo {repo_id!r}: the hub is unreachable or "
-                             f"HF_HUB_OFFLINE=1 is set, and the file is not in the local cache") from None
+        raise ModelLoadError(_not_cached(repo_id, f"{filename!r} of hub repo {repo_id!r}")) from None
+    except HfHubHTTPError as e:
+        status = getattr(getattr(e, "response", None), "status_code", None)
+        if status == 401:
+            raise ModelLoadError(f"hub repo {repo_id!r}: the hub refused your token (401): log in again "
+                                 f"(`hf auth login`) or set a valid HF_TOKEN") from None
+        if isinstance(e, (GatedRepoError, RepositoryNotFoundError)) or "EntryNotFound" in type(e).__name__:
+            raise
+        raise ModelLoadError(f"hub repo {repo_id!r}: {_first_line(e)}; retry, or pre-download it "
+                             f"(`hf download {repo_id}`)") from None
 
 
 def _hub_files(repo_id: str, trust_pickle: bool, token: str | None, revision: str | None) -> tuple[Path, Path]:

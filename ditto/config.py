@@ -203,6 +203,19 @@ def field_names(config: type) -> tuple[str, ...]:
     return tuple(field.name for field in dataclasses.fields(config))
 
 
+def config_or_fields(caller: str, name: str, given, config_type: type, fields: dict):
+    """The config object `given` (passed as `name=`), or a `config_type` built from the flat keywords `fields`; a
+    TypeError when both are given or `given` is not a `config_type`."""
+    if given is None:
+        return config_type(**fields)
+    if fields:
+        raise TypeError(f"{caller}() got {name}= and also {', '.join(sorted(fields))}; give each setting once: in the "
+                        f"{config_type.__name__} or as a keyword")
+    if not isinstance(given, config_type):
+        raise TypeError(f"{caller}() got {name}={given!r}; expected a {config_type.__name__}")
+    return given
+
+
 def split_options(caller: str, options: dict, groups: dict[str, type], extra: tp.Sequence[str] = ()) -> dict:
     """Keyword arguments -> {group: {field: value}} for each config class in `groups` (the first group owning a
     name takes it), plus {"extra": {...}} for the names in `extra`; a TypeError names an unknown argument and

@@ -20,7 +20,7 @@ import typing as tp
 import torch
 from tqdm.auto import tqdm
 
-from .config import SamplerConfig, SpeedConfig, is_count, is_finite_number, split_options
+from .config import SamplerConfig, SpeedConfig, config_or_fields, is_count, is_finite_number, split_options
 from .generation import draw_x_T, velocity_model
 from .files import save_torch
 from .loading import Model
@@ -39,11 +39,17 @@ START_OPTIONS = ("seconds_total", "sample_size", "seconds_start", "negative_prom
 def _problem(model: Model, objective: Objective, *, prompt: str, seed: int, batch_size: int, options: dict,
              caller: str, start_options: tp.Sequence[str] = START_OPTIONS) -> tuple[Problem, dict]:
     """The run's problem as `optimize` builds it (x_T alone: no per-step noise variables); `sampler`, `steps`
-    and `cfg_scale` left out or None take the model's defaults, as in `optimize`."""
+    and `cfg_scale` left out or None take the model's defaults, as in `optimize`. The chain and its execution
+    come as flat keywords or as `sampling=SamplerConfig(...)` / `speed=SpeedConfig(...)`, as in `optimize`."""
+    options = dict(options)
+    given = {"sampling": options.pop("sampling", None), "speed": options.pop("speed", None)}
     split = split_options(caller, options, {"speed": SpeedConfig, "sampling": SamplerConfig}, start_options)
-    sampling = control_sampling(model, **{k: v for k, v in split["sampling"].items() if v is not None})
+    flat_sampling = {k: v for k, v in split["sampling"].items() if v is not None}
+    sampling = control_sampling(model, config_or_fields(caller, "sampling", given["sampling"], SamplerConfig,
+                                                        flat_sampling))
+    speed = config_or_fields(caller, "speed", given["speed"], SpeedConfig, split["speed"])
     start = Start(prompt=prompt, seed=seed, batch_size=batch_size, **split["extra"])
-    return build_problem(model, objective, start, sampling, SpeedConfig(**split["speed"]))
+    return build_problem(model, objective, start, sampling, speed)
 
 
 def _result(problem: Problem, chosen: dict, baseline: dict, x_T: torch.Tensor, losses: list[float],
@@ -87,7 +93,7 @@ def best_of_n(model: Model, objective: Objective, *, prompt: str, n: int | None 
     `OptimizationError`, its `.result` the best so far. Other keyword arguments are `optimize`'s, under the same
     names: the window and prompt (`seconds_total`, `sample_size`, `seconds_start`, `negative_prompt`,
     `init_audio`, `init_noise_level`, `conditioning_tensors`), the SamplerConfig fields (`sampler`, `steps`,
-    `cfg_scale`, ...) and the SpeedConfig fields.
+    `cfg_scale`, ...) and the SpeedConfig fields, or `sampling=SamplerConfig(...)` and `speed=SpeedConfig(...)`.
     """
     check_search(n, time_budget_s)
     problem, settings = _problem(model, objective, prompt=prompt, seed=seed, batch_size=batch_size,
@@ -229,7 +235,7 @@ def guide(model: Model, objective: Objective, *, prompt: str, scale: float = GUI
     `optimize`'s, under the same names: the window and prompt (`seconds_total`, `sample_size`, `seconds_start`,
     `negative_prompt`, `conditioning_tensors`), the SamplerConfig fields (`sampler`, `steps`, `cfg_scale`, ...)
     and the SpeedConfig fields (bf16 autocast, decoder_bf16, chunk_latents apply; the chain is not
-    checkpointed: no backward spans more than one step).
+    checkpointed: no backward spans more than one step), or `sampling=` and `speed=` config objects.
     """
     config = GuidanceConfig(scale=scale, repeats=repeats, travel_seed=seed + 2,
                             guided_steps=None if guided_steps is None else tuple(guided_steps))

@@ -22,8 +22,8 @@ import objectives
 
 from . import sat as sat_adapter
 from .files import save_torch
-from .config import (OPTIMIZERS, OptimizerConfig, SamplerConfig, SpeedConfig, field_names, is_count, model_sampling,
-                     split_options)
+from .config import (OPTIMIZERS, OptimizerConfig, SamplerConfig, SpeedConfig, config_or_fields, field_names, is_count,
+                     model_sampling, split_options)
 from .generation import (Conditioning, InitAudio, build_conditioning, check_start, check_window, decode, draw_noises,
                          draw_x_T, encode_init_audio, resolve_length, sample_latents, velocity_model)
 from .loading import Model
@@ -591,14 +591,8 @@ def _configs(model: Model, given: dict, options: dict) -> tuple[SamplerConfig, O
     split["extra"] = {name: value for name, value in split["extra"].items() if name in CONTROL_OPTIONS}
     flat = {group: {**{k: v for k, v in given.items() if k in field_names(OPTION_GROUPS[group]) and v is not None},
                     **split[group]} for group in OPTION_GROUPS}
-    configs = {}
-    for group, config_type in OPTION_GROUPS.items():
-        if given[group] is not None and flat[group]:
-            raise TypeError(f"optimize() got {group}= and also {', '.join(sorted(flat[group]))}; give each setting "
-                            f"once: in the {config_type.__name__} or as a keyword")
-        if given[group] is not None and not isinstance(given[group], config_type):
-            raise TypeError(f"optimize() got {group}={given[group]!r}; expected a {config_type.__name__}")
-        configs[group] = given[group] or config_type(**flat[group])
+    configs = {group: config_or_fields("optimize", group, given[group], config_type, flat[group])
+               for group, config_type in OPTION_GROUPS.items()}
     sampling = control_sampling(model, configs["sampling"])
     optimization = configs["optimization"]
     if optimization.lr is None:

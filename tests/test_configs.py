@@ -98,3 +98,17 @@ def test_a_bad_keep_steps_names_the_value(text, capsys):
     with pytest.raises(SystemExit) as exit_info:
         recipe_parser("test", prompt="solo piano", iterations=70).parse_args(["--keep-steps", text])
     assert exit_info.value.code == 2 and f"{text!r} is not a step count or a memory budget" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("method", ["guide", "best_of_n"])
+def test_guide_and_best_of_n_take_config_objects_too(tiny, method):
+    common = dict(prompt="solo piano", seconds_total=0.5, sample_size=11 * 2048, progress=False)
+    extra = dict(scale=10.0) if method == "guide" else dict(n=2)
+    run = getattr(ditto, method)
+    target = objectives.Intensity([-30.0, -10.0])
+    flat = run(tiny, target, steps=3, cfg_scale=3.0, decoder_bf16=False, **extra, **common)
+    objects = run(tiny, target, sampling=SamplerConfig(steps=3, cfg_scale=3.0), speed=SpeedConfig(), **extra,
+                  **common)
+    assert flat.losses == objects.losses and flat.settings == objects.settings
+    with pytest.raises(TypeError, match="sampling= and also steps"):
+        run(tiny, target, sampling=SamplerConfig(), steps=3, **extra, **common)

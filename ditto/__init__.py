@@ -13,10 +13,12 @@ from . import optimize as optimize_module
 from . import methods
 from .methods import best_of_n, guide
 from .optimize import OptimizationError, OptimizationState, Result, load_state, optimize, save_state
+from . import editing
+from .editing import Edited, Extension, extend, inpaint, loop, outpaint
 
 __all__ = [
-    "Conditioning", "Model", "ModelLoadError", "OptimizationError", "OptimizationState", "OptimizerConfig",
+    "Conditioning", "Edited", "Extension", "Model", "ModelLoadError", "OptimizationError", "OptimizationState", "OptimizerConfig",
     "Result", "SamplerConfig", "SpeedConfig", "audio", "best_of_n", "build_conditioning", "decode", "encode",
-    "generate", "guide", "load_model", "load_state", "optimize", "optimize_module", "read_audio",
+    "editing", "extend", "generate", "guide", "inpaint", "load_model", "loop", "outpaint", "load_state", "optimize", "optimize_module", "read_audio",
     "sample_latents", "sampling", "save_model", "save_state", "write_audio",
 ]

@@ -76,6 +76,7 @@ class Result:
     latents: torch.Tensor | None = None  # (batch, latent_channels, latent_frames): x_0 of the returned audio
     noises: torch.Tensor | None = None  # (steps, batch, latent_channels, latent_frames): the best per-step noises
     # of a stochastic sampler, when they were optimized beside x_T (None otherwise), on the CPU
+    edited: tp.Any = None  # editing.Edited for an edit (ditto.outpaint / inpaint / loop): the stitched audio
     final_loss: dict | None = None  # {"before", "after"}: the objective's loss of the baseline and of the result,
     # for methods whose `losses` are not losses of renders (guidance: of x0-predictions along the chain)
 

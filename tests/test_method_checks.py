@@ -195,7 +195,7 @@ def test_ctrl_c_stops_guidance_and_publishes_the_baseline(tmp_path, capsys):
 def test_ctrl_c_stops_an_extension_by_best_of_n(opening, tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
     calls = []
-    original = editing.best_of_n
+    original = ditto.best_of_n
 
     def signalling(*args, **kwargs):
         calls.append(1)
@@ -203,7 +203,7 @@ def test_ctrl_c_stops_an_extension_by_best_of_n(opening, tmp_path, capsys, monke
             os.kill(os.getpid(), signal.SIGINT)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(editing, "WINDOW_METHODS", {**editing.WINDOW_METHODS, "best-of-n": signalling})
+    monkeypatch.setattr(ditto.editing, "WINDOW_METHODS", {**ditto.editing.WINDOW_METHODS, "best-of-n": signalling})
     flags = ["--reference", opening, "--seconds", 3.0, "--overlap", 0.25, "--method", "best-of-n",
              "--candidates", 2, *WINDOW, "--out", out]
     code, _, last = run_in_process("extend", flags, capsys)

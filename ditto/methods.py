@@ -53,13 +53,16 @@ def _problem(model: Model, objective: Objective, *, prompt: str, seed: int, batc
 
 
 def _result(problem: Problem, chosen: dict, baseline: dict, x_T: torch.Tensor, losses: list[float],
-            best: int, seconds: dict, settings: dict, stop_reason: str, final_loss: dict | None = None) -> Result:
+            best: int, seconds: dict, settings: dict, stop_reason: str, advice: str,
+            final_loss: dict | None = None) -> Result:
+    """A method's Result: nothing optimized (`variables` []), its own `advice` for when it did not pay off."""
     with torch.no_grad():
         metrics = {"before": problem.metrics(baseline["latents"], baseline["audio"]),
                    "after": problem.metrics(chosen["latents"], chosen["audio"])}
     return Result(audio=chosen["audio"], baseline_audio=baseline["audio"], x_T=x_T.detach().cpu(), losses=losses,
                   metrics=metrics, sample_rate=problem.model.sample_rate, best_iteration=best, seconds=seconds,
-                  settings=settings, stop_reason=stop_reason, latents=chosen["latents"], final_loss=final_loss)
+                  settings=settings, stop_reason=stop_reason, latents=chosen["latents"], final_loss=final_loss,
+                  variables=[], advice=advice)
 
 
 def check_search(n: int | None, time_budget_s: float | None) -> None:
@@ -166,9 +169,21 @@ class _Search:
         self.settings["best_seed"] = self.settings["seed"] + max(best["index"], 0)  # generate(seed=...) renders it
         chosen = {key: best[key].to(device) for key in ("latents", "audio")}
         first = {key: self.first[key].to(device) for key in ("latents", "audio")}
+        advice = (f"no other seed beat the first (loss {self.losses[0]:.4g}): the result is the baseline; try "
+                  f"more candidates" if self.losses else None)
         return _result(self.problem, chosen, first, best["x_T"], self.losses, best["index"],
                        {"total": total, "per_iteration": total / max(len(self.losses), 1), "baseline": None},
-                       self.settings, stop_reason)
+                       self.settings, stop_reason, advice)
+
+
+def _guidance_advice(final_loss: dict | None, scale: float) -> str:
+    """Guidance's words for a render that did not beat the unguided one (`final_loss` None: it did not finish)."""
+    if final_loss is None:
+        return "the guided render did not finish: the result is the unguided baseline"
+    before, after = final_loss["before"], final_loss["after"]
+    worse = "made the objective worse" if after > before else "did not lower the objective"
+    return (f"guidance {worse} (loss {before:.4g} -> {after:.4g} against the unguided baseline); try a lower "
+            f"guidance scale (--guidance-scale, now {scale!r})")
 
 
 def _saved_search(path: str | os.PathLike, settings: dict) -> dict:
@@ -260,7 +275,8 @@ def guide(model: Model, objective: Objective, *, prompt: str, scale: float = GUI
         final = None if chosen is None else {"before": _mean_loss(problem, baseline),
                                              "after": _mean_loss(problem, chosen)}
         return _result(problem, chosen or baseline, baseline, problem.x_T, losses,
-                       -1 if chosen is None else len(losses) - 1, seconds, settings, stop_reason, final)
+                       -1 if chosen is None else len(losses) - 1, seconds, settings, stop_reason,
+                       _guidance_advice(final, config.scale), final)
 
     try:
         with problem.checkpointing():

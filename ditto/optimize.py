@@ -79,11 +79,9 @@ class Result:
     edited: tp.Any = None  # editing.Edited for an edit (ditto.outpaint / inpaint / loop): the stitched audio
     final_loss: dict | None = None  # {"before", "after"}: the objective's loss of the baseline and of the result,
     # for methods whose `losses` are not losses of renders (guidance: of x0-predictions along the chain)
-
-    @property
-    def variables(self) -> list[str]:
-        """What was optimized: ["x_T"], or ["x_T", "noises"] for a stochastic sampler's injected noises."""
-        return ["x_T"] if self.noises is None else ["x_T", "noises"]
+    variables: list[str] = dataclasses.field(default_factory=list)  # what the method optimized: ["x_T"], or
+    # ["x_T", "noises"] for a stochastic sampler's injected noises; [] for methods that optimize nothing
+    advice: str | None = None  # the method's own words for when it did not pay off (`warning` says them)
 
     @property
     def improved(self) -> bool:
@@ -95,22 +93,11 @@ class Result:
 
     @property
     def warning(self) -> str | None:
-        """One line for the report and the terminal when the method did not pay off; None otherwise."""
+        """One line for the report and the terminal when the method did not pay off (its own `advice`); None
+        otherwise."""
         if not self.losses or self.improved:
             return None
-        method = self.settings.get("method")
-        if method == "guidance" and self.final_loss is None:
-            return "the guided render did not finish: the result is the unguided baseline"
-        if self.final_loss is not None:
-            before, after = self.final_loss["before"], self.final_loss["after"]
-            worse = "made the objective worse" if after > before else "did not lower the objective"
-            return (f"{method or 'the method'} {worse} (loss {before:.4g} -> {after:.4g} against the unguided "
-                    f"baseline); try a lower guidance scale (--guidance-scale, now {self.settings.get('scale')!r})")
-        if method == "best-of-n":
-            return (f"no other seed beat the first (loss {self.losses[0]:.4g}): the result is the baseline; try more "
-                    f"candidates")
-        return (f"no iteration improved on the baseline (loss {self.losses[0]:.4g}): the result is the baseline; "
-                f"try a lower lr (now {self.settings.get('lr')!r}) or more iterations")
+        return self.advice or f"the method did not improve on the baseline (loss {self.losses[0]:.4g})"
 
 
 @dataclasses.dataclass
@@ -515,7 +502,10 @@ class Descent:
                       seconds={"total": total, "baseline": self.baseline["seconds"],
                                "per_iteration": (total / len(self.losses)) if self.losses else None},
                       settings=settings, stop_reason=stop_reason, latents=chosen["latents"],
-                      noises=best.get("noises"))
+                      noises=best.get("noises"), variables=list(best),
+                      advice=(f"no iteration improved on the baseline (loss {self.losses[0]:.4g}): the result is the "
+                              f"baseline; try a lower lr (now {settings.get('lr')!r}) or more iterations"
+                              if self.losses else None))
 
 
 def project_to_unit_variance(noises: torch.Tensor) -> None:

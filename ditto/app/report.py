@@ -56,7 +56,7 @@ def write_run(out: Path, result: Result, *, objective_description: str, plot: tp
     report = {
         "objective": objective_description,
         "method": result.settings.get("method", "ditto"),
-        "variables": result.variables if result.settings.get("method", "ditto") == "ditto" else [],
+        "variables": result.variables,
         "settings": result.settings,
         "metrics": result.metrics,
         "metric_info": metric_declarations(result.metrics),

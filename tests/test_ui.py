@@ -299,3 +299,20 @@ def test_page_shows_a_bad_curve_error(server, browser):
     status = browser.find_element("css selector", "#status").text
     assert status.startswith("error: argument --curve: 'abc' in '-40,abc' is not a finite number"), status
     assert sorted(p.name for p in runs.iterdir()) == before
+
+
+def test_blank_fields_are_the_recipes_defaults(session):
+    from ditto.app.ui import common_flags, tab_flags
+
+    facts = session.facts()
+    untouched = {"prompt": "ambient pad", "seconds": "", "fit_window": False, "seed": 0, "sampler": facts.sampler,
+                 "steps": facts.steps, "method": "ditto", "iterations": " ", "guidance_scale": 1000.0, "candidates": 8}
+    assert common_flags(facts, untouched) == {"prompt": "ambient pad", "seed": 0}
+    changed = {**untouched, "seconds": "1.5", "fit_window": True, "steps": 8, "method": "guidance"}
+    assert common_flags(facts, changed) == {"prompt": "ambient pad", "seed": 0, "seconds": "1.5", "fit-window": True,
+                                            "steps": 8, "method": "guidance", "guidance-scale": 1000.0}
+    assert tab_flags("intensity", {"shape": "swell", "low-db": -40.0, "curve": " -40,-10 ", "reference": None}) == \
+        {"curve": "-40,-10"}
+    assert tab_flags("loop", {"start": "", "end": "", "overlap": 0.5, "reference": None}) == {"overlap": 0.5}
+    run, line = run_tab(session, "intensity", TAB_VALUES["intensity"], seconds="half")
+    assert line == "error: argument --seconds: invalid float value: 'half' (see --help)" and not run.folder.exists()

@@ -114,9 +114,9 @@ def common_flags(facts: ModelFacts, values: dict) -> dict:
     """The flags every recipe shares, from the fields: only what differs from the recipe's default, so a page run
     with untouched fields is the recipe's default command."""
     flags: dict[str, tp.Any] = {"prompt": values.get("prompt") or None, "seed": _int(values.get("seed"), 0)}
-    seconds = values.get("seconds")
-    if seconds not in (None, ""):
-        flags["seconds"] = float(seconds)
+    seconds = _text(values.get("seconds"))
+    if seconds:
+        flags["seconds"] = seconds  # as typed: the recipe's parser checks it, with its own message
         if values.get("fit_window"):
             flags["fit-window"] = True
     if values.get("sampler") and values["sampler"] != facts.sampler:
@@ -124,8 +124,8 @@ def common_flags(facts: ModelFacts, values: dict) -> dict:
     steps = values.get("steps")
     if steps not in (None, "") and int(steps) != facts.steps:
         flags["steps"] = int(steps)
-    if values.get("iterations") not in (None, ""):
-        flags["iterations"] = int(values["iterations"])
+    if _text(values.get("iterations")):
+        flags["iterations"] = _text(values["iterations"])
     method = values.get("method") or "ditto"
     if method != "ditto":
         flags["method"] = method
@@ -134,6 +134,10 @@ def common_flags(facts: ModelFacts, values: dict) -> dict:
     if method == "best-of-n" and values.get("candidates") not in (None, ""):
         flags["candidates"] = int(values["candidates"])
     return {name: value for name, value in flags.items() if value is not None}
+
+
+def _text(value) -> str:
+    return "" if value is None else str(value).strip()
 
 
 def _int(value, default):
@@ -148,6 +152,10 @@ def tab_flags(recipe: str, values: dict) -> dict:
             continue
         if hasattr(value, "name") and not isinstance(value, str):  # a Gradio upload object
             value = value.name
+        if isinstance(value, str):
+            value = value.strip()
+            if not value:
+                continue
         flags[flag] = value
     if recipe == "intensity" and "curve" in flags:
         for name in ("shape", "low-db", "high-db"):
@@ -243,8 +251,8 @@ def build_page(session: Session, facts: ModelFacts):
                                       label="prompt (this model's list)", visible=facts.prompts is not None,
                                       elem_id="prompt-list")
             prompt_text = gr.Textbox(value="", label="prompt", visible=facts.prompts is None, elem_id="prompt-text")
-            seconds = gr.Number(value=None, label=f"seconds (blank: the {facts.window_s:.2f} s window)",
-                                elem_id="seconds")
+            seconds = gr.Textbox(value="", label=f"seconds (blank: the {facts.window_s:.2f} s window)",
+                                 elem_id="seconds")
             fit = gr.Checkbox(value=False, label="shrink the window to the seconds (faster)", elem_id="fit-window")
             seed = gr.Number(value=0, precision=0, label="seed", elem_id="seed")
         with gr.Row():
@@ -253,7 +261,7 @@ def build_page(session: Session, facts: ModelFacts):
             steps = gr.Number(value=facts.steps, precision=0, label=f"steps (model default {facts.steps})",
                               elem_id="steps")
             method = gr.Radio(list(METHODS), value="ditto", label="method", elem_id="method")
-            iterations = gr.Number(value=None, precision=0, label="iterations (blank: the recipe's 70 or 150"
+            iterations = gr.Textbox(value="", label="iterations (blank: the recipe's 70 or 150"
                                    + (f", at most {facts.max_iterations} here)" if facts.max_iterations else ")"),
                                    elem_id="iterations")
             guidance_scale = gr.Number(value=GUIDANCE_SCALE, label="guidance scale (method guidance)")
@@ -265,10 +273,10 @@ def build_page(session: Session, facts: ModelFacts):
         tabs: dict[str, tuple[dict, tp.Any]] = {}
 
         def audio_upload(label="reference recording (optional)"):
-            return gr.File(label=label, file_types=["audio"], type="filepath", height=90)
+            return gr.File(label=label, file_types=["audio"], type="filepath", height=120)
 
         def midi_upload():
-            return gr.File(label="MIDI file (optional)", file_types=[".mid", ".midi"], type="filepath", height=90)
+            return gr.File(label="MIDI file (optional)", file_types=[".mid", ".midi"], type="filepath", height=120)
 
         with gr.Tabs():
             with gr.Tab("intensity"):
@@ -337,8 +345,8 @@ def build_page(session: Session, facts: ModelFacts):
                 tabs["inpaint"] = (fields, gr.Button("Run inpaint", variant="primary", elem_id="run-inpaint"))
             with gr.Tab("edit: loop"):
                 with gr.Row():
-                    l_start = gr.Number(value=None, label="section start (s, optional)")
-                    l_end = gr.Number(value=None, label="section end (s, optional)")
+                    l_start = gr.Textbox(value="", label="section start (s, optional)")
+                    l_end = gr.Textbox(value="", label="section end (s, optional)")
                     l_overlap = gr.Number(value=0.5, label="overlap (s)")
                     l_bridge = gr.Number(value=0.0, label="bridge (s)")
                 fields = {"reference": audio_upload("recording to loop (optional: reference-free)"),

@@ -316,3 +316,29 @@ def test_blank_fields_are_the_recipes_defaults(session):
     assert tab_flags("loop", {"start": "", "end": "", "overlap": 0.5, "reference": None}) == {"overlap": 0.5}
     run, line = run_tab(session, "intensity", TAB_VALUES["intensity"], seconds="half")
     assert line == "error: argument --seconds: invalid float value: 'half' (see --help)" and not run.folder.exists()
+
+
+def test_page_shows_the_falling_loss_and_stop_keeps_the_best(server, browser):
+    url, runs = server
+    browser.get(url)
+    _wait(browser, lambda d: d.find_elements("css selector", "#run-intensity"), 60, "the page")
+    _set(browser, "seconds", 0.5)
+    browser.find_element("css selector", "#fit-window input").click()
+    _set(browser, "steps", 4)
+    _set(browser, "iterations", 60)
+    time.sleep(0.5)
+    browser.find_element("css selector", "#run-intensity").click()
+
+    def progress_lines(driver):
+        return [line for line in driver.execute_script("return document.body.innerText").splitlines()
+                if line.startswith("intensity: loss ") and "(best " in line]
+    first = _wait(browser, progress_lines, 120, "the progress bar with the loss")[0]
+    _wait(browser, lambda d: progress_lines(d) and progress_lines(d)[0] != first, 60, "a later iteration")
+    browser.find_element("css selector", "#stop").click()
+    _wait(browser, lambda d: d.find_element("css selector", "#status").text.startswith(("stopped", "done", "error")),
+          120, "the run to stop")
+    status = browser.find_element("css selector", "#status").text
+    assert status.startswith("stopped: intensity-"), status
+    report = json.loads((runs / status.split()[1] / "report.json").read_text())
+    assert report["stop_reason"] == "interrupted" and 2 <= len(report["losses"]) < 60
+    _wait(browser, lambda d: _audio_src(d, "result"), 60, "the best so far in the result player")

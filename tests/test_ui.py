@@ -146,6 +146,11 @@ def test_the_page_builds_with_the_models_defaults(session):
     ids = {c.get("props", {}).get("elem_id") for c in config["components"]}
     assert {"run-intensity", "run-melody", "run-extend", "stop", "baseline", "result", "plot", "status",
             "intensity-preview", "history"} <= ids
+    functions = {fn.api_name: fn for fn in (page.fns.values() if isinstance(page.fns, dict) else page.fns)}
+    runs = [functions[f"run_{recipe}"] for recipe in UI_RECIPES] + [functions["load_model"]]
+    # one queue for every run (and model load): a second tab's run waits; Stop skips the queue
+    assert all(fn.queue and fn.concurrency_limit == 1 and fn.concurrency_id == "run" for fn in runs)
+    assert functions["stop"].queue is False
 
 
 def test_ui_refuses_bad_flags_and_a_missing_gradio(tmp_path, capsys, monkeypatch):
@@ -191,10 +196,11 @@ def _browser_missing() -> str | None:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def starting_server(tmp_path_factory):
+def starting_server(tmp_path_factory, request):
     """`ditto ui` as a subprocess on a free port, started with the module's first test so that it boots (imports
     torch and Gradio, loads the model) while the tests without a browser run."""
-    if _browser_missing() is not None:
+    wanted = any("server" in getattr(item, "fixturenames", ()) for item in request.session.items)
+    if not wanted or _browser_missing() is not None:
         yield None
         return
     runs = tmp_path_factory.mktemp("page") / "runs"

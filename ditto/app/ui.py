@@ -25,16 +25,18 @@ DEFAULT_ITERATIONS = {"melody": 150, "structure": 150, "rhythm": 150, "pitch": 1
 
 
 def parser() -> argparse.ArgumentParser:
-    parser = RecipeParser(prog="ditto ui", description=__doc__.split("\n\n")[0] + " Open the address it prints.",
-                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = RecipeParser(prog="ditto ui", formatter_class=argparse.ArgumentDefaultsHelpFormatter, description=(
+        "Steer a model in the browser: a page (Gradio) with a tab per control and edit; each run is the recipe "
+        "itself, written into its own folder of --runs exactly as `ditto RECIPE --out` writes it (ditto summarize "
+        "RUNS tables them). Open the address it prints. Needs the [ui] extra: pip install \"ditto-audio[ui]\"."))
     parser.add_argument("--model", default="tiny",
                         help="'tiny', a directory with model_config.json + model.safetensors, or a hub repo id")
     parser.add_argument("--runs", default="runs", help="folder of the runs: one sub-folder per run (ditto summarize "
                         "RUNS tables them)")
     parser.add_argument("--port", type=int, default=7860, help="port to listen on (0: a free one)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
-    parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    parser.add_argument("--share", action="store_true", help="also make a public gradio.live link (off by default)")
+    parser.add_argument("--device", default=None, help="torch device (None: cuda if available, else cpu)")
+    parser.add_argument("--share", action="store_true", help="also make a public gradio.live link")
     return parser
 
 

@@ -151,6 +151,12 @@ def test_the_page_builds_with_the_models_defaults(session):
     # one queue for every run (and model load): a second tab's run waits; Stop skips the queue
     assert all(fn.queue and fn.concurrency_limit == 1 and fn.concurrency_id == "run" for fn in runs)
     assert functions["stop"].queue is False
+    if session.history:  # replaying a run of this session brings back its players, plot, metrics and zip
+        run = session.history[0]
+        status, baseline, result, plot, metrics, download, history, _, command = functions["replay"].fn(run.name)
+        assert status.startswith(f"replaying {run.name}: done") and result == str(run.audio("result"))
+        assert plot == str(run.plot) and metrics == run.metrics() and download.endswith(f"{run.name}.zip")
+        assert command.startswith(f"ditto {run.recipe} ") and len(history) == len(session.history)
 
 
 def test_ui_refuses_bad_flags_and_a_missing_gradio(tmp_path, capsys, monkeypatch):

@@ -146,6 +146,17 @@ def test_the_page_builds_with_the_models_defaults(session):
     ids = {c.get("props", {}).get("elem_id") for c in config["components"]}
     assert {"run-intensity", "run-melody", "run-extend", "stop", "baseline", "result", "plot", "status",
             "intensity-preview", "history"} <= ids
+    functions = {fn.api_name: fn for fn in (page.fns.values() if isinstance(page.fns, dict) else page.fns)}
+    runs = [functions[f"run_{recipe}"] for recipe in UI_RECIPES] + [functions["load_model"]]
+    # one queue for every run (and model load): a second tab's run waits; Stop skips the queue
+    assert all(fn.queue and fn.concurrency_limit == 1 and fn.concurrency_id == "run" for fn in runs)
+    assert functions["stop"].queue is False
+    if session.history:  # replaying a run of this session brings back its players, plot, metrics and zip
+        run = session.history[0]
+        status, baseline, result, plot, metrics, download, history, _, command = functions["replay"].fn(run.name)
+        assert status.startswith(f"replaying {run.name}: done") and result == str(run.audio("result"))
+        assert plot == str(run.plot) and metrics == run.metrics() and download.endswith(f"{run.name}.zip")
+        assert command.startswith(f"ditto {run.recipe} ") and len(history) == len(session.history)
 
 
 def test_ui_refuses_bad_flags_and_a_missing_gradio(tmp_path, capsys, monkeypatch):
@@ -179,23 +190,47 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    pytest.importorskip("gradio")
+def _browser_missing() -> str | None:
     if CHROMIUM is None or CHROMEDRIVER is None:
-        pytest.skip("no Chromium/chromedriver on this machine (apt-get install chromium chromium-driver)")
-    pytest.importorskip("selenium")
+        return "no Chromium/chromedriver on this machine (apt-get install chromium chromium-driver)"
+    for module in ("gradio", "selenium"):
+        try:
+            __import__(module)
+        except ImportError:
+            return f"no {module} (pip install -e '.[dev,ui]')"
+    return None
+
+
+@pytest.fixture(scope="module", autouse=True)
+def starting_server(tmp_path_factory, request):
+    """`ditto ui` as a subprocess on a free port, started with the module's first test so that it boots (imports
+    torch and Gradio, loads the model) while the tests without a browser run."""
+    wanted = any("server" in getattr(item, "fixturenames", ()) for item in request.session.items)
+    if not wanted or _browser_missing() is not None:
+        yield None
+        return
     runs = tmp_path_factory.mktemp("page") / "runs"
     port = _free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    log = open(runs.parent / "server.log", "w")
-    process = subprocess.Popen([sys.executable, "-m", "ditto", "ui", "--runs", str(runs), "--port", str(port)],
-                               stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 120
+    with open(runs.parent / "server.log", "w") as log:
+        process = subprocess.Popen([sys.executable, "-m", "ditto", "ui", "--runs", str(runs), "--port", str(port)],
+                                   stdout=log, stderr=subprocess.STDOUT, env=env)
+    yield process, f"http://127.0.0.1:{port}/", runs
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def server(starting_server):
+    missing = _browser_missing()
+    if missing is not None:
+        pytest.skip(missing)
+    process, url, runs = starting_server
+    log = runs.parent / "server.log"
+    deadline = time.time() + 180
     while time.time() < deadline:
-        assert process.poll() is None, (runs.parent / "server.log").read_text()
-        if "Running on local URL" in (runs.parent / "server.log").read_text():
+        assert process.poll() is None, log.read_text()
+        if "Running on local URL" in log.read_text():
             try:
                 with urllib.request.urlopen(url, timeout=10) as answer:
                     if answer.status == 200:
@@ -204,11 +239,8 @@ def server(tmp_path_factory):
                 pass
         time.sleep(0.5)
     else:
-        pytest.fail("ditto ui did not answer within 120 s")
-    yield url, runs
-    process.terminate()
-    process.wait(timeout=30)
-    log.close()
+        pytest.fail(f"ditto ui did not answer within 180 s: {log.read_text()[-2000:]}")
+    return url, runs
 
 
 @pytest.fixture(scope="module")
@@ -260,7 +292,7 @@ def test_page_runs_intensity_end_to_end(server, browser):
     _set(browser, "seconds", 0.5)
     browser.find_element("css selector", "#fit-window input").click()
     _set(browser, "steps", 4)
-    _set(browser, "iterations", 5)
+    _set(browser, "iterations", 3)
     time.sleep(0.5)
     start = time.perf_counter()
     browser.find_element("css selector", "#run-intensity").click()
@@ -275,7 +307,7 @@ def test_page_runs_intensity_end_to_end(server, browser):
     folder = runs / name
     assert {"result.wav", "baseline.wav", "report.json", "plot.png", "x_T.pt"} <= {p.name for p in folder.iterdir()}
     report = json.loads((folder / "report.json").read_text())
-    assert len(report["losses"]) == 5 and report["settings"]["steps"] == 4
+    assert len(report["losses"]) == 3 and report["settings"]["steps"] == 4
     assert json.loads((runs / "jobs.jsonl").read_text().splitlines()[-1])["name"] == name
     assert browser.find_element("css selector", "#history").text.count(name) >= 1
     browser.execute_script("window.scrollTo(0, 0)")
@@ -299,3 +331,46 @@ def test_page_shows_a_bad_curve_error(server, browser):
     status = browser.find_element("css selector", "#status").text
     assert status.startswith("error: argument --curve: 'abc' in '-40,abc' is not a finite number"), status
     assert sorted(p.name for p in runs.iterdir()) == before
+
+
+def test_blank_fields_are_the_recipes_defaults(session):
+    from ditto.app.ui import common_flags, tab_flags
+
+    facts = session.facts()
+    untouched = {"prompt": "ambient pad", "seconds": "", "fit_window": False, "seed": 0, "sampler": facts.sampler,
+                 "steps": facts.steps, "method": "ditto", "iterations": " ", "guidance_scale": 1000.0, "candidates": 8}
+    assert common_flags(facts, untouched) == {"prompt": "ambient pad", "seed": 0}
+    changed = {**untouched, "seconds": "1.5", "fit_window": True, "steps": 8, "method": "guidance"}
+    assert common_flags(facts, changed) == {"prompt": "ambient pad", "seed": 0, "seconds": "1.5", "fit-window": True,
+                                            "steps": 8, "method": "guidance", "guidance-scale": 1000.0}
+    assert tab_flags("intensity", {"shape": "swell", "low-db": -40.0, "curve": " -40,-10 ", "reference": None}) == \
+        {"curve": "-40,-10"}
+    assert tab_flags("loop", {"start": "", "end": "", "overlap": 0.5, "reference": None}) == {"overlap": 0.5}
+    run, line = run_tab(session, "intensity", TAB_VALUES["intensity"], seconds="half")
+    assert line == "error: argument --seconds: invalid float value: 'half' (see --help)" and not run.folder.exists()
+
+
+def test_page_shows_the_falling_loss_and_stop_keeps_the_best(server, browser):
+    url, runs = server
+    browser.get(url)
+    _wait(browser, lambda d: d.find_elements("css selector", "#run-intensity"), 60, "the page")
+    _set(browser, "seconds", 0.5)
+    browser.find_element("css selector", "#fit-window input").click()
+    _set(browser, "steps", 4)
+    _set(browser, "iterations", 60)
+    time.sleep(0.5)
+    browser.find_element("css selector", "#run-intensity").click()
+
+    def progress_lines(driver):
+        return [line for line in driver.execute_script("return document.body.innerText").splitlines()
+                if line.startswith("intensity: loss ") and "(best " in line]
+    first = _wait(browser, progress_lines, 120, "the progress bar with the loss")[0]
+    _wait(browser, lambda d: progress_lines(d) and progress_lines(d)[0] != first, 60, "a later iteration")
+    browser.find_element("css selector", "#stop").click()
+    _wait(browser, lambda d: d.find_element("css selector", "#status").text.startswith(("stopped", "done", "error")),
+          120, "the run to stop")
+    status = browser.find_element("css selector", "#status").text
+    assert status.startswith("stopped: intensity-"), status
+    report = json.loads((runs / status.split()[1] / "report.json").read_text())
+    assert report["stop_reason"] == "interrupted" and 2 <= len(report["losses"]) < 60
+    _wait(browser, lambda d: _audio_src(d, "result"), 60, "the best so far in the result player")

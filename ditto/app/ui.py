@@ -25,16 +25,18 @@ DEFAULT_ITERATIONS = {"melody": 150, "structure": 150, "rhythm": 150, "pitch": 1
 
 
 def parser() -> argparse.ArgumentParser:
-    parser = RecipeParser(prog="ditto ui", description=__doc__.split("\n\n")[0] + " Open the address it prints.",
-                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = RecipeParser(prog="ditto ui", formatter_class=argparse.ArgumentDefaultsHelpFormatter, description=(
+        "Steer a model in the browser: a page (Gradio) with a tab per control and edit; each run is the recipe "
+        "itself, written into its own folder of --runs exactly as `ditto RECIPE --out` writes it (ditto summarize "
+        "RUNS tables them). Open the address it prints. Needs the [ui] extra: pip install \"ditto-audio[ui]\"."))
     parser.add_argument("--model", default="tiny",
                         help="'tiny', a directory with model_config.json + model.safetensors, or a hub repo id")
     parser.add_argument("--runs", default="runs", help="folder of the runs: one sub-folder per run (ditto summarize "
                         "RUNS tables them)")
     parser.add_argument("--port", type=int, default=7860, help="port to listen on (0: a free one)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
-    parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    parser.add_argument("--share", action="store_true", help="also make a public gradio.live link (off by default)")
+    parser.add_argument("--device", default=None, help="torch device (None: cuda if available, else cpu)")
+    parser.add_argument("--share", action="store_true", help="also make a public gradio.live link")
     return parser
 
 
@@ -114,9 +116,9 @@ def common_flags(facts: ModelFacts, values: dict) -> dict:
     """The flags every recipe shares, from the fields: only what differs from the recipe's default, so a page run
     with untouched fields is the recipe's default command."""
     flags: dict[str, tp.Any] = {"prompt": values.get("prompt") or None, "seed": _int(values.get("seed"), 0)}
-    seconds = values.get("seconds")
-    if seconds not in (None, ""):
-        flags["seconds"] = float(seconds)
+    seconds = _text(values.get("seconds"))
+    if seconds:
+        flags["seconds"] = seconds  # as typed: the recipe's parser checks it, with its own message
         if values.get("fit_window"):
             flags["fit-window"] = True
     if values.get("sampler") and values["sampler"] != facts.sampler:
@@ -124,8 +126,8 @@ def common_flags(facts: ModelFacts, values: dict) -> dict:
     steps = values.get("steps")
     if steps not in (None, "") and int(steps) != facts.steps:
         flags["steps"] = int(steps)
-    if values.get("iterations") not in (None, ""):
-        flags["iterations"] = int(values["iterations"])
+    if _text(values.get("iterations")):
+        flags["iterations"] = _text(values["iterations"])
     method = values.get("method") or "ditto"
     if method != "ditto":
         flags["method"] = method
@@ -134,6 +136,10 @@ def common_flags(facts: ModelFacts, values: dict) -> dict:
     if method == "best-of-n" and values.get("candidates") not in (None, ""):
         flags["candidates"] = int(values["candidates"])
     return {name: value for name, value in flags.items() if value is not None}
+
+
+def _text(value) -> str:
+    return "" if value is None else str(value).strip()
 
 
 def _int(value, default):
@@ -148,6 +154,10 @@ def tab_flags(recipe: str, values: dict) -> dict:
             continue
         if hasattr(value, "name") and not isinstance(value, str):  # a Gradio upload object
             value = value.name
+        if isinstance(value, str):
+            value = value.strip()
+            if not value:
+                continue
         flags[flag] = value
     if recipe == "intensity" and "curve" in flags:
         for name in ("shape", "low-db", "high-db"):
@@ -243,8 +253,8 @@ def build_page(session: Session, facts: ModelFacts):
                                       label="prompt (this model's list)", visible=facts.prompts is not None,
                                       elem_id="prompt-list")
             prompt_text = gr.Textbox(value="", label="prompt", visible=facts.prompts is None, elem_id="prompt-text")
-            seconds = gr.Number(value=None, label=f"seconds (blank: the {facts.window_s:.2f} s window)",
-                                elem_id="seconds")
+            seconds = gr.Textbox(value="", label=f"seconds (blank: the {facts.window_s:.2f} s window)",
+                                 elem_id="seconds")
             fit = gr.Checkbox(value=False, label="shrink the window to the seconds (faster)", elem_id="fit-window")
             seed = gr.Number(value=0, precision=0, label="seed", elem_id="seed")
         with gr.Row():
@@ -253,7 +263,7 @@ def build_page(session: Session, facts: ModelFacts):
             steps = gr.Number(value=facts.steps, precision=0, label=f"steps (model default {facts.steps})",
                               elem_id="steps")
             method = gr.Radio(list(METHODS), value="ditto", label="method", elem_id="method")
-            iterations = gr.Number(value=None, precision=0, label="iterations (blank: the recipe's 70 or 150"
+            iterations = gr.Textbox(value="", label="iterations (blank: the recipe's 70 or 150"
                                    + (f", at most {facts.max_iterations} here)" if facts.max_iterations else ")"),
                                    elem_id="iterations")
             guidance_scale = gr.Number(value=GUIDANCE_SCALE, label="guidance scale (method guidance)")
@@ -265,10 +275,10 @@ def build_page(session: Session, facts: ModelFacts):
         tabs: dict[str, tuple[dict, tp.Any]] = {}
 
         def audio_upload(label="reference recording (optional)"):
-            return gr.File(label=label, file_types=["audio"], type="filepath", height=90)
+            return gr.File(label=label, file_types=["audio"], type="filepath", height=120)
 
         def midi_upload():
-            return gr.File(label="MIDI file (optional)", file_types=[".mid", ".midi"], type="filepath", height=90)
+            return gr.File(label="MIDI file (optional)", file_types=[".mid", ".midi"], type="filepath", height=120)
 
         with gr.Tabs():
             with gr.Tab("intensity"):
@@ -337,8 +347,8 @@ def build_page(session: Session, facts: ModelFacts):
                 tabs["inpaint"] = (fields, gr.Button("Run inpaint", variant="primary", elem_id="run-inpaint"))
             with gr.Tab("edit: loop"):
                 with gr.Row():
-                    l_start = gr.Number(value=None, label="section start (s, optional)")
-                    l_end = gr.Number(value=None, label="section end (s, optional)")
+                    l_start = gr.Textbox(value="", label="section start (s, optional)")
+                    l_end = gr.Textbox(value="", label="section end (s, optional)")
                     l_overlap = gr.Number(value=0.5, label="overlap (s)")
                     l_bridge = gr.Number(value=0.0, label="bridge (s)")
                 fields = {"reference": audio_upload("recording to loop (optional: reference-free)"),

@@ -28,6 +28,7 @@ import typing as tp
 from pathlib import Path
 
 from . import cli, editing
+from .. import editing as core_editing
 from .experiments import flags_to_argv, recipe_parser
 from .recipes import RECIPES
 from .runs import JOBS_FILE, LOG_DIR, read_json
@@ -172,7 +173,7 @@ def watched(stop: threading.Event, on_iteration: tp.Callable[[dict], None] | Non
     interrupted) and report each DITTO iteration to `on_iteration({"iteration", "iterations", "loss",
     "best_loss"})` through `ditto.optimize`'s own `callback`.
 
-    The recipes read these names from `ditto.app.cli` and `ditto.app.editing` when they run, so this swaps them
+    The recipes read these names from `ditto.app.cli`, `ditto.app.editing` and `ditto.editing` when they run, so this swaps them
     for the run's duration (one run at a time: `Session` holds a lock)."""
     class PageStop(cli.StopOnSignal):
         """Ctrl-C's flag, set by the page's Stop button too."""
@@ -201,7 +202,8 @@ def watched(stop: threading.Event, on_iteration: tp.Callable[[dict], None] | Non
         return real_optimize(*args, callback=callback, **kwargs)
 
     patches = [(cli, "StopOnSignal", PageStop), (editing, "StopOnSignal", PageStop),
-               (cli, "optimize", watched_optimize), (editing, "optimize", watched_optimize)]
+               (cli, "optimize", watched_optimize),
+               (core_editing, "WINDOW_METHODS", {**core_editing.WINDOW_METHODS, "ditto": watched_optimize})]
     saved = [(module, name, getattr(module, name)) for module, name, _ in patches]
     for module, name, value in patches:
         setattr(module, name, value)

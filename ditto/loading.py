@@ -40,6 +40,9 @@ PAPER_LR = 5e-3  # DITTO's Adam step for its 41M model and for SAO 1.0 ("higher 
 # (ARC post-training made it a few-step model that needs no guidance), as stable-audio-tools' UI does for any
 # rf_denoiser model. "v" (SAO 1.0) and "rectified_flow" models get the paper's settings (ditto's own defaults).
 OBJECTIVE_DEFAULTS = {"rf_denoiser": {"sampler": "pingpong", "steps": 8, "cfg_scale": 1.0}}
+# By model type and objective, over OBJECTIVE_DEFAULTS: Stable Audio 3's `-base` (rectified_flow) models sample with
+# euler (its distilled models are rf_denoiser: pingpong, 8 steps, CFG 1, as above). docs/models.md.
+MODEL_TYPE_DEFAULTS = {("diffusion_cond_inpaint", "rectified_flow"): {"sampler": "euler"}}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,7 +72,8 @@ class ModelDefaults:
             raise ModelLoadError(f"config {str(path)!r} has a \"ditto\" entry {entry!r}; "
                                  f"valid keys: {', '.join(fields)}")
         objective = config_objective(config)
-        values = {"lr": PAPER_LR, **OBJECTIVE_DEFAULTS.get(objective, {}), **entry}
+        values = {"lr": PAPER_LR, **OBJECTIVE_DEFAULTS.get(objective, {}),
+                  **MODEL_TYPE_DEFAULTS.get((config.get("model_type"), objective), {}), **entry}
         where = f"config {str(path)!r}: ditto"
         lr, cap, steps, cfg_scale = (values.get(name) for name in ("lr", "max_iterations", "steps", "cfg_scale"))
         if not (is_finite_number(lr) and lr > 0):
@@ -176,10 +180,27 @@ def load_model(source: str | os.PathLike = "tiny", device=None, dtype: torch.dty
         config_path, weights_path = _hub_files(source_str, trust_pickle, token, revision)
 
     config = _read_config(config_path)
-    sat = sat_adapter.build_model(config)
+    sat = sat_adapter.build_model(with_local_text_encoders(config, config_path.parent))
     _load_weights(sat, _read_weights(weights_path), weights_path, config_path)
     sat = sat.to(device=device, dtype=dtype).eval().requires_grad_(False)
     return Model(sat=sat, config=config, source=source_str, device=device)
+
+
+def with_local_text_encoders(config: dict, directory: Path) -> dict:
+    """`config` with each T5Gemma conditioner that names a `subfolder` present in `directory` (the model's folder
+    or hub snapshot: Stable Audio 3 ships its text encoder in `t5gemma-b-b-ul2/`) loading from there: its
+    `model_path` set, unless it names one already. The config on the model stays as read; nothing is written."""
+    configs = config.get("model", {}).get("conditioning", {}).get("configs", [])
+    local = [i for i, c in enumerate(configs) if c.get("type") == "t5gemma" and
+             not c.get("config", {}).get("model_path") and c.get("config", {}).get("subfolder")
+             and (directory / c["config"]["subfolder"]).is_dir()]
+    if not local:
+        return config
+    config = json.loads(json.dumps(config))
+    for i in local:
+        options = config["model"]["conditioning"]["configs"][i]["config"]
+        options["model_path"] = str(directory / options.pop("subfolder"))
+    return config
 
 
 def fill_zero_weights(module: torch.nn.Module, std: float, generator: torch.Generator | None = None) -> None:

@@ -272,3 +272,34 @@ def test_conditioning_needs_the_chain_length(small):
     with pytest.raises(ValueError, match=r"latent_frames must be an integer >= 1 .* got None") as info:
         generation.build_conditioning(small, "solo piano", seconds_total=0.5)
     assert "\n" not in str(info.value)
+
+
+# ------------------------------------------------------------------------------------------------ recipes, methods
+
+CONTROL_RECIPES = {"intensity": ["--shape", "swell"], "melody": ["--notes", "C5:0.25 G5:0.25"],
+                   "structure": ["--form", "AB"], "rhythm": ["--bpm", "240"], "brightness": ["--shape", "dip"],
+                   "pitch": ["--notes", "C4:0.25 C5:0.25", "--hop", "0.04"]}
+
+
+@pytest.mark.parametrize("name", sorted(CONTROL_RECIPES))
+def test_control_recipes_run_on_stable_audio_3(small_dir, tmp_path, name, capsys):
+    """Every control recipe, in process, with --model the twin's folder: 2 DITTO iterations on 0.5 s."""
+    from recipe_runs import FAST, run_in_process
+
+    out = tmp_path / name
+    code, _, last = run_in_process(name, ["--model", small_dir, *CONTROL_RECIPES[name], *FAST, "--out", out], capsys)
+    assert code == 0, last
+    report = json.loads((out / "report.json").read_text())
+    assert report["settings"]["model"] == str(small_dir) and len(report["losses"]) == 2
+    assert report["settings"]["sampler"] == "pingpong" and torch.load(out / "x_T.pt")["x_T"].shape[1] == 256
+
+
+def test_guidance_and_best_of_n_run_on_stable_audio_3(small):
+    from ditto import methods
+
+    target = objectives.Intensity.from_shape("crescendo")
+    guided = methods.guide(small, target, prompt="solo piano", sampler="euler", steps=3, progress=False, **SHORT)
+    assert len(guided.losses) == 2 and guided.audio.shape == (1, 2, 22050)
+    best = methods.best_of_n(small, target, prompt="solo piano", n=2, progress=False, **SHORT)
+    assert len(best.losses) == 2 and best.settings["best_seed"] in (0, 1)
+    assert best.audio.shape == (1, 2, 22050)

@@ -180,7 +180,7 @@ def load_model(source: str | os.PathLike = "tiny", device=None, dtype: torch.dty
         config_path, weights_path = _hub_files(source_str, trust_pickle, token, revision)
 
     config = _read_config(config_path)
-    sat = sat_adapter.build_model(with_local_text_encoders(config, config_path.parent))
+    sat = _build_with_text_encoders(config, config_path)
     _load_weights(sat, _read_weights(weights_path), weights_path, config_path)
     sat = sat.to(device=device, dtype=dtype).eval().requires_grad_(False)
     return Model(sat=sat, config=config, source=source_str, device=device)
@@ -201,6 +201,25 @@ def with_local_text_encoders(config: dict, directory: Path) -> dict:
         options = config["model"]["conditioning"]["configs"][i]["config"]
         options["model_path"] = str(directory / options.pop("subfolder"))
     return config
+
+
+def _build_with_text_encoders(config: dict, config_path: Path) -> torch.nn.Module:
+    """The SAT model of `config`, its T5Gemma encoders from the model's folder where it ships them; a
+    ModelLoadError naming where an encoder was looked for when transformers cannot load one (offline, not cached)."""
+    try:
+        return sat_adapter.build_model(with_local_text_encoders(config, config_path.parent))
+    except OSError as error:
+        encoders = [c.get("config", {}) for c in config.get("model", {}).get("conditioning", {}).get("configs", [])
+                    if c.get("type") == "t5gemma"]
+        if not encoders:
+            raise
+        options = encoders[0]
+        where = options.get("model_path") or "/".join(filter(None, [options.get("repo_id"), options.get("subfolder")]))
+        raise ModelLoadError(f"cannot load the T5Gemma text encoder of {str(config_path)!r} from "
+                             f"{where or options.get('model_name', 'google/t5gemma-b-b-ul2')!r} "
+                             f"({_first_line(error)}): put it in the model's folder as "
+                             f"{options.get('subfolder') or 't5gemma-b-b-ul2'}/, name a local copy in the config's "
+                             f"model_path, or download it into the hub cache (docs/models.md)") from None
 
 
 def fill_zero_weights(module: torch.nn.Module, std: float, generator: torch.Generator | None = None) -> None:

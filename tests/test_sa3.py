@@ -146,6 +146,21 @@ def test_text_encoder_from_the_folder_a_local_path_and_the_hub_cache(small, smal
     assert torch.equal(short_audio(hub), expected)
 
 
+def test_a_missing_text_encoder_is_one_line_naming_where_it_was_looked_for(small_dir, tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    folder = tmp_path / "without-encoder"
+    folder.mkdir()
+    for name in ("model_config.json", "model.safetensors"):
+        shutil.copy(small_dir / name, folder)
+    with pytest.raises(ModelLoadError) as info:
+        ditto.load_model(folder, device="cpu")
+    message = str(info.value)
+    assert "T5Gemma" in message and "stabilityai/stable-audio-3-small-music/t5gemma-b-b-ul2" in message
+    assert "t5gemma-b-b-ul2/" in message and "\n" not in message
+
+
 # ------------------------------------------------------------------------------------------------ generation
 
 

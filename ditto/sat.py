@@ -312,15 +312,15 @@ def encode(model, audio: torch.Tensor, *, sample: bool = True) -> torch.Tensor:
     pretransform = model.sat.pretransform
     if sample:
         return pretransform.encode(audio)
+    if not is_vae_bottleneck(model):  # Stable Audio 3's softnorm: no posterior; SAME's encoder noise seeded
+        with seeded_decoder_noise(model, 0):
+            return pretransform.encode(audio)
     encoder = pretransform.model.encoder
     audio = audio.to(next(encoder.parameters()).dtype)
     if pretransform.iterate_batch:
         pre_bottleneck = torch.cat([encoder(audio[i:i + 1]) for i in range(audio.shape[0])])
     else:
         pre_bottleneck = encoder(audio)
-    if not is_vae_bottleneck(model):  # Stable Audio 3's softnorm: no posterior; SAME's encoder noise seeded
-        with seeded_decoder_noise(model, 0):
-            return pretransform.encode(audio)
     mean, _scale = pre_bottleneck.chunk(2, dim=1)
     return mean.float() / pretransform.scale
 

@@ -227,6 +227,18 @@ def test_decoder_noise_is_seeded_while_optimizing(small):
     assert not torch.equal(first, sat_adapter.decode(small, latents, noise_seed=10))
 
 
+def test_encoding_for_references_is_deterministic(small):
+    """No VAE posterior (softnorm): encode(sample=False) is the encoding itself, its SAME encoder noise seeded, the
+    global RNG left as it was; 256 channels, not the half that `.chunk(2)` of a VAE's mean and scale would give."""
+    audio = torch.sin(torch.arange(8 * STRIDE) / 30.0).repeat(1, 2, 1) * 0.3
+    state = torch.get_rng_state()
+    mean = generation.encode(small, audio, sample=False)
+    assert torch.equal(torch.get_rng_state(), state)
+    # 8 frames of audio encode to 32: SAME pads to its 32-frame attention chunks, as SAT's own encode does
+    assert mean.shape == (1, 256, 32) and torch.equal(mean, generation.encode(small, audio, sample=False))
+    assert torch.equal(mean, sat_adapter.encode(small, audio, sample=False))
+
+
 def test_decoder_gradient_matches_finite_differences(small_dir):
     """In float64: the directional derivative of a weighted sum of the decoded audio through the SAME decoder, the
     softnorm bottleneck and the patched pretransform, against central differences."""

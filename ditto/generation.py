@@ -33,8 +33,12 @@ InitAudio = tp.Union[tp.Tuple[int, torch.Tensor], str, PathLike]
 class Conditioning:
     """The network's conditioning keyword arguments for one batch, computed once per prompt."""
 
-    inputs: dict  # cross_attn_cond, global_cond, ... (SAT `get_conditioning_inputs`)
+    inputs: dict  # cross_attn_cond, global_cond, ... (SAT `get_conditioning_inputs`), padding_mask if any
     negative_inputs: dict  # negative_cross_attn_cond, ... or {}
+    # Stable Audio 3's variable length (`sat.varlen`): attention mask past the valid length (batch, latent_frames)
+    # and the length the time grid is shifted by (batch,); None for other models
+    padding_mask: torch.Tensor | None = None
+    effective_seq_len: torch.Tensor | None = None
 
 
 def conditioner_configs(model: Model) -> dict[str, dict]:
@@ -78,11 +82,13 @@ def check_timing(model: Model, name: str, seconds) -> None:
 
 def build_conditioning(model: Model, prompt: str, *, seconds_start: float = 0.0, seconds_total: float,
                        batch_size: int = 1, negative_prompt: str | None = None,
-                       conditioning_tensors: dict | None = None) -> Conditioning:
+                       conditioning_tensors: dict | None = None, latent_frames: int | None = None) -> Conditioning:
     """Prompt + timing -> conditioning tensors, as SAT's `generate_diffusion_cond` computes them.
 
     `conditioning_tensors` (SAT's argument of that name: conditioner id -> [tensor, mask]) replaces or adds
-    entries of what the conditioner computes, e.g. precomputed T5 tokens for "prompt".
+    entries of what the conditioner computes, e.g. precomputed T5 tokens for "prompt". A Stable Audio 3 model
+    needs `latent_frames`, the chain's length: its inpaint inputs are zeros of that length, and its attention is
+    masked past seconds_total + 6 s (`sat.varlen`).
     """
     if not isinstance(prompt, str):
         raise ValueError(f"prompt must be a string, got {prompt!r}")
@@ -93,14 +99,26 @@ def build_conditioning(model: Model, prompt: str, *, seconds_start: float = 0.0,
     check_timing(model, "seconds_start", seconds_start)
     check_timing(model, "seconds_total", seconds_total)
     conditioning = [{"prompt": prompt, "seconds_start": seconds_start, "seconds_total": seconds_total}] * batch_size
+    zeros = {}
+    if sat_adapter.has_inpaint_inputs(model) or sat_adapter.is_varlen(model):
+        if not is_count(latent_frames, 1):
+            raise ValueError(f"latent_frames must be an integer >= 1 for this Stable Audio 3 model (its inpaint "
+                             f"inputs and attention mask span the chain), got {latent_frames!r}")
+        zeros = sat_adapter.inpaint_zeros(model, batch_size, latent_frames)
     with torch.no_grad():
-        inputs = sat_adapter.conditioning_inputs(model, conditioning, overrides=conditioning_tensors)
+        inputs = sat_adapter.conditioning_inputs(model, conditioning, overrides={**zeros, **(conditioning_tensors
+                                                                                             or {})})
         negative = {}
         if negative_prompt is not None:
             negative_conditioning = [{**c, "prompt": negative_prompt} for c in conditioning]
-            negative = sat_adapter.conditioning_inputs(model, negative_conditioning, negative=True)
+            negative = sat_adapter.conditioning_inputs(model, negative_conditioning, negative=True, overrides=zeros)
     inputs = {k: v.type(model.dtype) if v is not None else v for k, v in inputs.items()}
-    return Conditioning(inputs=inputs, negative_inputs=negative)
+    padding_mask, effective_seq_len = (sat_adapter.varlen(model, seconds_total, batch_size, latent_frames)
+                                       if zeros or sat_adapter.is_varlen(model) else (None, None))
+    if padding_mask is not None:
+        inputs["padding_mask"] = padding_mask  # a bool mask, added after the dtype cast as SAT adds it
+    return Conditioning(inputs=inputs, negative_inputs=negative, padding_mask=padding_mask,
+                        effective_seq_len=effective_seq_len)
 
 
 def velocity_model(model: Model, cond: Conditioning, config: SamplerConfig, *,
@@ -218,11 +236,13 @@ def rf_start(x_T: torch.Tensor, sigma_max: float, init_latents) -> tuple[float, 
     return t_max, (x_T if init_latents is None else init_latents * (1 - t_max) + x_T * t_max)
 
 
-def grid_rf(model: Model, v_model, x_T, config: SamplerConfig, sigma_max: float, init_latents) -> Chain:
+def grid_rf(model: Model, v_model, x_T, config: SamplerConfig, sigma_max: float, init_latents,
+            effective_seq_len: torch.Tensor | None = None) -> Chain:
     """SAT's flow samplers: the installed release's time grid from t_max (`sat.flow_grid`: log-SNR spaced; 0.0.19's
     rk4 linear with the model's `dist_shift`), and the sampler's release-specific options."""
     t_max, x = rf_start(x_T, sigma_max, init_latents)
-    t = sat_adapter.flow_grid(model, config.sampler, config.steps, t_max, x.shape[-1])
+    t = sat_adapter.flow_grid(model, config.sampler, config.steps, t_max, x.shape[-1],
+                              effective_seq_len=effective_seq_len)
     return Chain(v_model, x, (t,), dict(sat_adapter.FLOW_SAMPLER_OPTIONS.get(config.sampler, {})), t)
 
 
@@ -264,7 +284,10 @@ def build_chain(model: Model, x_T: torch.Tensor, cond: Conditioning | None, conf
     config = model_sampling(model, "generate", config)
     sigma_max = init_noise_level if init_latents is not None else config.sigma_max
     v_model = velocity_model(model, cond, config, autocast_bf16=autocast_bf16) if cond is not None else None
-    return GRIDS[config.spec(model).grid](model, v_model, x_T.to(model.dtype), config, sigma_max, init_latents)
+    grid = config.spec(model).grid
+    varlen = ({"effective_seq_len": cond.effective_seq_len}
+              if cond is not None and cond.effective_seq_len is not None and grid in ("rf", "rf-rk4") else {})
+    return GRIDS[grid](model, v_model, x_T.to(model.dtype), config, sigma_max, init_latents, **varlen)
 
 
 def draw_noises(model: Model, x_T: torch.Tensor, config: SamplerConfig, *, noise_seed: int | None,
@@ -323,15 +346,18 @@ def encode(model: Model, audio: torch.Tensor, *, sample: bool = True) -> torch.T
 
 
 def decode(model: Model, latents: torch.Tensor, *, chunk_latents: int | None = None,
-           dtype: torch.dtype | None = None) -> torch.Tensor:
+           dtype: torch.dtype | None = None, noise_seed: int | None = None) -> torch.Tensor:
     """Latents (batch, latent_channels, latent_frames) -> audio (batch, channels, samples) through the VAE decoder.
 
     `dtype=torch.bfloat16` runs a bf16 copy of the decoder (made once per model). Autocast alone would not do:
-    the Oobleck decoder's Snake activations are elementwise ops that autocast leaves in fp32.
+    the Oobleck decoder's Snake activations are elementwise ops that autocast leaves in fp32. A decoder that adds
+    noise (Stable Audio 3) draws it from the global RNG, as SAT does, or with `noise_seed` from a source seeded so
+    (the same noise at every call; docs/models.md).
     """
     if dtype is None:
-        return sat_adapter.decode(model, latents, chunk_latents=chunk_latents)
-    return sat_adapter.decode(model, latents, chunk_latents=chunk_latents, dtype=dtype).to(model.dtype)
+        return sat_adapter.decode(model, latents, chunk_latents=chunk_latents, noise_seed=noise_seed)
+    return sat_adapter.decode(model, latents, chunk_latents=chunk_latents, dtype=dtype,
+                              noise_seed=noise_seed).to(model.dtype)
 
 
 def resolve_length(model: Model, sample_size: int | None, seconds_start: float, seconds_total: float | None):
@@ -440,6 +466,7 @@ def generate(model: Model, prompt: str, *, seconds_start: float = 0, seconds_tot
         cfg_interval=cfg_interval, scale_phi=scale_phi, **split["sampling"]))
     config.validate(model)
     sample_size, seconds_total = resolve_length(model, sample_size, seconds_start, seconds_total)
+    sample_size = sat_adapter.generation_sample_size(model, sample_size, seconds_total)  # SA3: seconds_total + 6 s
     check_start(batch_size, init_audio, init_noise_level)
     latent_shape = (batch_size, model.latent_channels, sample_size // model.latent_stride)
     extra = split["extra"]
@@ -449,14 +476,14 @@ def generate(model: Model, prompt: str, *, seconds_start: float = 0, seconds_tot
     noise = draw_x_T(model, seed, latent_shape, extra.get("x_T"))
     cond = build_conditioning(model, prompt, seconds_start=seconds_start, seconds_total=seconds_total,
                               batch_size=batch_size, negative_prompt=negative_prompt,
-                              conditioning_tensors=extra.get("conditioning_tensors"))
+                              conditioning_tensors=extra.get("conditioning_tensors"), latent_frames=latent_shape[-1])
     init_latents = encode_init_audio(model, init_audio, sample_size, batch_size)
 
     speed = SpeedConfig.plain(**{name: extra[name] for name in GENERATE_SPEED if name in extra})
     latents = sample_latents(model, noise, cond, config, speed=speed, init_latents=init_latents,
                              init_noise_level=init_noise_level, progress=extra.get("progress", False),
                              noises=_on(model, extra.get("noises")))
-    audio = decode(model, latents)
+    audio = sat_adapter.zero_padding(model, decode(model, latents), cond.padding_mask)
     if not torch.isfinite(audio).all():
         raise ValueError(f"generation produced non-finite (NaN/inf) audio with {config.describe()}; use settings "
                          f"the model handles, e.g. the defaults (sigma_min=0.3, sigma_max=500.0, rho=1.0, "

@@ -40,6 +40,9 @@ PAPER_LR = 5e-3  # DITTO's Adam step for its 41M model and for SAO 1.0 ("higher 
 # (ARC post-training made it a few-step model that needs no guidance), as stable-audio-tools' UI does for any
 # rf_denoiser model. "v" (SAO 1.0) and "rectified_flow" models get the paper's settings (ditto's own defaults).
 OBJECTIVE_DEFAULTS = {"rf_denoiser": {"sampler": "pingpong", "steps": 8, "cfg_scale": 1.0}}
+# By model type and objective, over OBJECTIVE_DEFAULTS: Stable Audio 3's `-base` (rectified_flow) models sample with
+# euler (its distilled models are rf_denoiser: pingpong, 8 steps, CFG 1, as above). docs/models.md.
+MODEL_TYPE_DEFAULTS = {("diffusion_cond_inpaint", "rectified_flow"): {"sampler": "euler"}}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,7 +72,8 @@ class ModelDefaults:
             raise ModelLoadError(f"config {str(path)!r} has a \"ditto\" entry {entry!r}; "
                                  f"valid keys: {', '.join(fields)}")
         objective = config_objective(config)
-        values = {"lr": PAPER_LR, **OBJECTIVE_DEFAULTS.get(objective, {}), **entry}
+        values = {"lr": PAPER_LR, **OBJECTIVE_DEFAULTS.get(objective, {}),
+                  **MODEL_TYPE_DEFAULTS.get((config.get("model_type"), objective), {}), **entry}
         where = f"config {str(path)!r}: ditto"
         lr, cap, steps, cfg_scale = (values.get(name) for name in ("lr", "max_iterations", "steps", "cfg_scale"))
         if not (is_finite_number(lr) and lr > 0):
@@ -191,7 +195,7 @@ def _build(config: dict, config_path: Path) -> torch.nn.Module:
     """SAT's model of `config`; a T5 text encoder it conditions on that cannot be loaded (transformers reads it
     from the Hugging Face cache, or the hub) is a one-line ModelLoadError naming it and the fix."""
     try:
-        return sat_adapter.build_model(config)
+        return _build_with_text_encoders(config, config_path)
     except OSError:
         conditioners = config.get("model", {}).get("conditioning", {}).get("configs", [])
         t5 = [c.get("config", {}).get("t5_model_name", "t5-base") for c in conditioners if c.get("type") == "t5"]
@@ -199,6 +203,42 @@ def _build(config: dict, config_path: Path) -> torch.nn.Module:
             raise
         raise ModelLoadError(_not_cached(t5[0], f"T5 text encoder {t5[0]!r} (hub repo {t5[0]!r}), which "
                                                 f"{str(config_path)!r} conditions on,")) from None
+
+
+def with_local_text_encoders(config: dict, directory: Path) -> dict:
+    """`config` with each T5Gemma conditioner that names a `subfolder` present in `directory` (the model's folder
+    or hub snapshot: Stable Audio 3 ships its text encoder in `t5gemma-b-b-ul2/`) loading from there: its
+    `model_path` set, unless it names one already. The config on the model stays as read; nothing is written."""
+    configs = config.get("model", {}).get("conditioning", {}).get("configs", [])
+    local = [i for i, c in enumerate(configs) if c.get("type") == "t5gemma" and
+             not c.get("config", {}).get("model_path") and c.get("config", {}).get("subfolder")
+             and (directory / c["config"]["subfolder"]).is_dir()]
+    if not local:
+        return config
+    config = json.loads(json.dumps(config))
+    for i in local:
+        options = config["model"]["conditioning"]["configs"][i]["config"]
+        options["model_path"] = str(directory / options.pop("subfolder"))
+    return config
+
+
+def _build_with_text_encoders(config: dict, config_path: Path) -> torch.nn.Module:
+    """The SAT model of `config`, its T5Gemma encoders from the model's folder where it ships them; a
+    ModelLoadError naming where an encoder was looked for when transformers cannot load one (offline, not cached)."""
+    try:
+        return sat_adapter.build_model(with_local_text_encoders(config, config_path.parent))
+    except OSError as error:
+        encoders = [c.get("config", {}) for c in config.get("model", {}).get("conditioning", {}).get("configs", [])
+                    if c.get("type") == "t5gemma"]
+        if not encoders:
+            raise
+        options = encoders[0]
+        where = options.get("model_path") or "/".join(filter(None, [options.get("repo_id"), options.get("subfolder")]))
+        raise ModelLoadError(f"cannot load the T5Gemma text encoder of {str(config_path)!r} from "
+                             f"{where or options.get('model_name', 'google/t5gemma-b-b-ul2')!r} "
+                             f"({_first_line(error)}): put it in the model's folder as "
+                             f"{options.get('subfolder') or 't5gemma-b-b-ul2'}/, name a local copy in the config's "
+                             f"model_path, or download it into the hub cache (docs/models.md)") from None
 
 
 def fill_zero_weights(module: torch.nn.Module, std: float, generator: torch.Generator | None = None) -> None:

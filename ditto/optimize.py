@@ -168,6 +168,8 @@ class Problem:
     noises: torch.Tensor | None = None  # (steps, batch, latent_channels, latent_frames): a stochastic sampler's
     # per-step noises as drawn from the seeded source, when they are variables beside x_T
     surrogate: bool = False  # `chain` is a surrogate: the result is rendered again with `render_chain`
+    decoder_noise_seed: int | None = None  # a decoder that adds noise (Stable Audio 3) draws it seeded so, the
+    # same at every decode: the loss is a deterministic function of the variables (docs/models.md)
 
     @property
     def frame_rate(self) -> float:
@@ -187,7 +189,7 @@ class Problem:
     def audio(self, latents: torch.Tensor) -> torch.Tensor:
         """x_0 latents -> audio (batch, channels, span): decodes only the frames the span needs (+ context)."""
         return decode(self.model, latents[..., :self.decode_frames], chunk_latents=self.chunk_latents,
-                      dtype=self.decoder_dtype)[..., :self.span].float()
+                      dtype=self.decoder_dtype, noise_seed=self.decoder_noise_seed)[..., :self.span].float()
 
     def features(self, variables: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(latents, audio or None): what the objective's parts read; the decoder is skipped without an audio part."""
@@ -351,7 +353,7 @@ def build_problem(model: Model, objective: Objective, start: Start, sampling: Sa
     x_T = draw_x_T(model, start.seed, latent_shape, start.x_T)
     cond = build_conditioning(model, start.prompt, seconds_start=start.seconds_start, seconds_total=seconds_total,
                               batch_size=start.batch_size, negative_prompt=start.negative_prompt,
-                              conditioning_tensors=start.conditioning_tensors)
+                              conditioning_tensors=start.conditioning_tensors, latent_frames=latent_shape[-1])
     init_latents = encode_init_audio(model, start.init_audio, sample_size, start.batch_size)
     chain = dataclasses.replace(render_chain, steps=speed.surrogate_steps or sampling.steps)
     keep_steps, measured = _keep_steps(model, cond, chain, x_T, speed)
@@ -368,7 +370,8 @@ def build_problem(model: Model, objective: Objective, start: Start, sampling: Sa
                       init_latents=init_latents, init_noise_level=start.init_noise_level, noise_seed=start.seed + 1,
                       chunk_latents=speed.chunk_latents, decoder_dtype=torch.bfloat16 if speed.decoder_bf16 else None,
                       decoder_checkpoint=speed.decoder_checkpoint, surrogate=speed.surrogate_steps is not None,
-                      noises=noises)
+                      noises=noises,
+                      decoder_noise_seed=start.seed + 2 if sat_adapter.has_decoder_noise(model) else None)
     settings = dict(prompt=start.prompt, negative_prompt=start.negative_prompt, seconds_start=start.seconds_start,
                     seconds_total=seconds_total, sample_size=sample_size,
                     **{name: getattr(sampling, name) for name in CHAIN_SETTINGS},

@@ -71,6 +71,10 @@ with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             import k_diffusion.sampling as k_sampling
             _build_schedule = None
         from stable_audio_tools.inference.generation import generate_diffusion_cond
+        if SAT_0_0_20:  # Stable Audio 3's variable-length generation (absent from 0.0.19)
+            from stable_audio_tools.data.utils import (compute_effective_seq_len_from_conditioning as
+                                                       _effective_seq_len, create_padding_mask_from_lengths as
+                                                       _padding_mask_from_lengths)
         from stable_audio_tools.models.factory import create_model_from_config, create_pretransform_from_config
     except ImportError as error:  # ModuleNotFoundError included: name what is missing and the install
         raise ImportError(f"ditto needs stable-audio-tools {VERSION}'s imports, and {error.name or error} is "
@@ -122,7 +126,7 @@ __all__ = [
     "time_shift",
 ]
 
-SUPPORTED_MODEL_TYPES = ("diffusion_cond",)
+SUPPORTED_MODEL_TYPES = ("diffusion_cond", "diffusion_cond_inpaint")  # the latter: Stable Audio 3
 
 # k-diffusion queries its Brownian tree at float32 sigmas that round just outside the tree's float64 interval;
 # torchsde warns on every step about this harmless ~1e-8 overshoot (SAT shows the same warnings).
@@ -130,10 +134,13 @@ warnings.filterwarnings("ignore", message="Should have (ta|tb)", module="torchsd
 
 
 def build_model(config: dict) -> torch.nn.Module:
-    """A SAT model built from a parsed `model_config.json` (weights still random)."""
+    """A SAT model built from a parsed `model_config.json` (weights still random); a pretransform nested in the VAE
+    (Stable Audio 3's patched one) decodes with gradients (`enable_nested_decoder_gradients`)."""
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")  # torch's weight_norm deprecation, once per conv
-        return create_model_from_config(config)
+        sat = create_model_from_config(config)
+    enable_nested_decoder_gradients(sat)
+    return sat
 
 
 def check_apg_scale(apg_scale) -> None:
@@ -169,6 +176,19 @@ def reference_generate(model, prompt: str, *, seconds_total: float, seconds_star
                      "seconds_total": seconds_total}] * batch_size
     if conditioning_tensors is not None:
         conditioning_tensors = {**model.sat.conditioner(conditioning, model.device), **conditioning_tensors}
+    if has_inpaint_inputs(model) or is_varlen(model):
+        # Stable Audio 3's own call: zero inpaint inputs (SAT's generate raises KeyError 'inpaint_mask' without
+        # them), the padding mask, the effective-length schedule and 6 s of padding.
+        sample_size = generation_sample_size(model, kwargs.get("sample_size", 2097152), seconds_total)
+        zeros = inpaint_zeros(model, batch_size, sample_size // latent_stride(model))
+        conditioning_tensors = {**model.sat.conditioner(conditioning, model.device), **zeros,
+                                **(conditioning_tensors or {})}
+        if negative is not None:
+            kwargs["negative_conditioning_tensors"] = {**model.sat.conditioner(negative, model.device), **zeros}
+            negative = None
+        kwargs.update(mask_padding_attention=bool(model.sat.mask_padding_attention), duration_padding_sec=
+                      DURATION_PADDING_SEC, use_effective_length_for_schedule=bool(
+                          model.sat.use_effective_length_for_schedule))
     if SAT_0_0_20:
         kwargs["apg_scale"] = resolved_apg_scale(apg_scale)
         if model.sat.diffusion_objective != "v" and "sigma_max" in kwargs:
@@ -206,17 +226,27 @@ def time_shift(model, t: torch.Tensor, latent_frames: int) -> torch.Tensor:
     return shift.shift(t, latent_frames) if SAT_0_0_20 else shift.time_shift(t, latent_frames)
 
 
-def flow_grid(model, sampler: str, steps: int, t_max: float, latent_frames: int) -> torch.Tensor:
+def flow_grid(model, sampler: str, steps: int, t_max: float, latent_frames: int,
+              effective_seq_len: torch.Tensor | None = None) -> torch.Tensor:
     """The time grid (steps + 1 values from t_max down to 0) the installed SAT runs flow sampler `sampler` on.
 
     0.0.20: `build_schedule` with the model's `sampling_dist_shift` (default: log-SNR from 2 down to -6.2), for
     every flow sampler. 0.0.19: `sampling.rf_timesteps` (log-SNR from -6 to 2), and for rk4 a linear grid shifted by
-    the training `dist_shift`."""
+    the training `dist_shift`. `effective_seq_len` (batch,) (Stable Audio 3: `varlen`) shifts the grid by the
+    valid length instead of `latent_frames`, as SAT does per batch item; ditto's batches share one
+    seconds_total, so the rows agree and the first is returned (a ValueError if they do not)."""
     from . import sampling
 
     if SAT_0_0_20:
-        return _build_schedule(steps=steps, sigma_max=t_max, dist_shift=model.sat.sampling_dist_shift,
-                               fallback_seq_len=latent_frames, include_endpoint=True, device=model.device)
+        grid = _build_schedule(steps=steps, sigma_max=t_max, dist_shift=model.sat.sampling_dist_shift,
+                               effective_seq_len=effective_seq_len, fallback_seq_len=latent_frames,
+                               include_endpoint=True, device=model.device)
+        if grid.dim() == 2:
+            if not bool((grid == grid[:1]).all()):
+                raise ValueError("a batch with different seconds_total per item needs one time grid per item, "
+                                 "which ditto's samplers do not run; generate items of one seconds_total per batch")
+            grid = grid[0]
+        return grid
     if sampler == "rk4":
         return time_shift(model, torch.linspace(t_max, 0, steps + 1), latent_frames)
     return sampling.rf_timesteps(steps, t_max)
@@ -282,6 +312,9 @@ def encode(model, audio: torch.Tensor, *, sample: bool = True) -> torch.Tensor:
     pretransform = model.sat.pretransform
     if sample:
         return pretransform.encode(audio)
+    if not is_vae_bottleneck(model):  # Stable Audio 3's softnorm: no posterior; SAME's encoder noise seeded
+        with seeded_decoder_noise(model, 0):
+            return pretransform.encode(audio)
     encoder = pretransform.model.encoder
     audio = audio.to(next(encoder.parameters()).dtype)
     if pretransform.iterate_batch:
@@ -307,6 +340,7 @@ def pretransform_in(model, dtype: torch.dtype | None) -> torch.nn.Module:
             warnings.simplefilter("ignore")
             twin = create_pretransform_from_config(config["model"]["pretransform"], config["sample_rate"])
         twin.model_half = False
+        _nested_gradients(twin)
         twin.model.load_state_dict(reference.model.state_dict())  # SAT routes load_state_dict to .model
         device = next(reference.parameters()).device
         copies[dtype] = twin.to(device=device, dtype=dtype).requires_grad_(False)
@@ -315,13 +349,18 @@ def pretransform_in(model, dtype: torch.dtype | None) -> torch.nn.Module:
 
 
 def decode(model, latents: torch.Tensor, *, chunk_latents: int | None = None, overlap: int = 32,
-           dtype: torch.dtype | None = None) -> torch.Tensor:
+           dtype: torch.dtype | None = None, noise_seed: int | None = None) -> torch.Tensor:
     """Latents (batch, latent_channels, latent_frames) -> audio (batch, channels, samples), autograd-safe.
 
     `chunk_latents` decodes in overlapping chunks of that many latents (SAT's `decode_audio(chunked=True)`),
     which bounds the decoder's activation memory; None decodes in one pass. `dtype` decodes with a copy of the
     decoder in that precision. A `model_half` VAE (SAO Small) decodes in float16 and returns float32, as in SAT.
+    `noise_seed` draws the noise a decoder adds at decode (Stable Audio 3: `has_decoder_noise`) from a generator
+    seeded so, leaving the global RNG as it was; None draws it from the global RNG, as SAT does.
     """
+    if noise_seed is not None and has_decoder_noise(model):
+        with seeded_decoder_noise(model, noise_seed):
+            return decode(model, latents, chunk_latents=chunk_latents, overlap=overlap, dtype=dtype)
     pretransform = pretransform_in(model, dtype)
     if not pretransform.model_half:
         latents = latents.to(next(pretransform.parameters()).dtype)
@@ -370,3 +409,135 @@ def set_decoder_checkpointing(model, enabled: bool) -> tp.Iterator[None]:
     finally:
         for layers in patched:
             del layers.forward
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Stable Audio 3 (model_type "diffusion_cond_inpaint", SAT 0.0.20): an inpainting DiT (its inpaint inputs are
+# zeros when generating), variable-length generation (the requested duration padded by 6 s, attention masked past
+# the valid length, the time grid shifted by the effective length, the decoded tail zeroed) and a SAME autoencoder
+# around a patched pretransform, whose decoder adds noise at decode. What ditto needs of it lives below.
+
+DURATION_PADDING_SEC = 6.0  # Stable Audio 3 generates seconds_total + this much, masked past the valid length
+INPAINT_INPUTS = ("inpaint_mask", "inpaint_masked_input")
+
+
+def is_vae_bottleneck(model) -> bool:
+    """True for a VAE bottleneck (SAO's Oobleck: mean and scale channels); False for Stable Audio 3's softnorm."""
+    bottleneck = getattr(getattr(model.sat.pretransform, "model", None), "bottleneck", None)
+    return bottleneck is None or type(bottleneck).__name__ == "VAEBottleneck"
+
+
+def enable_nested_decoder_gradients(sat: torch.nn.Module) -> None:
+    """A pretransform nested inside the autoencoder (Stable Audio 3's `patched` one) decodes under `no_grad` unless
+    its `enable_grad` is set, which silently cuts DITTO's gradient; it has no weights, so setting it changes no
+    output."""
+    _nested_gradients(getattr(sat, "pretransform", None))
+
+
+def _nested_gradients(pretransform) -> None:
+    inner = getattr(getattr(pretransform, "model", None), "pretransform", None)
+    if inner is not None:
+        inner.enable_grad = True
+
+
+def is_varlen(model) -> bool:
+    """Whether the model generates variable lengths as Stable Audio 3 does (padding-masked attention or an
+    effective-length schedule)."""
+    return bool(getattr(model.sat, "mask_padding_attention", False)
+                or getattr(model.sat, "use_effective_length_for_schedule", False))
+
+
+def has_inpaint_inputs(model) -> bool:
+    return any(key in INPAINT_INPUTS for key in getattr(model.sat, "local_add_cond_ids", []))
+
+
+def generation_sample_size(model, sample_size: int, seconds_total: float) -> int:
+    """The audio length SAT's `generate_diffusion_cond` generates for a variable-length model: seconds_total +
+    6 s, rounded up to the pretransform's downsampling ratio (times the latent chunk of an encoder with chunked
+    attention), capped at `sample_size`; `sample_size` itself for other models."""
+    if not is_varlen(model) or seconds_total <= 0:
+        return sample_size
+    target = int((seconds_total + DURATION_PADDING_SEC) * model.sat.sample_rate)
+    pretransform = model.sat.pretransform
+    align = pretransform.downsampling_ratio * _latent_align(pretransform)
+    return min(((target + align - 1) // align) * align, sample_size)
+
+
+def _latent_align(pretransform) -> int:
+    """SAT's alignment for an encoder whose first chunked-attention layer (no sliding window) folds `chunk_size`
+    samples: chunk_size // stride latents; 1 otherwise."""
+    encoder = getattr(getattr(pretransform, "model", None), "encoder", None)
+    layers = getattr(encoder, "layers", None)
+    if layers is None:
+        return 1
+    index = next((i for i, layer in enumerate(layers)
+                  if hasattr(layer, "chunk_size") and getattr(layer, "sliding_window_latents", True) is None), None)
+    if index is None:
+        return 1
+    stride = getattr(layers[index], "stride", None)
+    if stride is None and hasattr(encoder, "strides") and len(encoder.strides) > index:
+        stride = encoder.strides[index]
+    return max(1, layers[index].chunk_size // stride) if stride and stride > 0 else 1
+
+
+def varlen(model, seconds_total: float, batch_size: int, latent_frames: int
+           ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """(padding_mask (batch, latent_frames) bool or None, effective_seq_len (batch,) or None) of a variable-length
+    model, as SAT's `sample_diffusion` computes them: the valid length is seconds_total's latents plus 6 s of
+    headroom (capped at latent_frames); the schedule's length is seconds_total's latents alone."""
+    if not is_varlen(model):
+        return None, None
+    conditioning = [{"seconds_total": seconds_total}] * batch_size
+    ratio = model.sat.pretransform.downsampling_ratio
+    lengths = _effective_seq_len(conditioning, model.sat.sample_rate, ratio, model.device)
+    mask = None
+    if model.sat.mask_padding_attention:
+        headroom = int(DURATION_PADDING_SEC * model.sat.sample_rate / ratio)
+        valid = (lengths + headroom).clamp(max=latent_frames).long()
+        mask = _padding_mask_from_lengths(valid, latent_frames)
+    return mask, (lengths if model.sat.use_effective_length_for_schedule else None)
+
+
+def inpaint_zeros(model, batch_size: int, latent_frames: int) -> dict:
+    """The inpainting inputs as Stable Audio 3 generates without inpainting: a zero mask (batch, 1, frames) and a
+    zero masked input (batch, latent_channels, frames), as conditioner outputs ([tensor])."""
+    if not has_inpaint_inputs(model):
+        return {}
+    return {"inpaint_mask": [torch.zeros((batch_size, 1, latent_frames), device=model.device)],
+            "inpaint_masked_input": [torch.zeros((batch_size, model.sat.io_channels, latent_frames),
+                                                 device=model.device)]}
+
+
+def zero_padding(model, audio: torch.Tensor, padding_mask: torch.Tensor | None) -> torch.Tensor:
+    """Audio past the valid length zeroed, as SAT does after decoding (padding decodes to garbage)."""
+    if padding_mask is None:
+        return audio
+    mask = padding_mask.unsqueeze(1).repeat_interleave(model.sat.pretransform.downsampling_ratio, dim=-1)
+    if mask.shape[-1] > audio.shape[-1]:
+        mask = mask[..., :audio.shape[-1]]
+    elif mask.shape[-1] < audio.shape[-1]:
+        mask = torch.nn.functional.pad(mask, (0, audio.shape[-1] - mask.shape[-1]), value=False)
+    return audio * mask.to(audio.dtype)
+
+
+def has_decoder_noise(model) -> bool:
+    """Whether decoding draws random noise even in eval(): a softnorm bottleneck with `noise_regularize`, or a
+    SAME decoder with `mask_noise` (Stable Audio 3)."""
+    vae = getattr(model.sat.pretransform, "model", None)
+    if vae is None:
+        return False
+    bottleneck = getattr(vae, "bottleneck", None)
+    if getattr(bottleneck, "noise_regularize", False):
+        return True
+    return any(getattr(module, "mask_noise", 0) for module in vae.decoder.modules())
+
+
+@contextlib.contextmanager
+def seeded_decoder_noise(model, seed: int) -> tp.Iterator[None]:
+    """The decoder's noise drawn from the global RNG seeded by `seed`, restored afterwards: every decode inside
+    draws the same noise, so decoding is a deterministic function of the latents, and the caller's RNG stream is
+    left as it was."""
+    devices = [model.device] if model.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield

@@ -13,7 +13,7 @@ import ditto
 import objectives
 from ditto import generation, loading
 from ditto import sat as sat_adapter
-from ditto.config import SamplerConfig
+from ditto.config import SamplerConfig, SpeedConfig
 from ditto.loading import ModelDefaults, ModelLoadError
 from ditto.optimize import SavedBytes
 
@@ -281,10 +281,11 @@ def test_ditto_through_pingpong_lowers_the_intensity_error(small):
 
 def saved_bytes(model, steps):
     x_T = torch.randn(1, 256, 16, generator=torch.Generator().manual_seed(0), requires_grad=True)
-    config = SamplerConfig(sampler="euler", steps=steps, cfg_scale=1.0, checkpoint=True)
+    config = SamplerConfig(sampler="euler", steps=steps, cfg_scale=1.0)
     cond = generation.build_conditioning(model, "solo piano", seconds_total=0.5, latent_frames=16)
     with SavedBytes() as saved:
-        audio = generation.decode(model, generation.sample_latents(model, x_T, cond, config), noise_seed=1)
+        latents = generation.sample_latents(model, x_T, cond, config, speed=SpeedConfig.plain(checkpoint=True))
+        audio = generation.decode(model, latents, noise_seed=1)
         loss = audio.square().mean()
     loss.backward()
     assert x_T.grad.abs().max() > 0

@@ -16,7 +16,7 @@ def build_parser():
     """This recipe's flags (also what an experiment file's job may set)."""
     parser = recipe_parser(__doc__, prompt="solo piano", iterations=70)
     edit = parser.add_argument_group("edit")
-    edit.add_argument("--reference", default=None, help="audio file to continue (WAV/FLAC/OGG, any rate/channels)")
+    edit.add_argument("--reference", default=None, help="audio file to continue (WAV, FLAC, OGG, MP3; any rate/channels)")
     edit.add_argument("--overlap", type=float, default=1.0, help="seconds of overlap (the paper: 1, 2 or 3)")
     add_control_flags(parser)
     return parser

@@ -376,6 +376,7 @@ def build_problem(model: Model, objective: Objective, start: Start, sampling: Sa
                     seconds_total=seconds_total, sample_size=sample_size,
                     **{name: getattr(sampling, name) for name in CHAIN_SETTINGS},
                     cfg_interval=list(sampling.cfg_interval),
+                    apg_scale=sat_adapter.resolved_apg_scale(sampling.apg_scale),  # the installed SAT's default
                     seed=start.seed, batch_size=start.batch_size, init_noise_level=start.init_noise_level,
                     has_init_audio=start.init_audio is not None, **dataclasses.asdict(speed),
                     model=model.source, device=str(model.device))
@@ -632,7 +633,8 @@ def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: 
     `sampling=SamplerConfig(...)`, `optimization=OptimizerConfig(...)`, `speed=SpeedConfig(...)`; a config object
     and a keyword for one of its fields together are a TypeError. Every other setting is a keyword argument
     named after its field (`**dataclasses.asdict(config)` works):
-    - `SamplerConfig`: `sigma_min`, `sigma_max`, `rho`, `schedule`, `cfg_interval`, `scale_phi`.
+    - `SamplerConfig`: `sigma_min`, `sigma_max`, `rho`, `schedule`, `cfg_interval`, `scale_phi`, `apg_scale`
+      (stable-audio-tools 0.0.20's APG blend; None: the installed release's default).
     - `OptimizerConfig`: `optimizer` ("adam", or "sgd": momentum 0.9); early stops `target_loss` (the best loss reaches
       it), `patience` (iterations without a new best), `time_budget_s` (seconds); `optimize_noise`: a stochastic
       sampler's per-step injected noises become variables beside x_T (default: yes for stochastic samplers,

@@ -66,8 +66,9 @@ with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         if SAT_0_0_20:
             from stable_audio_tools.inference import k_diffusion as _k_diffusion
             from stable_audio_tools.inference.sampling import build_schedule as _build_schedule
-            k_sampling = _k_diffusion.sampling
+            k_sampling, k_external = _k_diffusion.sampling, _k_diffusion.external
         else:
+            import k_diffusion.external as k_external
             import k_diffusion.sampling as k_sampling
             _build_schedule = None
         from stable_audio_tools.inference.generation import generate_diffusion_cond
@@ -81,6 +82,7 @@ with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
                           f"missing: {INSTALL_HINT}") from error
 
 BrownianTreeNoiseSampler = k_sampling.BrownianTreeNoiseSampler
+VDenoiser = k_external.VDenoiser  # k-diffusion's v-objective denoiser: the reference `generation.v_denoiser` equals
 
 # What differs between the supported releases, by name (module docstring); tests/test_sat_versions.py reads it.
 DIFFERENCES = {
@@ -106,6 +108,7 @@ __all__ = [
     "BrownianTreeNoiseSampler",
     "DEFAULT_APG_SCALE",
     "SUPPORTED_VERSIONS",
+    "VDenoiser",
     "VERSION",
     "build_model",
     "check_apg_scale",
@@ -115,6 +118,7 @@ __all__ = [
     "encode",
     "flow_grid",
     "generate_diffusion_cond",
+    "k_external",
     "k_sampling",
     "latent_channels",
     "latent_stride",

@@ -330,7 +330,7 @@ show(figure, "vae")
 # (c_in), whatever sigma is.
 
 # %%
-from k_diffusion.external import VDenoiser
+from ditto.sat import VDenoiser  # k-diffusion's (stable-audio-tools 0.0.20 vendors a copy; 0.0.19 imports it)
 
 sampler_settings = ditto.SamplerConfig(cfg_scale=7.0)
 velocity = ditto.generation.velocity_model(model, cond, sampler_settings)  # (x, t) -> v, with CFG

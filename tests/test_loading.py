@@ -191,4 +191,4 @@ def test_import_without_stable_audio_tools_names_the_install():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     last = done.stderr.strip().splitlines()[-1]
     assert done.returncode != 0 and last.startswith("ImportError: ditto needs stable-audio-tools")
-    assert "pip install --no-deps stable-audio-tools==0.0.19 k-diffusion==0.1.1" in last
+    assert "pip install --no-deps --ignore-requires-python stable-audio-tools==0.0.20" in last

@@ -133,3 +133,19 @@ def test_ditto_checkpoints_the_decoder_itself(tiny):
     assert not vae.training
     assert all("forward" not in unit.layers.__dict__ for unit in sat_adapter._decoder_units(vae))
     assert len(sat_adapter._decoder_units(vae)) == 15  # 5 decoder blocks x 3 residual units
+
+
+def test_apg_scale_recipe_flag(tmp_path, capsys):
+    """--apg-scale reaches the chain and report.json; on 0.0.19 a nonzero value is exit 2 with one line."""
+    import json
+
+    from recipe_runs import FAST, assert_one_line_error, run_in_process
+
+    out = tmp_path / "run"
+    code, _, last = run_in_process("intensity", ["--out", out, "--apg-scale", "0.5", *FAST], capsys)
+    if not NEW:
+        assert_one_line_error(code, last, "needs stable-audio-tools 0.0.20")
+        assert not out.exists()
+        code, _, last = run_in_process("intensity", ["--out", out, "--apg-scale", "0", *FAST], capsys)
+    assert code == 0, last
+    assert json.loads((out / "report.json").read_text())["settings"]["apg_scale"] == (0.5 if NEW else 0.0)

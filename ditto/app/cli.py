@@ -147,6 +147,9 @@ def recipe_parser(doc: str, *, prompt: str, iterations: int, save_every: bool = 
                        help="sampler (default: v-ddim for v models, euler for flows: deterministic, as in the paper)")
     model.add_argument("--cfg-scale", type=float, default=None,
                        help="classifier-free guidance scale (default: the model's own, e.g. 1 for SAO Small, else 7)")
+    model.add_argument("--apg-scale", type=float, default=None,
+                       help="APG blend of the guidance, stable-audio-tools 0.0.20 only: 0 plain CFG, 1 full APG "
+                            "(default: the installed stable-audio-tools' own: 1 on 0.0.20, 0 on 0.0.19)")
     model.add_argument("--seed", type=int, default=0, help="seed of the initial x_T (the baseline uses it too)")
     opt = parser.add_argument_group("optimization")
     opt.add_argument("--iterations", type=int, default=None,
@@ -349,7 +352,7 @@ def _model_and_job(args: argparse.Namespace, job) -> tuple:
 
 
 METHOD_ARGUMENTS = ("prompt", "negative_prompt", "seconds_total", "sample_size", "steps", "sampler", "cfg_scale", "seed",
-                    "chunk_latents", "autocast_bf16", "decoder_bf16")  # what guide and best_of_n share with optimize
+                    "apg_scale", "chunk_latents", "autocast_bf16", "decoder_bf16")  # what guide and best_of_n share with optimize
 
 
 def _run_method(args: argparse.Namespace, model, job: Job, folder: RunFolder, stop: StopOnSignal) -> Result:
@@ -382,7 +385,7 @@ def _optimize_arguments(args: argparse.Namespace, model, job: Job) -> dict:
         seconds_total = (sample_size or model.sample_size) / model.sample_rate
     return dict(prompt=args.prompt, negative_prompt=args.negative_prompt, seconds_total=seconds_total,
                 sample_size=sample_size, steps=args.steps, sampler=args.sampler, cfg_scale=args.cfg_scale,
-                iterations=iterations, lr=args.lr, seed=args.seed, optimizer=args.optimizer,
+                apg_scale=args.apg_scale, iterations=iterations, lr=args.lr, seed=args.seed, optimizer=args.optimizer,
                 optimize_noise=args.optimize_noise,
                 target_loss=args.target_loss, patience=args.patience, checkpoint=not args.no_checkpoint,
                 chunk_latents=args.chunk_latents, autocast_bf16=args.bf16, decoder_bf16=args.decoder_bf16,

@@ -477,15 +477,13 @@ def edit_job(plan, description: str, control=None) -> Job:
 def kept_steps(text: str) -> tuple[int | None, float | None]:
     """argparse type of --keep-steps: (count, None) for "3", (None, budget in GB) for "40GB"."""
     value = text.strip()
-    try:
+    with contextlib.suppress(ValueError):  # not a number: the error below
         if value.upper().endswith("GB"):
             budget = float(value[:-2])
             if math.isfinite(budget) and budget >= 0:
                 return None, budget
         elif int(value) >= 0:
             return int(value), None
-    except ValueError:
-        pass
     raise argparse.ArgumentTypeError(f"{text!r} is not a step count or a memory budget; expected an integer >= 0 "
                                      f"(3) or a number of GB (40GB)")
 

@@ -156,10 +156,8 @@ class _Tee(io.TextIOBase):
 
     def write(self, text: str) -> int:
         self.buffer_.write(text)
-        try:
+        with contextlib.suppress(OSError, ValueError):  # a closed or broken terminal: the log still has it
             self.stream.write(text)
-        except (OSError, ValueError):
-            pass
         return len(text)
 
     def flush(self) -> None:

@@ -18,7 +18,7 @@ import torch
 
 from . import report
 from .runs import RunFolder, RunFolderError
-from ..audio import write_audio
+from ..audio import read_audio, write_audio
 from ..generation import generate
 from ..loading import load_model
 from ..loading import PAPER_LR
@@ -534,6 +534,15 @@ class ConfigModel:
     @property
     def defaults(self) -> ModelDefaults:
         return ModelDefaults.from_config(self.config, self.source)
+
+
+def check_edit(args: argparse.Namespace, model) -> None:
+    """What `ditto run` checks of an editing job before any job runs (no weights): its settings against `model` (a
+    ConfigModel), its control targets, and that its --reference file reads (the edit plan itself needs the weights)."""
+    check_settings(args, model, whole_window=True)
+    control_objective(args)
+    if args.reference is not None:
+        read_audio(args.reference)
 
 
 def check_settings(args: argparse.Namespace, model, *, whole_window: bool = False) -> None:

@@ -7,9 +7,8 @@ free for the transition). edited.wav is the loop: the first (length - overlap) s
 from the closing overlap; play it on repeat.
 """
 
-from ditto import read_audio
 from ditto.app import add_control_flags, control_objective, edit_job, plan_loop, recipe_parser, run_recipe
-from ditto.app.cli import check_settings
+from ditto.app.cli import check_edit
 
 
 def build_parser():
@@ -38,11 +37,8 @@ def section(args):
 def check(args, model):
     """What `ditto run` checks of a job before any job runs (no weights): its settings against `model` (a
     ConfigModel), its control targets, and that its --reference file reads (the edit plan itself needs the weights)."""
-    check_settings(args, model, whole_window=True)
     section(args)
-    control_objective(args)
-    if args.reference is not None:
-        read_audio(args.reference)
+    check_edit(args, model)
 
 
 def main(argv=None):

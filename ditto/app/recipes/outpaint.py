@@ -6,10 +6,9 @@ equal-power crossfade over the overlap. recipes/extend.py chains windows to reac
 --reference, the tiny model's own output (seed 1234) is continued, so the recipe runs out of the box.
 """
 
-from ditto import read_audio
 from ditto.app import (add_control_flags, control_objective, edit_job, plan_outpaint, recipe_parser,
                        reference_or_demo, run_recipe)
-from ditto.app.cli import check_settings
+from ditto.app.cli import check_edit
 
 
 def build_parser():
@@ -22,13 +21,7 @@ def build_parser():
     return parser
 
 
-def check(args, model):
-    """What `ditto run` checks of a job before any job runs (no weights): its settings against `model` (a
-    ConfigModel), its control targets, and that its --reference file reads (the edit plan itself needs the weights)."""
-    check_settings(args, model, whole_window=True)
-    control_objective(args)
-    if args.reference is not None:
-        read_audio(args.reference)
+check = check_edit  # settings, control targets and --reference checked without weights
 
 
 def main(argv=None):

@@ -4,8 +4,10 @@ best-of-N. Each returns a `ditto.Result` whose fields mean what they mean for `d
 - `guide`: DPS-style guidance (Chung et al. 2023; FreeDoM, Yu et al. 2023): at each guided step of a
   deterministic sampler, the objective of the decoded x0-prediction is differentiated with respect to x_t and
   the step's output moves against that gradient, by `scale / sqrt(loss)` (DPS's normalisation); optional
-  time-travel repeats re-noise to t and redo the step (FreeDoM). The network and the decoder run forward and
-  backward once per guided step; x_T is never optimized.
+  time-travel repeats re-noise to t and redo the step (FreeDoM). The steps are the sampler's own, from
+  `ditto.sampling` (a step hook wraps each one), so every guidable sampler of the registry is guided and at scale
+  0 the render is exactly `generate`'s. The network and the decoder run forward and backward once per guided
+  step (a step's later model evaluations, e.g. Heun's second, run without gradients); x_T is never optimized.
 - `best_of_n`: render n seeds (or as many as a time budget allows), batched, and keep the lowest loss.
 """
 
@@ -21,13 +23,14 @@ import torch
 from tqdm.auto import tqdm
 
 from .config import SamplerConfig, SpeedConfig, config_or_fields, is_count, is_finite_number, split_options
-from .generation import draw_x_T, velocity_model
+from .generation import build_chain, draw_x_T
 from .files import save_torch
 from .loading import Model
 from .optimize import NonFinite, Objective, OptimizationError, Problem, Result, Start, build_problem, control_sampling
-from .sampling import rf_timesteps
+from .sampling import (GUIDABLE_SAMPLERS, SAMPLERS, Step, StepHook, chain_steps, family_of, predicted_x0, renoise,
+                       unit_scale)
 
-GUIDED_SAMPLERS = ("v-ddim", "euler")  # the deterministic samplers guidance steps through (v models, flows)
+GUIDED_SAMPLERS = GUIDABLE_SAMPLERS  # the samplers guidance steers: the registry's guidable (deterministic) ones
 METHODS = ("ditto", "guidance", "best-of-n")
 GUIDANCE_SCALE = 1000.0  # guide's default step size: the best of 10..10000 for all three targets on the tiny model
 
@@ -37,10 +40,12 @@ START_OPTIONS = ("seconds_total", "sample_size", "seconds_start", "negative_prom
 
 
 def _problem(model: Model, objective: Objective, *, prompt: str, seed: int, batch_size: int, options: dict,
-             caller: str, start_options: tp.Sequence[str] = START_OPTIONS) -> tuple[Problem, dict]:
+             caller: str, start_options: tp.Sequence[str] = START_OPTIONS,
+             check: tp.Callable[[SamplerConfig], None] | None = None) -> tuple[Problem, dict]:
     """The run's problem as `optimize` builds it (x_T alone: no per-step noise variables); `sampler`, `steps`
     and `cfg_scale` left out or None take the model's defaults, as in `optimize`. The chain and its execution
-    come as flat keywords or as `sampling=SamplerConfig(...)` / `speed=SpeedConfig(...)`, as in `optimize`."""
+    come as flat keywords or as `sampling=SamplerConfig(...)` / `speed=SpeedConfig(...)`, as in `optimize`.
+    `check(sampling)` vets the resolved sampling before anything runs."""
     options = dict(options)
     given = {"sampling": options.pop("sampling", None), "speed": options.pop("speed", None)}
     split = split_options(caller, options, {"speed": SpeedConfig, "sampling": SamplerConfig}, start_options)
@@ -48,6 +53,8 @@ def _problem(model: Model, objective: Objective, *, prompt: str, seed: int, batc
     sampling = control_sampling(model, config_or_fields(caller, "sampling", given["sampling"], SamplerConfig,
                                                         flat_sampling))
     speed = config_or_fields(caller, "speed", given["speed"], SpeedConfig, split["speed"])
+    if check is not None:
+        check(sampling)
     start = Start(prompt=prompt, seed=seed, batch_size=batch_size, **split["extra"])
     return build_problem(model, objective, start, sampling, speed)
 
@@ -239,7 +246,8 @@ class GuidanceConfig:
 def guide(model: Model, objective: Objective, *, prompt: str, scale: float = GUIDANCE_SCALE,
           guided_steps: tp.Sequence[int] | None = None, repeats: int = 1, seed: int = 0, batch_size: int = 1,
           progress: bool = True, should_stop: tp.Callable[[], bool] | None = None, **options) -> Result:
-    """Training-free guidance of one render toward `objective`, on a deterministic sampler (v-ddim, euler).
+    """Training-free guidance of one render toward `objective`, on any deterministic sampler of the registry
+    (`sampling.GUIDABLE_SAMPLERS`; the model's default when `sampler` is not given).
 
     `losses` holds the objective's mean loss at each guided step (of the x0-prediction, so it falls as the
     chain denoises); `baseline_audio` is the unguided render of the same seed (`generate`'s); x_T is the
@@ -251,17 +259,20 @@ def guide(model: Model, objective: Objective, *, prompt: str, scale: float = GUI
     `negative_prompt`, `conditioning_tensors`), the SamplerConfig fields (`sampler`, `steps`, `cfg_scale`, ...)
     and the SpeedConfig fields (bf16 autocast, decoder_bf16, chunk_latents apply; the chain is not
     checkpointed: no backward spans more than one step), or `sampling=` and `speed=` config objects.
+
+    Each guided step moves x_{i+1} by -scale / sqrt(L) dL/dx_i in variance-preserving units (k-diffusion's
+    sigma-space samplers: x / sqrt(1 + sigma^2)), so every sampler of a v model takes the same step for the same
+    scale; with time travel, x_{i+1} is re-noised to step i's level by the sampler's own forward process.
     """
     config = GuidanceConfig(scale=scale, repeats=repeats, travel_seed=seed + 2,
                             guided_steps=None if guided_steps is None else tuple(guided_steps))
     config.check()
+    family = family_of(model.diffusion_objective)
     problem, settings = _problem(model, objective, prompt=prompt, seed=seed, batch_size=batch_size,
                                  options=options, caller="guide",
-                                 start_options=[name for name in START_OPTIONS if "init" not in name])
-    if problem.chain.sampler not in GUIDED_SAMPLERS:
-        raise ValueError(f"guidance steps through a deterministic sampler; got {problem.chain.sampler!r}, valid: "
-                         f"{', '.join(GUIDED_SAMPLERS)} (v-ddim for v models, euler for flows)")
-    config.validate(problem.chain.steps)
+                                 start_options=[name for name in START_OPTIONS if "init" not in name],
+                                 check=lambda sampling: check_guidable(sampling.sampler, family))
+    config.validate(chain_steps(problem.chain.spec(model), problem.chain.steps))
     settings.update(method="guidance", **{k: v for k, v in dataclasses.asdict(config).items()})
     tic = time.perf_counter()
     baseline = problem.render(problem.start())
@@ -302,65 +313,105 @@ def _check_finite(tensor: torch.Tensor, what: str) -> None:
         raise NonFinite(f"{what} became non-finite ({int((~torch.isfinite(tensor)).sum())} NaN/inf values)")
 
 
+def check_guidable(sampler, family: str | None = None) -> None:
+    """ValueError unless guidance can steer `sampler`: a guidable registry sampler (of `family`, a model's
+    sampler family, when given)."""
+    valid = [name for name, spec in SAMPLERS.items() if spec.guidable and family in (None, spec.family)]
+    if sampler not in valid:
+        models = f" for a {family!r} model" if family else ""
+        raise ValueError(f"guidance steers deterministic samplers only; got sampler {sampler!r} (--sampler), "
+                         f"valid{models}: {', '.join(valid)}")
+
+
+class _Stopped(Exception):
+    """`should_stop()` ended the guided chain early."""
+
+
+class _FirstEvaluation:
+    """A sampler's model that keeps its first evaluation since `first` was cleared: (x, level, output), where a
+    guided step reads its x0-prediction. Later evaluations (e.g. Heun's second) run without gradients."""
+
+    def __init__(self, model: tp.Callable):
+        self.model, self.first = model, None
+
+    def __call__(self, x: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+        if self.first is not None:
+            with torch.no_grad():
+                return self.model(x, level)
+        output = self.model(x, level)
+        self.first = (x, level, output)
+        return output
+
+
 def guided_chain(problem: Problem, config: GuidanceConfig, progress: bool, losses: list[float],
                  should_stop: tp.Callable[[], bool] | None = None) -> torch.Tensor | None:
-    """The chain x_T -> x_0 with guided steps (None when `should_stop()` ended it early); appends the mean loss of
-    the x0-prediction at each guided step to `losses`; NonFinite when a loss or x_t stops being finite."""
-    chain, model = problem.chain, problem.model
-    v_model = velocity_model(model, problem.cond, chain, autocast_bf16=problem.speed.autocast_bf16)
-    flow = chain.sampler == "euler"
-    t_max = min(chain.sigma_max, 1.0)
-    t = rf_timesteps(chain.steps, t_max) if flow else torch.linspace(t_max, 0, chain.steps + 1)
-    guided = set(range(chain.steps - 1) if config.guided_steps is None else config.guided_steps)
-    generator = torch.Generator(device=model.device).manual_seed(config.travel_seed)
-    x = problem.x_T.to(model.dtype)
-    for i in tqdm(range(chain.steps), disable=not progress, desc="guidance", unit="step"):
-        start = x
-        for repeat in range(config.repeats if i in guided else 1):
-            x, loss = _guided_step(problem, v_model, start, t, i, flow, config.scale if i in guided else None)
-            if loss is not None and not math.isfinite(loss):
-                raise NonFinite(f"loss became {loss} at step {i}")
-            _check_finite(x, f"x_t at step {i}")
-            if repeat < config.repeats - 1 and i < chain.steps - 1:
-                start = _renoise(x, t[i + 1], t[i], flow, generator)
-        if i in guided:
-            losses.append(loss)
-        if should_stop is not None and should_stop() and i < chain.steps - 1:
-            return None
+    """The chain x_T -> x_0 through the sampler's own steps, guided by a step hook (None when `should_stop()`
+    ended it early); appends the mean loss of the x0-prediction at each guided step to `losses`; NonFinite when a
+    loss or x_t stops being finite."""
+    spec = problem.chain.spec(problem.model)
+    chain = build_chain(problem.model, problem.x_T, problem.cond, problem.chain, problem.init_latents,
+                        problem.init_noise_level, autocast_bf16=problem.speed.autocast_bf16)
+    model = _FirstEvaluation(chain.model)
+    hook = _guidance_hook(problem, config, model, spec.process, losses, should_stop)
+    try:
+        x = spec.function(model, chain.x, *chain.args, **chain.kwargs, progress=progress, hook=hook)
+    except _Stopped:
+        return None
     return x.detach()
 
 
-def _guided_step(problem: Problem, v_model, x: torch.Tensor, t: torch.Tensor, i: int, flow: bool,
-                 scale: float | None) -> tuple[torch.Tensor, float | None]:
-    """One sampler step from t[i] to t[i+1] (SAT's euler / DDIM with eta 0), moved by -scale/sqrt(L) dL/dx."""
+def _guidance_hook(problem: Problem, config: GuidanceConfig, model: _FirstEvaluation, process: str,
+                   losses: list[float], should_stop: tp.Callable[[], bool] | None) -> StepHook:
+    """The step hook that guides: each guided step (repeated `config.repeats` times, re-noised in between) moves
+    the sampler's x_{i+1}; checks that losses and x_t stay finite and asks `should_stop()` after every step."""
+    generator = torch.Generator(device=problem.model.device).manual_seed(config.travel_seed)
+
+    def hook(advance: tp.Callable, x: torch.Tensor, at: Step):
+        guided = at.index in (range(at.count - 1) if config.guided_steps is None else config.guided_steps)
+        start = x
+        for repeat in range(config.repeats if guided else 1):
+            out, loss = _guided_step(problem, model, advance, start, at, process, config.scale if guided else None)
+            x_next = out[0] if isinstance(out, tuple) else out
+            if loss is not None and not math.isfinite(loss):
+                raise NonFinite(f"loss became {loss} at step {at.index}")
+            _check_finite(x_next, f"x_t at step {at.index}")
+            if repeat < config.repeats - 1 and at.index < at.count - 1:
+                noise = torch.randn(x_next.shape, generator=generator, device=x_next.device, dtype=x_next.dtype)
+                start = renoise(process, x_next, at.level_next, at.level, noise)
+        if guided:
+            losses.append(loss)
+        if should_stop is not None and should_stop() and at.index < at.count - 1:
+            raise _Stopped
+        return out
+
+    return hook
+
+
+def _guided_step(problem: Problem, model: _FirstEvaluation, advance: tp.Callable, x: torch.Tensor, at: Step,
+                 process: str, scale: float | None) -> tuple[tp.Any, float | None]:
+    """The sampler's step `advance(x)` with its x_{i+1} moved by -scale/sqrt(L) dL/dx (in variance-preserving
+    units), L the objective of the first model evaluation's x0-prediction; scale None: the plain step, no loss.
+    Returns (the step's value, detached; the mean loss or None)."""
     x = x.detach().requires_grad_(scale is not None)
+    model.first = None
     with torch.set_grad_enabled(scale is not None):
-        v = v_model(x, t[i] * x.new_ones([x.shape[0]]))
-        if flow:
-            x0, x_next = x - t[i] * v, x + (t[i + 1] - t[i]) * v
-        else:
-            alpha, sigma = torch.cos(t[i] * math.pi / 2), torch.sin(t[i] * math.pi / 2)
-            x0 = x * alpha - v * sigma
-            eps = x * sigma + v * alpha
-            alpha_next, sigma_next = torch.cos(t[i + 1] * math.pi / 2), torch.sin(t[i + 1] * math.pi / 2)
-            x_next = x0 if i == len(t) - 2 else x0 * alpha_next + eps * sigma_next
+        out = advance(x)
         if scale is None:
-            return x_next.detach(), None
+            return _detached(out), None
+        x0 = predicted_x0(process, *model.first)
         audio = problem.audio(x0) if problem.audio_part is not None else None
         loss = problem.loss(x0, audio)  # (batch,)
         grad, = torch.autograd.grad(loss.sum(), x)
-    step = scale / loss.detach().clamp_min(1e-12).sqrt()
-    return (x_next - step.view(-1, *[1] * (x.dim() - 1)) * grad).detach(), float(loss.detach().mean())
+    step = scale / loss.detach().clamp_min(1e-12).sqrt() * unit_scale(process, at.level) \
+        * unit_scale(process, at.level_next)
+    step = step.view(-1, *[1] * (x.dim() - 1)) * grad
+    if isinstance(out, tuple):
+        return _detached((out[0] - step, *out[1:])), float(loss.detach().mean())
+    return (out - step).detach(), float(loss.detach().mean())
 
 
-def _renoise(x: torch.Tensor, t_from: torch.Tensor, t_to: torch.Tensor, flow: bool,
-             generator: torch.Generator) -> torch.Tensor:
-    """x at level t_from -> a sample at the higher level t_to of the forward process (time travel)."""
-    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-    if flow:  # x_t = (1 - t) x0 + t eps
-        ratio = (1 - t_to) / (1 - t_from)
-        return ratio * x + (t_to ** 2 - (ratio * t_from) ** 2).clamp_min(0).sqrt() * noise
-    alpha_from, sigma_from = torch.cos(t_from * math.pi / 2), torch.sin(t_from * math.pi / 2)
-    alpha_to, sigma_to = torch.cos(t_to * math.pi / 2), torch.sin(t_to * math.pi / 2)
-    ratio = alpha_to / alpha_from
-    return ratio * x + (sigma_to ** 2 - (ratio * sigma_from) ** 2).clamp_min(0).sqrt() * noise
+def _detached(out):
+    """A step's value (x_{i+1}, or a tuple of it and the sampler's state) with every tensor detached."""
+    if isinstance(out, tuple):
+        return tuple(value.detach() if isinstance(value, torch.Tensor) else value for value in out)
+    return out.detach()

@@ -11,6 +11,10 @@ the same x_T gives the same audio, but without `@torch.no_grad()`: gradients flo
 - `checkpoint=True` wraps each sampler step in `torch.utils.checkpoint` (non-reentrant): autograd keeps only
   each step's inputs (x and the multistep history, latent-sized) and recomputes the model during backward.
   `keep_steps=k` exempts the first k steps: they keep their activations (memory for speed, no recomputation).
+- `hook=` (the deterministic samplers, `SamplerSpec.guidable`): every step runs through
+  `hook(advance, x, step)`, which calls `advance(x)` (the sampler's own step, unchanged) once or more and returns
+  its value, possibly with x_{i+1} moved; `step` is a `Step` (index, count, level, level_next). Guidance steers
+  every such sampler this way. The first model evaluation of a step is always at (x, step.level).
 
 Two model conventions, as in SAT:
 - `Denoiser`: `(x, sigma (batch,)) -> x_0 estimate` in k-diffusion's sigma space (v-objective models seen
@@ -19,13 +23,14 @@ Two model conventions, as in SAT:
   and for rectified-flow models (x_t = (1 - t) x_0 + t noise).
 
 `SAMPLERS`, at the end, is the one registry: a `SamplerSpec` row per sampler (function, model family, time grid,
-noise kind, model evaluations per step); `V_SAMPLERS`, `RF_SAMPLERS`, `STOCHASTIC_SAMPLERS` and
+noise kind, model evaluations per step, whether a step hook can steer it); `V_SAMPLERS`, `RF_SAMPLERS`, `STOCHASTIC_SAMPLERS` and
 `EVALUATIONS_PER_STEP` are derived from it, and `ditto.generation.sample_latents` dispatches on it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import typing as tp
 
@@ -37,6 +42,18 @@ from tqdm.auto import trange
 Denoiser = tp.Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 VelocityModel = tp.Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 NoiseSource = tp.Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class Step(tp.NamedTuple):
+    """A sampler step as a step hook sees it."""
+
+    index: int  # 0 .. count - 1
+    count: int  # steps in the chain (k-dpm-fast: its own count, see `chain_steps`)
+    level: torch.Tensor  # the level the step starts at: sigma (Denoiser samplers) or t (VelocityModel samplers)
+    level_next: torch.Tensor  # the level it ends at (0 after the last step)
+
+
+StepHook = tp.Callable[[tp.Callable[[torch.Tensor], tp.Any], torch.Tensor, Step], tp.Any]
 
 SCHEDULES = ("polyexponential", "karras", "exponential", "linear", "cosine")
 
@@ -131,19 +148,30 @@ def rf_timesteps(steps: int, sigma_max: float = 1.0) -> torch.Tensor:
 # Helpers
 
 
-def _run_step(step: tp.Callable, *args, checkpoint: bool):
-    """One sampler step, under non-reentrant activation checkpointing when asked."""
+def _run_step(step: tp.Callable, *args, checkpoint: bool, hook: StepHook | None = None, at: Step | None = None):
+    """One sampler step `step(x, *rest)`, under non-reentrant activation checkpointing when asked; with a `hook`,
+    run by `hook(advance, x, at)` instead (`advance(x)` = the step from x, never checkpointed)."""
+    if hook is not None:
+        x, *rest = args
+        return hook(lambda x: step(x, *rest), x, at)
     if checkpoint:
         return _checkpoint(step, *args, use_reentrant=False)
     return step(*args)
 
 
-def _run_steps(step: tp.Callable, x: torch.Tensor, n: int, *, checkpoint: bool, keep_steps: int,
-               progress: bool) -> torch.Tensor:
-    """x <- step(x, i) for i < n, each step checkpointed from step `keep_steps` on when `checkpoint`."""
+def _run_steps(step: tp.Callable, x: torch.Tensor, levels: torch.Tensor, *, checkpoint: bool, keep_steps: int,
+               progress: bool, hook: StepHook | None = None) -> torch.Tensor:
+    """x <- step(x, i) from levels[i] to levels[i + 1] for every i, each step checkpointed from step `keep_steps` on
+    when `checkpoint`, or run by `hook`."""
+    n = len(levels) - 1
     for i in trange(n, disable=not progress):
-        x = _run_step(step, x, i, checkpoint=checkpoint and i >= keep_steps)
+        x = _run_step(step, x, i, checkpoint=checkpoint and i >= keep_steps, hook=hook, at=_at(levels, i))
     return x
+
+
+def _at(levels: torch.Tensor, i: int) -> Step:
+    """Step i of the grid `levels` (its len - 1 steps), as a hook sees it."""
+    return Step(i, len(levels) - 1, levels[i], levels[i + 1])
 
 
 def _to_d(x: torch.Tensor, sigma: torch.Tensor, denoised: torch.Tensor) -> torch.Tensor:
@@ -175,7 +203,7 @@ def _lms_coefficient(order: int, t, i: int, j: int) -> float:
 # k-diffusion samplers over a Denoiser (v-objective models)
 
 
-def sample_heun(model: Denoiser, x, sigmas, *, checkpoint=False, keep_steps=0, progress=False):
+def sample_heun(model: Denoiser, x, sigmas, *, checkpoint=False, keep_steps=0, progress=False, hook=None):
     """Heun steps, Karras et al. 2022 Alg. 2 with s_churn = 0 (k-diffusion `sample_heun`)."""
     s_in = x.new_ones([x.shape[0]])
 
@@ -191,10 +219,10 @@ def sample_heun(model: Denoiser, x, sigmas, *, checkpoint=False, keep_steps=0, p
         d_2 = _to_d(x_2, sigmas[i + 1], denoised_2)
         return x + (d + d_2) / 2 * dt
 
-    return _run_steps(step, x, len(sigmas) - 1, checkpoint=checkpoint, keep_steps=keep_steps, progress=progress)
+    return _run_steps(step, x, sigmas, checkpoint=checkpoint, keep_steps=keep_steps, progress=progress, hook=hook)
 
 
-def sample_dpm_2(model: Denoiser, x, sigmas, *, checkpoint=False, keep_steps=0, progress=False):
+def sample_dpm_2(model: Denoiser, x, sigmas, *, checkpoint=False, keep_steps=0, progress=False, hook=None):
     """DPM-Solver-2 steps in Karras' Alg. 2 frame (k-diffusion `sample_dpm_2`)."""
     s_in = x.new_ones([x.shape[0]])
 
@@ -210,10 +238,11 @@ def sample_dpm_2(model: Denoiser, x, sigmas, *, checkpoint=False, keep_steps=0, 
         d_2 = _to_d(x_2, sigma_mid, denoised_2)
         return x + d_2 * (sigmas[i + 1] - sigma_hat)
 
-    return _run_steps(step, x, len(sigmas) - 1, checkpoint=checkpoint, keep_steps=keep_steps, progress=progress)
+    return _run_steps(step, x, sigmas, checkpoint=checkpoint, keep_steps=keep_steps, progress=progress, hook=hook)
 
 
-def sample_lms(model: Denoiser, x, sigmas, *, order: int = 4, checkpoint=False, keep_steps=0, progress=False):
+def sample_lms(model: Denoiser, x, sigmas, *, order: int = 4, checkpoint=False, keep_steps=0, progress=False,
+               hook=None):
     """Linear multistep method of order 4 over the Karras ODE (k-diffusion `sample_lms`)."""
     s_in = x.new_ones([x.shape[0]])
     sigmas_cpu = sigmas.detach().cpu().numpy()
@@ -228,13 +257,14 @@ def sample_lms(model: Denoiser, x, sigmas, *, order: int = 4, checkpoint=False, 
 
     for i in trange(len(sigmas) - 1, disable=not progress):
         history = ds[-(order - 1):] if order > 1 else []
-        x, d = _run_step(step, x, i, *history, checkpoint=checkpoint and i >= keep_steps)
+        x, d = _run_step(step, x, i, *history, checkpoint=checkpoint and i >= keep_steps, hook=hook,
+                         at=_at(sigmas, i))
         ds.append(d)
         ds = ds[-order:]
     return x
 
 
-def sample_dpmpp_2m(model: Denoiser, x, sigmas, *, checkpoint=False, keep_steps=0, progress=False):
+def sample_dpmpp_2m(model: Denoiser, x, sigmas, *, checkpoint=False, keep_steps=0, progress=False, hook=None):
     """DPM-Solver++(2M), Lu et al. 2022 (k-diffusion `sample_dpmpp_2m`)."""
     s_in = x.new_ones([x.shape[0]])
     sigma_fn = lambda t: t.neg().exp()  # noqa: E731
@@ -255,7 +285,8 @@ def sample_dpmpp_2m(model: Denoiser, x, sigmas, *, checkpoint=False, keep_steps=
 
     old_denoised = None
     for i in trange(len(sigmas) - 1, disable=not progress):
-        x, old_denoised = _run_step(step, x, old_denoised, i, checkpoint=checkpoint and i >= keep_steps)
+        x, old_denoised = _run_step(step, x, old_denoised, i, checkpoint=checkpoint and i >= keep_steps, hook=hook,
+                                    at=_at(sigmas, i))
     return x
 
 
@@ -357,7 +388,7 @@ def sample_dpmpp_3m_sde(model: Denoiser, x, sigmas, *, noise: NoiseSource, eta: 
 
 
 def sample_dpm_fast(model: Denoiser, x, sigma_min: float, sigma_max: float, nfe: int, *, checkpoint=False,
-                    keep_steps=0, progress=False):
+                    keep_steps=0, progress=False, hook=None):
     """DPM-Solver-Fast with fixed step sizes and `nfe` model evaluations, Lu et al. 2022 §3.4 (eta = 0)."""
     sigma_fn = lambda t: t.neg().exp()  # noqa: E731
 
@@ -385,22 +416,30 @@ def sample_dpm_fast(model: Denoiser, x, sigma_min: float, sigma_max: float, nfe:
         return x - sigma_fn(t_next) * h.expm1() * e - sigma_fn(t_next) / r2 * (h.expm1() / h - 1) * (e_r2 - e)
 
     t_start, t_end = -torch.tensor(sigma_max).log(), -torch.tensor(sigma_min).log()
-    m = math.floor(nfe / 3) + 1
-    ts = torch.linspace(t_start, t_end, m + 1, device=x.device)
-    orders = [3] * (m - 2) + [2, 1] if nfe % 3 == 0 else [3] * (m - 1) + [nfe % 3]
+    orders = dpm_fast_orders(nfe)
+    ts = torch.linspace(t_start, t_end, len(orders) + 1, device=x.device)
     for i in trange(len(orders), disable=not progress):
-        x = _run_step(step, x, ts[i], ts[i + 1], orders[i], checkpoint=checkpoint and i >= keep_steps)
+        x = _run_step(step, x, ts[i], ts[i + 1], orders[i], checkpoint=checkpoint and i >= keep_steps, hook=hook,
+                      at=Step(i, len(orders), sigma_fn(ts[i]), sigma_fn(ts[i + 1])))
     return x
+
+
+def dpm_fast_orders(nfe: int) -> list[int]:
+    """DPM-Solver-Fast's solver order per step for `nfe` model evaluations (k-diffusion `sample_dpm_fast`)."""
+    m = math.floor(nfe / 3) + 1
+    return [3] * (m - 2) + [2, 1] if nfe % 3 == 0 else [3] * (m - 1) + [nfe % 3]
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Samplers over the raw network output (VelocityModel)
 
 
-def sample_v_ddim(model: VelocityModel, x, steps: int, *, t_max: float = 1.0, checkpoint=False, keep_steps=0, progress=False):
+def sample_v_ddim(model: VelocityModel, x, steps: int, *, t_max: float = 1.0, checkpoint=False, keep_steps=0,
+                  progress=False, hook=None):
     """Deterministic DDIM (eta = 0) for v-prediction, Song et al. 2021 / Salimans & Ho 2022 (SAT `sample`)."""
     ts = x.new_ones([x.shape[0]])
-    t = torch.linspace(t_max, 0, steps + 1)[:-1]
+    levels = torch.linspace(t_max, 0, steps + 1)
+    t = levels[:-1]
     alphas, sigmas = torch.cos(t * math.pi / 2), torch.sin(t * math.pi / 2)
 
     def step(x, i):
@@ -411,20 +450,20 @@ def sample_v_ddim(model: VelocityModel, x, steps: int, *, t_max: float = 1.0, ch
         eps = x * sigmas[i] + v * alphas[i]
         return pred * alphas[i + 1] + eps * sigmas[i + 1]
 
-    return _run_steps(step, x, steps, checkpoint=checkpoint, keep_steps=keep_steps, progress=progress)
+    return _run_steps(step, x, levels, checkpoint=checkpoint, keep_steps=keep_steps, progress=progress, hook=hook)
 
 
-def sample_flow_euler(model: VelocityModel, x, t, *, checkpoint=False, keep_steps=0, progress=False):
+def sample_flow_euler(model: VelocityModel, x, t, *, checkpoint=False, keep_steps=0, progress=False, hook=None):
     """Euler steps on a rectified flow dx/dt = v (SAT `sample_discrete_euler`)."""
     def step(x, i):
         t_curr = t[i] * torch.ones((x.shape[0],), dtype=x.dtype, device=x.device)
         return x + (t[i + 1] - t[i]) * model(x, t_curr)
 
-    return _run_steps(step, x, len(t) - 1, checkpoint=checkpoint, keep_steps=keep_steps, progress=progress)
+    return _run_steps(step, x, t, checkpoint=checkpoint, keep_steps=keep_steps, progress=progress, hook=hook)
 
 
 def sample_flow_rk4(model: VelocityModel, x, t, *, t_floor: float | None = None, checkpoint=False, keep_steps=0,
-                    progress=False):
+                    progress=False, hook=None):
     """Classical 4th-order Runge-Kutta on a rectified flow (SAT `sample_rk4`). `t_floor` (SAT 0.0.20: 1e-5) is the
     least t the last stage evaluates the model at; None evaluates it at the grid's next t, 0 at the end (0.0.19)."""
     ts = x.new_ones([x.shape[0]])
@@ -438,11 +477,11 @@ def sample_flow_rk4(model: VelocityModel, x, t, *, t_floor: float | None = None,
         k4 = model(x + dt * k3, (t_prev if t_floor is None else t_prev.clamp(min=t_floor)) * ts)
         return x + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
 
-    return _run_steps(step, x, len(t) - 1, checkpoint=checkpoint, keep_steps=keep_steps, progress=progress)
+    return _run_steps(step, x, t, checkpoint=checkpoint, keep_steps=keep_steps, progress=progress, hook=hook)
 
 
 def sample_flow_dpmpp(model: VelocityModel, x, t, *, direct: bool = False, checkpoint=False, keep_steps=0,
-                      progress=False):
+                      progress=False, hook=None):
     """DPM-Solver++(2M) for rectified flows, log-SNR = log((1 - t) / t) (SAT `sample_flow_dpmpp`).
 
     The step's coefficient -expm1(-h) is (t_curr - t_next) / ((1 - t_next) t_curr); `direct=True` computes it so,
@@ -474,7 +513,8 @@ def sample_flow_dpmpp(model: VelocityModel, x, t, *, direct: bool = False, check
 
     old_denoised = None
     for i in trange(len(t) - 1, disable=not progress):
-        x, old_denoised = _run_step(step, x, old_denoised, i, checkpoint=checkpoint and i >= keep_steps)
+        x, old_denoised = _run_step(step, x, old_denoised, i, checkpoint=checkpoint and i >= keep_steps, hook=hook,
+                                    at=_at(t, i))
     return x
 
 
@@ -518,6 +558,9 @@ class SamplerSpec:
     - noise: None (deterministic), "brownian" (k-diffusion's Brownian tree over the grid's levels) or "normal"
       (i.i.d. unit normals per step), handed to the function as `noise=`.
     - evaluations_per_step: model calls in one step (k-dpm-fast: at most), which scales a step's activations.
+    - guidable: the function takes a step `hook` (the module's docstring) through which guidance steers it: the
+      deterministic samplers. Stochastic ones are not: their injected noise would make a guided render a function
+      of the draws as well as of the seed, and re-noising their steps (time travel) would stack on it.
     """
 
     name: str
@@ -526,6 +569,7 @@ class SamplerSpec:
     grid: str
     noise: str | None = None
     evaluations_per_step: int = 1
+    guidable: bool = False
 
     def __post_init__(self):
         for field, value, valid in (("family", self.family, FAMILIES), ("grid", self.grid, GRIDS),
@@ -535,6 +579,14 @@ class SamplerSpec:
         if isinstance(self.evaluations_per_step, bool) or not isinstance(self.evaluations_per_step, int) \
                 or self.evaluations_per_step < 1:
             raise ValueError(f"sampler {self.name!r}: evaluations_per_step must be an integer >= 1")
+        if self.guidable and (self.noise is not None or "hook" not in inspect.signature(self.function).parameters):
+            raise ValueError(f"sampler {self.name!r}: only a deterministic sampler taking a step hook is guidable")
+
+    @property
+    def process(self) -> str:
+        """What x and its levels mean: "sigma" (k-diffusion: x = x_0 + sigma noise; the model is a Denoiser), "v"
+        (x = cos(t pi/2) x_0 + sin(t pi/2) noise; the model's v) or "flow" (x = (1 - t) x_0 + t noise; its v)."""
+        return {"sigmas": "sigma", "dpm-fast": "sigma", "v-ddim": "v"}.get(self.grid, "flow")
 
 
 def _registry(*specs: SamplerSpec) -> dict[str, SamplerSpec]:
@@ -546,24 +598,25 @@ def _registry(*specs: SamplerSpec) -> dict[str, SamplerSpec]:
 
 
 SAMPLERS: dict[str, SamplerSpec] = _registry(
-    SamplerSpec("dpmpp-2m", sample_dpmpp_2m, "v", "sigmas"),
-    SamplerSpec("k-heun", sample_heun, "v", "sigmas", evaluations_per_step=2),
-    SamplerSpec("k-lms", sample_lms, "v", "sigmas"),
-    SamplerSpec("k-dpm-2", sample_dpm_2, "v", "sigmas", evaluations_per_step=2),
-    SamplerSpec("k-dpm-fast", sample_dpm_fast, "v", "dpm-fast", evaluations_per_step=3),
+    SamplerSpec("dpmpp-2m", sample_dpmpp_2m, "v", "sigmas", guidable=True),
+    SamplerSpec("k-heun", sample_heun, "v", "sigmas", evaluations_per_step=2, guidable=True),
+    SamplerSpec("k-lms", sample_lms, "v", "sigmas", guidable=True),
+    SamplerSpec("k-dpm-2", sample_dpm_2, "v", "sigmas", evaluations_per_step=2, guidable=True),
+    SamplerSpec("k-dpm-fast", sample_dpm_fast, "v", "dpm-fast", evaluations_per_step=3, guidable=True),
     SamplerSpec("k-dpmpp-2s-ancestral", sample_dpmpp_2s_ancestral, "v", "sigmas", "normal", evaluations_per_step=2),
     SamplerSpec("dpmpp-2m-sde", sample_dpmpp_2m_sde, "v", "sigmas", "brownian"),
     SamplerSpec("dpmpp-3m-sde", sample_dpmpp_3m_sde, "v", "sigmas", "brownian"),
-    SamplerSpec("v-ddim", sample_v_ddim, "v", "v-ddim"),
-    SamplerSpec("euler", sample_flow_euler, "rectified_flow", "rf"),
-    SamplerSpec("rk4", sample_flow_rk4, "rectified_flow", "rf-rk4", evaluations_per_step=4),
-    SamplerSpec("dpmpp", sample_flow_dpmpp, "rectified_flow", "rf"),
+    SamplerSpec("v-ddim", sample_v_ddim, "v", "v-ddim", guidable=True),
+    SamplerSpec("euler", sample_flow_euler, "rectified_flow", "rf", guidable=True),
+    SamplerSpec("rk4", sample_flow_rk4, "rectified_flow", "rf-rk4", evaluations_per_step=4, guidable=True),
+    SamplerSpec("dpmpp", sample_flow_dpmpp, "rectified_flow", "rf", guidable=True),
     SamplerSpec("pingpong", sample_flow_pingpong, "rectified_flow", "rf", "normal"),
 )
 
 V_SAMPLERS = tuple(name for name, spec in SAMPLERS.items() if spec.family == "v")
 RF_SAMPLERS = tuple(name for name, spec in SAMPLERS.items() if spec.family == "rectified_flow")
 STOCHASTIC_SAMPLERS = tuple(name for name, spec in SAMPLERS.items() if spec.noise is not None)
+GUIDABLE_SAMPLERS = tuple(name for name, spec in SAMPLERS.items() if spec.guidable)
 EVALUATIONS_PER_STEP = {name: spec.evaluations_per_step for name, spec in SAMPLERS.items()}
 
 
@@ -585,3 +638,47 @@ def sampler_spec(name: str, family: str) -> SamplerSpec:
         valid = ", ".join(n for n, s in SAMPLERS.items() if s.family == family)
         raise ValueError(f"unknown sampler {name!r} for a {family!r} model; valid: {valid}")
     return spec
+
+
+def chain_steps(spec: SamplerSpec, steps: int) -> int:
+    """The steps a sampler's loop takes for `steps`: `steps`, but k-dpm-fast's count for `steps` evaluations."""
+    return len(dpm_fast_orders(steps)) if spec.grid == "dpm-fast" else steps
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The forward processes behind `SamplerSpec.process`: what a step hook needs to read and move x at a level
+
+
+def _expand(level: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A scalar or per-item (batch,) level shaped to broadcast against x."""
+    return level.reshape(-1, *[1] * (like.dim() - 1)) if level.dim() else level
+
+
+def predicted_x0(process: str, x: torch.Tensor, level: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
+    """The x_0 estimate in a model evaluation `output = model(x, level)`, as the samplers of `process` read it."""
+    level = _expand(level, x)
+    if process == "sigma":
+        return output
+    if process == "v":
+        return x * torch.cos(level * math.pi / 2) - output * torch.sin(level * math.pi / 2)
+    return x - level * output
+
+
+def unit_scale(process: str, level: torch.Tensor) -> torch.Tensor:
+    """x at `level` over the same point in variance-preserving units: sqrt(1 + sigma^2) in k-diffusion's sigma
+    space (the model sees x / sqrt(1 + sigma^2)), 1 for "v" and "flow" chains."""
+    return (1 + level ** 2).sqrt() if process == "sigma" else torch.ones_like(level)
+
+
+def renoise(process: str, x: torch.Tensor, level: torch.Tensor, level_to: torch.Tensor,
+            noise: torch.Tensor) -> torch.Tensor:
+    """x at `level` -> a sample of the forward process at the higher `level_to`, with unit-normal `noise`."""
+    if process == "sigma":  # x = x_0 + sigma noise
+        return x + (level_to ** 2 - level ** 2).clamp_min(0).sqrt() * noise
+    if process == "flow":  # x = (1 - t) x_0 + t noise
+        ratio = (1 - level_to) / (1 - level)
+        return ratio * x + (level_to ** 2 - (ratio * level) ** 2).clamp_min(0).sqrt() * noise
+    alpha, sigma = torch.cos(level * math.pi / 2), torch.sin(level * math.pi / 2)
+    alpha_to, sigma_to = torch.cos(level_to * math.pi / 2), torch.sin(level_to * math.pi / 2)
+    ratio = alpha_to / alpha
+    return ratio * x + (sigma_to ** 2 - (ratio * sigma) ** 2).clamp_min(0).sqrt() * noise

@@ -44,7 +44,8 @@ def test_best_of_n_within_a_time_budget_renders_at_least_one_batch(tiny):
 
 
 @pytest.mark.parametrize("method,kwargs,named", [
-    ("guide", dict(sampler="dpmpp-2m"), "dpmpp-2m"),
+    ("guide", dict(sampler="dpmpp-3m-sde"), "dpmpp-3m-sde"),
+    ("guide", dict(sampler="no-such-sampler"), "no-such-sampler"),
     ("guide", dict(scale=-1.0), "-1.0"),
     ("guide", dict(repeats=0), "repeats"),
     ("guide", dict(guided_steps=[9]), "[9]"),

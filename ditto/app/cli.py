@@ -25,7 +25,7 @@ from ..loading import PAPER_LR
 from ..loading import Model, ModelDefaults, config_objective, read_config
 from ..generation import check_prompt, check_window, resolve_length
 from ..config import OPTIMIZERS, model_sampling
-from ..methods import GUIDANCE_SCALE, METHODS, GuidanceConfig, best_of_n, check_search, guide
+from ..methods import GUIDANCE_SCALE, METHODS, GuidanceConfig, best_of_n, check_guidable, check_search, guide
 from ..optimize import OptimizationError, Result, _configs, optimize
 
 SAO_HINT = """Defaults run the embedded tiny model on the CPU in under a minute. For the real model on a GPU:
@@ -203,6 +203,8 @@ def check_method_flags(args: argparse.Namespace, chain: bool = False) -> None:
         raise ValueError(f"--time-budget {budget!r} is invalid; expected a finite number of seconds > 0")
     if args.method == "guidance":
         GuidanceConfig(scale=args.guidance_scale).check()
+        if getattr(args, "sampler", None) is not None:
+            check_guidable(args.sampler)
         if args.resume and not chain:
             raise ValueError("--resume continues a DITTO or best-of-n run; --method guidance keeps no state: rerun "
                              "without --resume")

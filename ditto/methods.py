@@ -224,7 +224,10 @@ def _first(cond, count: int):
 class GuidanceConfig:
     """How `guide` steers: step size, which steps, time-travel repeats."""
 
-    scale: float = 1.0  # x_{i+1} -= scale / sqrt(L_i) * dL_i/dx_i (DPS's step size, normalised by the loss)
+    # x_{i+1} -= scale / sqrt(L_i) * dL_i/dx_i (DPS's step size, normalised by the loss), x in variance-preserving
+    # units (k-diffusion's sigma-space samplers: x / sqrt(1 + sigma^2)), so every sampler of a v model takes the
+    # same step for the same scale; time travel re-noises x_{i+1} by the sampler's own forward process
+    scale: float = 1.0
     guided_steps: tuple[int, ...] | None = None  # step indices to guide (None: every step but the last)
     repeats: int = 1  # FreeDoM's time travel: re-noise to t_i and redo a guided step this many times in all
     travel_seed: int = 0  # seeds the re-noising of the repeats
@@ -259,10 +262,7 @@ def guide(model: Model, objective: Objective, *, prompt: str, scale: float = GUI
     `negative_prompt`, `conditioning_tensors`), the SamplerConfig fields (`sampler`, `steps`, `cfg_scale`, ...)
     and the SpeedConfig fields (bf16 autocast, decoder_bf16, chunk_latents apply; the chain is not
     checkpointed: no backward spans more than one step), or `sampling=` and `speed=` config objects.
-
-    Each guided step moves x_{i+1} by -scale / sqrt(L) dL/dx_i in variance-preserving units (k-diffusion's
-    sigma-space samplers: x / sqrt(1 + sigma^2)), so every sampler of a v model takes the same step for the same
-    scale; with time travel, x_{i+1} is re-noised to step i's level by the sampler's own forward process.
+    The step size is measured in variance-preserving units (`GuidanceConfig.scale`).
     """
     config = GuidanceConfig(scale=scale, repeats=repeats, travel_seed=seed + 2,
                             guided_steps=None if guided_steps is None else tuple(guided_steps))

@@ -23,8 +23,9 @@ Two model conventions, as in SAT:
   and for rectified-flow models (x_t = (1 - t) x_0 + t noise).
 
 `SAMPLERS`, at the end, is the one registry: a `SamplerSpec` row per sampler (function, model family, time grid,
-noise kind, model evaluations per step, whether a step hook can steer it); `V_SAMPLERS`, `RF_SAMPLERS`, `STOCHASTIC_SAMPLERS` and
-`EVALUATIONS_PER_STEP` are derived from it, and `ditto.generation.sample_latents` dispatches on it.
+noise kind, model evaluations per step, whether guidance can steer it); `V_SAMPLERS`, `RF_SAMPLERS`,
+`STOCHASTIC_SAMPLERS`, `GUIDABLE_SAMPLERS` and `EVALUATIONS_PER_STEP` are derived from it, and
+`ditto.generation.sample_latents` dispatches on it.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class Step(tp.NamedTuple):
     index: int  # 0 .. count - 1
     count: int  # steps in the chain (k-dpm-fast: its own count, see `chain_steps`)
     level: torch.Tensor  # the level the step starts at: sigma (Denoiser samplers) or t (VelocityModel samplers)
-    level_next: torch.Tensor  # the level it ends at (0 after the last step)
+    level_next: torch.Tensor  # the level it ends at (0 after the last step; k-dpm-fast: sigma_min)
 
 
 StepHook = tp.Callable[[tp.Callable[[torch.Tensor], tp.Any], torch.Tensor, Step], tp.Any]

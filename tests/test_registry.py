@@ -83,9 +83,9 @@ def test_evaluations_per_step_is_the_most_model_calls_in_one_step(name, monkeypa
     calls, per_step = [0], []
     run_step = sampling._run_step
 
-    def counting_step(step, *args, checkpoint):
+    def counting_step(step, *args, **options):
         before = calls[0]
-        out = run_step(step, *args, checkpoint=checkpoint)
+        out = run_step(step, *args, **options)
         per_step.append(calls[0] - before)
         return out
 

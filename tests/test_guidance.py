@@ -129,3 +129,20 @@ def test_the_recipes_refuse_an_unguidable_sampler_before_loading(tmp_path, capsy
                                                  "--out", out], capsys)
     assert_one_line_error(code, last, "'pingpong'")
     assert ", ".join(GUIDABLE) in last and no_run_left(out)
+
+
+def test_the_sigma_and_v_processes_agree_in_variance_preserving_units():
+    """k-diffusion's sigma space is the v chain scaled by sqrt(1 + sigma^2) (sigma = tan(t pi/2)): the x0-prediction
+    and the re-noising guidance reads and writes there are the same points."""
+    generator = torch.Generator().manual_seed(0)
+    x_vp, noise = (torch.randn((2, 3, 5), generator=generator) for _ in range(2))
+    network = lambda x, t: 0.3 * x + t.reshape(-1, 1, 1)  # noqa: E731  any v-prediction
+    t, t_to = torch.tensor([0.3, 0.3]), torch.tensor(0.7)
+    sigma, sigma_to = torch.tan(t * torch.pi / 2), torch.tan(t_to * torch.pi / 2)
+    x_ve = x_vp * sampling.unit_scale("sigma", sigma).reshape(-1, 1, 1)
+    denoised = generation.v_denoiser(network)(x_ve, sigma)
+    assert torch.allclose(sampling.predicted_x0("sigma", x_ve, sigma, denoised),
+                          sampling.predicted_x0("v", x_vp, t, network(x_vp, t)), atol=1e-5)
+    renoised_ve = sampling.renoise("sigma", x_ve, sigma[0], sigma_to, noise)
+    assert torch.allclose(renoised_ve / sampling.unit_scale("sigma", sigma_to),
+                          sampling.renoise("v", x_vp, t[0], t_to, noise), atol=1e-5)

@@ -147,3 +147,97 @@ def test_extend_takes_its_chain_options_as_keywords_or_an_object(small, clip):
     for chain in (dict(max_windows=1), dict(chain=editing.ChainOptions(max_windows=1))):
         with pytest.raises(ValueError, match="needs 2 windows"):
             ditto.extend(small, clip, sample_rate=RATE, seconds=6.0, overlap_s=0.5, **chain, **FAST)
+
+
+# ------------------------------------------------------------------------------------------------ recipes
+
+RECIPE = ["--sample-size", WINDOW, "--steps", "3", "--iterations", "2", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def clip_file(tmp_path_factory, clip):
+    path = tmp_path_factory.mktemp("clip") / "half.wav"
+    ditto.audio.write_audio(path, clip[:, :WINDOW // 2], RATE)
+    return path
+
+
+@pytest.mark.parametrize("name,flags", [
+    ("inpaint", ["--start", GAP[0], "--end", GAP[1]]),
+    ("outpaint", ["--overlap", "0.5"]),
+    ("loop", ["--overlap", "0.3"]),  # of --reference
+    ("extend", ["--seconds", "4", "--overlap", "0.5"]),
+])
+def test_editing_recipes_run_native_on_stable_audio_3(twin_dir, clip_file, tmp_path, capsys, name, flags):
+    """Each editing recipe and extend with --method native: report.json records the method and the
+    reconstruction and seam metrics before (plain generation) and after (the conditioned render)."""
+    from recipe_runs import run_in_process
+
+    out = tmp_path / name
+    reference = ["--reference", clip_file] if name == "loop" else []
+    code, _, last = run_in_process(name, ["--model", twin_dir, "--method", "native", *flags, *reference, *RECIPE,
+                                          "--out", out], capsys)
+    assert code == 0, last
+    report = json.loads((out / "report.json").read_text())
+    assert report["method"] == "native" and report["settings"]["method"] == "native"
+    for when in ("before", "after"):
+        assert {"reconstruction_mse", "seam_jump"} <= set(report["metrics"][when])
+    assert (out / "edited.wav").exists()
+
+
+def test_recipes_refuse_native_on_a_model_without_inpaint_conditioning(tmp_path, capsys):
+    """On SAO-like models (the tiny one): one line, exit 2, nothing written; `ditto run` refuses the job before
+    any runs (its model's config has no inpaint inputs)."""
+    from recipe_runs import assert_one_line_error, no_run_left, run_in_process
+
+    from ditto.app.experiments import ExperimentError, read_experiment
+
+    out = tmp_path / "x"
+    for name in ("inpaint", "extend"):
+        more = ["--seconds", "3"] if name == "extend" else []
+        code, _, last = run_in_process(name, ["--method", "both", *more, "--quiet", "--out", out], capsys)
+        assert_one_line_error(code, last, "method 'both' is invalid; valid: ditto, guidance, best-of-n for tiny")
+        assert no_run_left(out)
+    code, _, last = run_in_process("inpaint", ["--method", "native", "--time-budget", "5", "--out", out], capsys)
+    assert_one_line_error(code, last, "--time-budget applies to --method ditto, both and best-of-n")
+    experiment = tmp_path / "e.jsonl"
+    experiment.write_text(json.dumps({"recipe": "outpaint", "method": "native"}) + "\n")
+    with pytest.raises(ExperimentError, match="method 'native' is invalid; valid: ditto, guidance, best-of-n"):
+        read_experiment(experiment)
+
+
+def test_the_native_experiment_compares_the_three_methods(twin_dir, tmp_path):
+    """recipes/experiments/native.jsonl end to end on the twin (its model, window and iterations swapped for the
+    twin's, one seed): the summary has native, ditto and both rows with reconstruction and seam metrics."""
+    import csv
+
+    from ditto.app import command
+    from recipe_runs import ROOT
+
+    lines = []
+    for line in (ROOT / "recipes" / "experiments" / "native.jsonl").read_text().splitlines():
+        if line.startswith("{"):
+            job = json.loads(line)
+            assert job["grid"]["method"] == ["native", "ditto", "both"]
+            job.update({"model": str(twin_dir), "sample-size": WINDOW, "steps": 3, "iterations": 2})
+            job["grid"]["seed"] = [0]
+            if job["recipe"] == "inpaint":
+                job.update(start=GAP[0], end=GAP[1])
+            else:
+                job["overlap"] = 0.5
+            line = json.dumps(job)
+        lines.append(line)
+    experiment, out = tmp_path / "native.jsonl", tmp_path / "out"
+    experiment.write_text("\n".join(lines) + "\n")
+    try:
+        command.main(["run", str(experiment), "--out", str(out), "--quiet"])
+    except SystemExit as stop:
+        assert not stop.code
+    with open(out / "summary.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    for recipe in ("inpaint", "outpaint"):
+        found = {row["method"]: row for row in rows if row["recipe"] == recipe}
+        assert sorted(found) == ["both", "ditto", "native"]
+        for row in found.values():
+            assert row["status"] == "done", row["error"]
+            assert all(row[f"{m}_{w}"] for m in ("reconstruction_mse", "seam_jump") for w in ("before", "after"))
+    assert "| inpaint | native | reconstruction_mse" in (out / "summary.md").read_text()

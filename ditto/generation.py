@@ -111,9 +111,7 @@ def build_conditioning(model: Model, prompt: str, *, seconds_start: float = 0.0,
         negative = {}
         if negative_prompt is not None:
             negative_conditioning = [{**c, "prompt": negative_prompt} for c in conditioning]
-            inpaint = {k: v for k, v in (conditioning_tensors or {}).items() if k in sat_adapter.INPAINT_INPUTS}
-            negative = sat_adapter.conditioning_inputs(model, negative_conditioning, negative=True,
-                                                       overrides={**zeros, **inpaint})  # as SAT's inpaint call
+            negative = sat_adapter.conditioning_inputs(model, negative_conditioning, negative=True, overrides=zeros)
     inputs = {k: v.type(model.dtype) if v is not None else v for k, v in inputs.items()}
     padding_mask, effective_seq_len = (sat_adapter.varlen(model, seconds_total, batch_size, latent_frames)
                                        if zeros or sat_adapter.is_varlen(model) else (None, None))

@@ -188,8 +188,7 @@ def reference_generate(model, prompt: str, *, seconds_total: float, seconds_star
         conditioning_tensors = {**model.sat.conditioner(conditioning, model.device), **zeros,
                                 **(conditioning_tensors or {})}
         if negative is not None:
-            inpaint = {k: v for k, v in conditioning_tensors.items() if k in INPAINT_INPUTS}  # as SAT's inpaint call
-            kwargs["negative_conditioning_tensors"] = {**model.sat.conditioner(negative, model.device), **inpaint}
+            kwargs["negative_conditioning_tensors"] = {**model.sat.conditioner(negative, model.device), **zeros}
             negative = None
         kwargs.update(mask_padding_attention=bool(model.sat.mask_padding_attention), duration_padding_sec=
                       DURATION_PADDING_SEC, use_effective_length_for_schedule=bool(

@@ -92,6 +92,9 @@ def test_native_inpaint_equals_sat_given_the_same_inpaint_tensors(small, clip):
     assert torch.equal(ours, sat_adapter.reference_generate(small, "solo piano", sampler="pingpong", **sat))
     plain = ditto.generate(small, "solo piano", sampler="pingpong", **{**sat, "conditioning_tensors": None})
     assert not torch.equal(ours, plain)  # the inputs reach the DiT
+    guided = {**sat, "cfg_scale": 3.0, "negative_prompt": "rain"}  # with CFG the DiT conditions both branches on them
+    assert torch.equal(ditto.generate(small, "solo piano", sampler="pingpong", **guided),
+                       sat_adapter.reference_generate(small, "solo piano", sampler="pingpong", **guided))
 
 
 def test_native_is_measured_against_plain_generation_and_both_improves_on_it(small, clip):

@@ -3,7 +3,8 @@
 The Python API: `ditto.outpaint`, `ditto.inpaint` and `ditto.loop` each run one edit and return a `Result` whose
 `edited` holds the final audio (the generated window stitched into the reference) and its seams; `ditto.extend`
 continues a piece to any length and returns an `Extension` (the whole piece and every window's results). Each
-takes `method` ("ditto", "guidance", "best-of-n") and the chosen method's keyword arguments.
+takes `method` ("ditto", "guidance", "best-of-n"; on an inpainting model such as Stable Audio 3 also "native" and
+"both", `EDIT_METHODS`) and the chosen method's keyword arguments.
 
 Each `plan_*` function encodes (part of) the reference with the VAE encoder *mean* (deterministic), builds the
 masked latent objective that `ditto.optimize` minimizes (no decoder backprop), and returns an `EditPlan` that knows
@@ -29,8 +30,10 @@ import torch
 import objectives
 
 from .audio import load_for_model
+from .config import config_or_fields
 from .files import atomic_write, to_bytes
 from .generation import encode
+from . import sat as sat_adapter
 from .loading import Model
 from .methods import best_of_n, guide
 from .optimize import OptimizationError, Result, optimize
@@ -423,37 +426,128 @@ def _join(index: int, start: int, overlap: int, plan: EditPlan, result, rate: in
 
 
 WINDOW_METHODS = {"ditto": optimize, "guidance": guide, "best-of-n": best_of_n}  # what renders each window
+# Stable Audio 3's own inpainting conditioning on the kept region: one generation ("native"), or that generation's
+# x_T optimized by DITTO as well ("both"); only models conditioned on inpaint inputs take them
+NATIVE_METHODS = ("native", "both")
+EDIT_METHODS = (*WINDOW_METHODS, *NATIVE_METHODS)
+_RUN_STATE = ("state_path", "save_every", "resume")  # optimize's saved-state keywords: a native render keeps none
+
+
+def has_inpaint_conditioning(config: dict) -> bool:
+    """Whether a model config's DiT takes Stable Audio 3's inpaint inputs (`inpaint_mask`, `inpaint_masked_input`
+    among its local_add_cond_ids, model_type "diffusion_cond_inpaint"); read from the config, so it also answers
+    before the weights load."""
+    diffusion = config.get("model", {}).get("diffusion", {})
+    return any(key in sat_adapter.INPAINT_INPUTS for key in diffusion.get("local_add_cond_ids", []) or [])
+
+
+def check_edit_method(model, method: str) -> None:
+    """`method` must be one of `EDIT_METHODS`, and "native" / "both" need a model with inpaint conditioning; a
+    one-line ValueError otherwise. `model` is a Model or anything with its `config` and `source` (no weights)."""
+    if method not in EDIT_METHODS:
+        raise ValueError(f"method {method!r} is invalid; valid: {', '.join(EDIT_METHODS)}")
+    if method in NATIVE_METHODS and not has_inpaint_conditioning(model.config):
+        raise ValueError(f"method {method!r} is invalid; valid: {', '.join(WINDOW_METHODS)} for {model.source} "
+                         f"(model_type {model.config.get('model_type')!r}): {' and '.join(NATIVE_METHODS)} need a "
+                         f"model conditioned for inpainting (Stable Audio 3, model_type 'diffusion_cond_inpaint')")
+
+
+def native_inputs(model: Model, plan: EditPlan, seconds_total: float) -> dict:
+    """The plan's kept region as Stable Audio 3's inpainting conditioning, {"inpaint_mask": [(1, 1, frames)],
+    "inpaint_masked_input": [(1, latent_channels, frames)]}, built as stable-audio-tools 0.0.20's
+    `generate_diffusion_cond_inpaint` builds it: the mask 1 on kept frames and 0 where audio is generated (the
+    plan's latent mask is that mask after SAT's nearest-neighbour resize to the latent frames), zeroed past
+    `seconds_total` when the model masks padding attention, and the masked input the reference's latents times
+    the mask. A reference-free loop keeps nothing of a reference and has no such inputs (ValueError)."""
+    objective = plan.objective
+    if not isinstance(objective, objectives.LatentMatch):
+        raise ValueError(f"a native inpainting render needs a reference to keep; this {plan.kind} has none "
+                         f"({type(objective).__name__}): give a reference, or use method 'ditto'")
+    mask = (objective.mask > 0).float()
+    if getattr(model.sat, "mask_padding_attention", False) and seconds_total > 0:
+        valid = int(seconds_total * model.sample_rate)  # samples; frame i is kept iff its first sample is
+        mask[-(-valid // model.latent_stride):] = 0
+    mask = mask[None, None].to(model.device)  # (1, 1, frames)
+    return {"inpaint_mask": [mask],
+            "inpaint_masked_input": [objective.target[None].to(model.device) * mask.expand(1, *objective.target.shape)]}
+
+
+def steer(model: Model, plan: EditPlan, objective: objectives.Objective, *, method: str, **options) -> Result:
+    """Render one edit window by `method` (`EDIT_METHODS`), `options` being its keyword arguments (prompt, seed,
+    sample_size, seconds_total, ...): "ditto", "guidance", "best-of-n" steer toward `objective` (the plan's loss,
+    plus any control); "native" is one generation conditioned on the plan's kept region (`native_inputs`), nothing
+    optimized; "both" optimizes that conditioned generation's x_T with DITTO (`optimize`'s options).
+
+    For every method, metrics["before"] and `baseline_audio` are the plain generation with the same seed (no
+    inpaint conditioning, nothing steered); "both" adds metrics["native"], the conditioned render it started
+    from. A native render draws a stochastic sampler's noise and a decoder's noise as `optimize` does (seeds
+    seed + 1, seed + 2), so "both" starts from exactly "native"'s render."""
+    check_edit_method(model, method)
+    if method in WINDOW_METHODS:
+        return WINDOW_METHODS[method](model, objective, **options)
+    given = options.pop("conditioning_tensors", None) or {}
+    inputs = {**given, **native_inputs(model, plan, options["seconds_total"])}
+    once = {name: value for name, value in options.items() if name not in _RUN_STATE}
+    plain = optimize(model, objective, **{**once, "iterations": 0}, conditioning_tensors=given or None)
+    if method == "native":
+        result = optimize(model, objective, **{**once, "iterations": 0}, conditioning_tensors=inputs)
+        result.variables, native = [], {}
+    else:
+        result = optimize(model, objective, **options, conditioning_tensors=inputs)
+        native = {"native": result.metrics["before"]}
+        result.advice = (f"DITTO did not improve on the native inpainting render it started from (loss "
+                         f"{result.losses[0]:.4g})" if result.losses else None)
+    result.metrics = {**result.metrics, "before": plain.metrics["after"], **native}
+    result.baseline_audio = plain.audio
+    result.settings = {**result.settings, "method": method}
+    return result
+
+
+@dataclasses.dataclass(frozen=True)
+class ChainOptions:
+    """How `extend` runs its chain, beside what it renders: a bound on its length, stopping, reporting, saving."""
+
+    max_windows: int = MAX_WINDOWS  # more windows than this is refused before any work (--max-windows)
+    should_stop: tp.Callable[[], bool] | None = None  # asked during and after each window: True ends the chain
+    on_window: tp.Callable[[dict], None] | None = None  # called with each join's summary once its window is done
+    state_path: str | PathLike | None = None  # each complete window appended here (for resume_from)
+    resume_from: str | PathLike | None = None  # such a file, from the same reference and arguments: continue it
+
+
+CHAIN_OPTIONS = tuple(field.name for field in dataclasses.fields(ChainOptions))
 
 
 def extend(model: Model, reference: Reference, *, seconds: float, overlap_s: float, sample_size: int,
            sample_rate: int | None = None, control: objectives.Objective | None = None, seed: int = 0,
-           method: str = "ditto", max_windows: int = MAX_WINDOWS, should_stop: tp.Callable[[], bool] | None = None,
-           on_window: tp.Callable[[dict], None] | None = None, state_path: str | PathLike | None = None,
-           resume_from: str | PathLike | None = None, **method_kwargs) -> Extension:
+           method: str = "ditto", chain: ChainOptions | None = None, **options) -> Extension:
     """Continue `reference` to `seconds` (any length) by chained outpainting, one generation window at a time.
 
     Window k (x_T seed `seed + k`) starts `overlap_s` before the piece's current end, is steered toward
-    reproducing that overlap (`plan_outpaint`) by `method` ("ditto": `ditto.optimize`, "guidance": `ditto.guide`,
-    "best-of-n": `ditto.best_of_n`, each given `method_kwargs`: prompt, steps, iterations / scale / n, ...), and
+    reproducing that overlap (`plan_outpaint`) by `method` (`steer`: "ditto": `ditto.optimize`, "guidance":
+    `ditto.guide`, "best-of-n": `ditto.best_of_n`; on an inpainting model "native": Stable Audio 3 conditioned on
+    the overlap, or "both"), each given the remaining `options` (prompt, steps, iterations / scale / n, ...), and
     is crossfaded on; the last window is cut so the piece is exactly round(seconds * sample rate) samples.
-    `control` spans the whole piece and is cut to each window (`slice_control`). More than `max_windows` windows
-    is refused before any work. Model memory is one window's; the piece's audio is kept on the CPU. `should_stop()`
-    or a non-finite loss ends the chain after the current window; `on_window(summary)` follows each window.
+    `control` spans the whole piece and is cut to each window (`slice_control`). Model memory is one window's;
+    the piece's audio is kept on the CPU. A non-finite loss ends the chain after the current window.
 
-    With `state_path`, each complete window is appended there (its audio and summary: the file grows by one
-    window's worth per window); `resume_from` (such a file, from the same reference and arguments) continues
-    after its last window, to the same piece bit for bit.
+    `chain` (a `ChainOptions`, or its fields as keywords: `max_windows`, `should_stop`, `on_window`, `state_path`,
+    `resume_from`): more than `max_windows` windows is refused before any work; `should_stop()` ends the chain
+    after the current window; `on_window(summary)` follows each window. With `state_path`, each complete window
+    is appended there (its audio and summary: the file grows by one window's worth per window); `resume_from`
+    (such a file, from the same reference and arguments) continues after its last window, to the same piece bit
+    for bit.
     """
-    if method not in WINDOW_METHODS:
-        raise ValueError(f"method {method!r} is invalid; valid: {', '.join(WINDOW_METHODS)}")
+    fields = {name: options.pop(name) for name in CHAIN_OPTIONS if name in options}
+    chain = config_or_fields("extend", "chain", chain, ChainOptions, fields)
+    check_edit_method(model, method)
     audio, rate = load_reference(model, reference, sample_rate).cpu(), model.sample_rate
-    total, overlap, count = _extend_span(model, audio.shape[-1], seconds, overlap_s, sample_size, max_windows)
+    total, overlap, count = _extend_span(model, audio.shape[-1], seconds, overlap_s, sample_size, chain.max_windows)
     if control is not None:
         slice_control(control, 0.0, sample_size / rate, total / rate)  # refuses what cannot be cut, before any work
-    chain = {"reference_sha256": hashlib.sha256(audio.numpy().tobytes()).hexdigest(), "samples": total,
-             "overlap": overlap, "sample_size": sample_size, "seed": seed, "method": method}
-    saved = ChainFile(state_path, chain)
-    piece, baseline, windows, joins, settings = saved.resume(resume_from, audio, sample_size)
+    header = {"reference_sha256": hashlib.sha256(audio.numpy().tobytes()).hexdigest(), "samples": total,
+              "overlap": overlap, "sample_size": sample_size, "seed": seed, "method": method}
+    saved = ChainFile(chain.state_path, header)
+    piece, baseline, windows, joins, settings = saved.resume(chain.resume_from, audio, sample_size)
     stop_reason = "done"
     for index in range(len(windows), count):
         start = piece.length - overlap
@@ -461,9 +555,8 @@ def extend(model: Model, reference: Reference, *, seconds: float, overlap_s: flo
         objective = plan.objective if control is None else plan.objective + slice_control(
             control, start / rate, (start + sample_size) / rate, total / rate)
         try:
-            result = WINDOW_METHODS[method](model, objective, seed=seed + index, sample_size=sample_size,
-                                            seconds_total=sample_size / rate, should_stop=should_stop,
-                                            **method_kwargs)
+            result = steer(model, plan, objective, method=method, seed=seed + index, sample_size=sample_size,
+                           seconds_total=sample_size / rate, should_stop=chain.should_stop, **options)
         except OptimizationError as error:
             result, stop_reason = error.result, f"failed: {error}"
         settings = settings or result.settings
@@ -474,8 +567,8 @@ def extend(model: Model, reference: Reference, *, seconds: float, overlap_s: flo
         stop_reason = "interrupted" if result.stop_reason == "interrupted" else stop_reason
         if stop_reason == "done":
             saved.append(windows[-1], joins[-1], settings, piece, baseline)
-        if on_window is not None:
-            on_window({**joins[-1], "of": count, "warning": windows[-1]["warning"]})
+        if chain.on_window is not None:
+            chain.on_window({**joins[-1], "of": count, "warning": windows[-1]["warning"]})
         if stop_reason != "done":
             break
     settings = {**settings, "method": method, "seed": seed, "seeds": [w["seed"] for w in windows],
@@ -570,13 +663,12 @@ class Edited:
 
 def edit(model: Model, plan: EditPlan, *, prompt: str, sample_size: int,
          control: objectives.Objective | None = None, method: str = "ditto", **options) -> Result:
-    """Run one planned edit: `method` steers the whole window toward `plan.objective` (+ `control`, e.g.
-    `0.025 * objectives.Intensity(...)`, fed the decoded audio); the Result's `edited` is the stitched audio."""
-    if method not in WINDOW_METHODS:
-        raise ValueError(f"method {method!r} is invalid; valid: {', '.join(WINDOW_METHODS)}")
+    """Run one planned edit: `method` (`EDIT_METHODS`, see `steer`) renders the whole window toward `plan.objective`
+    (+ `control`, e.g. `0.025 * objectives.Intensity(...)`, fed the decoded audio), or on an inpainting model
+    conditioned on the plan's kept region ("native", "both"); the Result's `edited` is the stitched audio."""
     objective = plan.objective if control is None else plan.objective + control
-    result = WINDOW_METHODS[method](model, objective, prompt=prompt, sample_size=sample_size,
-                                    seconds_total=sample_size / model.sample_rate, **options)
+    result = steer(model, plan, objective, method=method, prompt=prompt, sample_size=sample_size,
+                   seconds_total=sample_size / model.sample_rate, **options)
     result.edited = Edited(audio=plan.stitch(result.audio[0]), baseline_audio=plan.stitch(result.baseline_audio[0]),
                            seams={"before": plan.seams(result.baseline_audio[0]), "after": plan.seams(result.audio[0])},
                            plan=plan)

@@ -25,6 +25,7 @@ from ..loading import PAPER_LR
 from ..loading import Model, ModelDefaults, config_objective, read_config
 from ..generation import check_prompt, check_window, resolve_length
 from ..config import OPTIMIZERS, model_sampling
+from ..editing import EDIT_METHODS, NATIVE_METHODS, check_edit_method, steer
 from ..methods import GUIDANCE_SCALE, METHODS, GuidanceConfig, best_of_n, check_guidable, check_search, guide
 from ..optimize import OptimizationError, Result, _configs, optimize
 
@@ -195,12 +196,28 @@ def _add_method_flags(parser: argparse.ArgumentParser) -> None:
                              "time has passed (extend: per window)")
 
 
+def add_native_methods(parser: argparse.ArgumentParser) -> None:
+    """An editing recipe's --method also takes "native" and "both" (an inpainting model's own conditioning)."""
+    for action in parser._actions:
+        if "--method" in action.option_strings:
+            action.choices = EDIT_METHODS
+            action.help += ("; native (inpainting models such as Stable Audio 3): one generation conditioned on "
+                            "the kept audio, nothing optimized; both: native conditioning and DITTO's x_T "
+                            "optimization")
+
+
 def check_method_flags(args: argparse.Namespace, chain: bool = False) -> None:
     """The --method flags that need no model, named as flags; ValueError on a bad one (before any model loads).
     `chain`: the recipe saves its own state (extend's chain), so --resume goes with every method."""
     budget = getattr(args, "time_budget", None)
     if budget is not None and not (math.isfinite(budget) and budget > 0):
         raise ValueError(f"--time-budget {budget!r} is invalid; expected a finite number of seconds > 0")
+    if args.method == "native":
+        if args.resume and not chain:
+            raise ValueError("--resume continues a DITTO, both or best-of-n run; --method native renders once and "
+                             "keeps no state: rerun without --resume")
+        if budget is not None:
+            raise ValueError("--time-budget applies to --method ditto, both and best-of-n; native renders once")
     if args.method == "guidance":
         GuidanceConfig(scale=args.guidance_scale).check()
         if getattr(args, "sampler", None) is not None:
@@ -246,6 +263,7 @@ class Job:
     init_audio: tp.Any = None  # audio-to-audio start: (sample_rate, tensor) or a path
     init_noise_level: float = 1.0
     whole_window: bool = False  # the loss and the files cover the whole generation window (edits)
+    plan: tp.Any = None  # the edit's EditPlan (edits): what --method native / both condition on
 
 
 def window_for(args: argparse.Namespace, model) -> int | None:
@@ -358,12 +376,16 @@ METHOD_ARGUMENTS = ("prompt", "negative_prompt", "seconds_total", "sample_size",
 
 
 def _run_method(args: argparse.Namespace, model, job: Job, folder: RunFolder, stop: StopOnSignal) -> Result:
-    """The job by --method: DITTO (resumable), training-free guidance, or best-of-N, on the same arguments."""
+    """The job by --method: DITTO (resumable), training-free guidance, best-of-N, or for an edit on an inpainting
+    model its native conditioning (alone, or with DITTO: `ditto.editing.steer`), on the same arguments."""
     arguments = _optimize_arguments(args, model, job)
     resume = folder.saved_state() if args.resume else None
+    saved = dict(progress=not args.quiet, state_path=folder.state_path, save_every=args.save_every, resume=resume,
+                 should_stop=lambda: stop.requested)
     if args.method == "ditto":
-        return optimize(model, job.objective, **arguments, progress=not args.quiet, state_path=folder.state_path,
-                        save_every=args.save_every, resume=resume, should_stop=lambda: stop.requested)
+        return optimize(model, job.objective, **arguments, **saved)
+    if args.method in NATIVE_METHODS:
+        return steer(model, job.plan, job.objective, method=args.method, **arguments, **saved)
     shared = {name: arguments[name] for name in METHOD_ARGUMENTS}
     if args.method == "guidance":
         if job.init_audio is not None:
@@ -462,8 +484,11 @@ def reference_or_demo(path: str | None, args: argparse.Namespace, model, sample_
 def edit_job(plan, description: str, control=None) -> Job:
     """A Job for an `EditPlan`: its latent loss (+ control terms), the stitched edit as edited.wav, seams reported."""
     def seams_report(result: Result) -> dict:
-        return {"edit": plan.kind, "regions": plan.regions,
-                "seams": {"before": plan.seams(result.baseline_audio[0]), "after": plan.seams(result.audio[0])}}
+        """The regions and the seams before / after, the seams also among the metrics (the experiment tables')."""
+        seams = {"before": plan.seams(result.baseline_audio[0]), "after": plan.seams(result.audio[0])}
+        metrics = {**result.metrics, **{when: {**result.metrics.get(when, {}), **seams[when]} for when in seams}}
+        return {"edit": plan.kind, "regions": plan.regions, "seams": seams, "metrics": metrics,
+                "metric_info": report.metric_declarations(metrics)}
 
     def finish(result: Result, out: Path) -> list[Path]:
         edited = write_audio(out / "edited.wav", plan.stitch(result.audio[0]), result.sample_rate, overwrite=True)
@@ -473,7 +498,7 @@ def edit_job(plan, description: str, control=None) -> Job:
 
     objective = plan.objective if control is None else plan.objective + control
     return Job(objective, description=description, plot=report.plot_edit(plan), report=seams_report, finish=finish,
-               whole_window=True)
+               whole_window=True, plan=plan)
 
 
 def kept_steps(text: str) -> tuple[int | None, float | None]:
@@ -542,6 +567,7 @@ def check_edit(args: argparse.Namespace, model) -> None:
     """What `ditto run` checks of an editing job before any job runs (no weights): its settings against `model` (a
     ConfigModel), its control targets, and that its --reference file reads (the edit plan itself needs the weights)."""
     check_settings(args, model, whole_window=True)
+    check_edit_method(model, args.method)  # native / both: the model's config has inpaint conditioning
     control_objective(args)
     if args.reference is not None:
         read_audio(args.reference)

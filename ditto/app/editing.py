@@ -19,7 +19,7 @@ from .cli import (EXIT_FAILED, EXIT_INTERRUPTED, METHOD_ARGUMENTS, Job, StopOnSi
                   check_method_flags, fail, failing_cleanly, recipe_model, search_candidates, window_for)
 from .runs import RunFolder
 from ..audio import write_audio
-from ..editing import (MAX_WINDOWS, EditPlan, Extension, encode_reference, extend, load_reference,
+from ..editing import (MAX_WINDOWS, NATIVE_METHODS, EditPlan, Extension, encode_reference, extend, load_reference,
                        plan_inpaint, plan_loop, plan_outpaint, slice_control)
 from ..files import atomic_write, save_torch, to_bytes
 from ..loading import Model
@@ -79,6 +79,8 @@ def plot_extension(extension: Extension) -> bytes:
     wave_axis.set_title(f"extend: {len(extension.windows)} windows, crossfades shaded (peak level)")
     wave_axis.legend(loc="upper right", fontsize=7)
     for window in extension.windows:
+        if not window["losses"]:  # a native render: nothing optimized
+            continue
         losses = torch.tensor(window["losses"])
         loss_axis.plot(losses / losses[0], lw=1, label=f"window {window['window']} at {window['start_s']:.1f} s")
     loss_axis.set_xlabel("DITTO iteration")
@@ -147,7 +149,7 @@ def _window_arguments(args, model: Model, description: str) -> dict:
     """What each window's method gets from the flags: `optimize`'s arguments for DITTO, the shared ones plus
     --guidance-scale or --candidates / --time-budget for the others (the chain sets seed and window)."""
     arguments = _optimize_arguments(args, model, Job(None, description, whole_window=True))
-    if args.method == "ditto":
+    if args.method in ("ditto", *NATIVE_METHODS):  # native / both take optimize's arguments (native: 0 iterations)
         chosen = arguments
     else:
         chosen = {name: arguments[name] for name in METHOD_ARGUMENTS}

@@ -7,14 +7,17 @@ edited.wav is exactly --seconds long; report.json lists every join with its seam
 every window's optimization, and metrics for the whole piece (each window's averaged, the worst seam). Memory is
 that of one window; time and the saved state (state.pt, for --resume) grow linearly with the number of windows.
 --method picks how each window is steered: ditto (optimize x_T, the paper), guidance (--guidance-scale) or best-of-n
-(--candidates seeds per window, or --time-budget seconds per window).
+(--candidates seeds per window, or --time-budget seconds per window); on an inpainting model (Stable Audio 3) also
+native (one generation conditioned on the overlap through the model's own inpaint inputs) or both (that and ditto).
 Without --reference, the tiny model's own output (seed 1234, one window) is the opening.
 """
 
 import argparse
 
 from ditto.app import add_control_flags, control_objective, recipe_parser, reference_or_demo, run_extend
+from ditto.app.cli import add_native_methods
 from ditto.app.editing import MAX_WINDOWS
+from ditto.editing import check_edit_method
 
 
 def build_parser():
@@ -35,6 +38,7 @@ def build_parser():
     edit.add_argument("--max-windows", type=int, default=MAX_WINDOWS,
                       help="refuse a --seconds that needs more windows than this (each window is a full generation)")
     add_control_flags(parser)
+    add_native_methods(parser)
     return parser
 
 
@@ -43,6 +47,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     def build(model, sample_size):
+        check_edit_method(model, args.method)  # native / both: refused right after the model loads
         control = control_objective(args)
         reference, rate = reference_or_demo(args.reference, args, model, sample_size)
         description = (f"extend: {args.reference or 'a tiny-model clip'} to {args.seconds} s, "

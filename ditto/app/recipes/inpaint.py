@@ -4,12 +4,15 @@ One generation window is placed around the gap (the gap plus as much context on 
 everything in it outside the gap is optimized to match the reference (masked MSE on VAE latents, no decoder
 backprop). edited.wav is the whole reference, bit for bit outside the gap, with the gap's borders crossfaded;
 result.wav is the generated window. Stable Audio Open was not trained for inpainting: this works on it anyway.
+Stable Audio 3 was: --method native conditions one generation on the kept audio through its own inpaint inputs
+(nothing optimized), --method both does that and optimizes x_T as above (docs/editing.md).
 Without --reference, the tiny model's own output (seed 1234) is used, so the recipe runs out of the box.
 """
 
 from ditto.app import (add_control_flags, control_objective, edit_job, plan_inpaint, recipe_parser,
                        reference_or_demo, run_recipe)
-from ditto.app.cli import check_edit
+from ditto.app.cli import add_native_methods, check_edit
+from ditto.editing import check_edit_method
 
 
 def build_parser():
@@ -22,6 +25,7 @@ def build_parser():
     edit.add_argument("--end", type=float, default=2.0, help="gap end in seconds")
     edit.add_argument("--fade", type=float, default=0.05, help="seconds of equal-power crossfade inside each border")
     add_control_flags(parser)
+    add_native_methods(parser)
     return parser
 
 
@@ -33,6 +37,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     def build(model, sample_size):
+        check_edit_method(model, args.method)  # native / both: refused right after the model loads
         control = control_objective(args)
         reference, rate = reference_or_demo(args.reference, args, model, sample_size)
         plan = plan_inpaint(model, reference, sample_rate=rate, gap_s=(args.start, args.end),

@@ -4,11 +4,14 @@ Reference-free (default): the output's last --overlap seconds are optimized to m
 seconds (the paper: 0.5 s), on VAE latents. With --reference, the output reproduces your clip, or the section
 [--start, --end) of a reference of any length, and ends on its opening (optionally with --bridge seconds left
 free for the transition). edited.wav is the loop: the first (length - overlap) seconds, its opening crossfaded
-from the closing overlap; play it on repeat.
+from the closing overlap; play it on repeat. With --reference on Stable Audio 3, --method native conditions the
+generation on the clip (and its opening at its end) through the model's own inpaint inputs, --method both does
+that and optimizes x_T too.
 """
 
 from ditto.app import add_control_flags, control_objective, edit_job, plan_loop, recipe_parser, run_recipe
-from ditto.app.cli import check_edit
+from ditto.app.cli import add_native_methods, check_edit
+from ditto.editing import check_edit_method
 
 
 def build_parser():
@@ -24,6 +27,7 @@ def build_parser():
     edit.add_argument("--bridge", type=float, default=0.0,
                       help="with --reference: seconds before the closing overlap left free for the transition")
     add_control_flags(parser)
+    add_native_methods(parser)
     return parser
 
 
@@ -50,6 +54,7 @@ def main(argv=None):
         parser.error(str(error))
 
     def build(model, sample_size):
+        check_edit_method(model, args.method)  # native / both: refused right after the model loads
         section = section_s
         plan = plan_loop(model, args.reference, overlap_s=args.overlap, sample_size=sample_size,
                          bridge_s=args.bridge, section_s=section)

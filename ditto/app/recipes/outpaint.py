@@ -2,13 +2,16 @@
 
 The first --overlap seconds of the generation are optimized to reproduce the last --overlap seconds of the
 reference (masked MSE on VAE latents, no decoder backprop); edited.wav is reference + continuation joined by an
-equal-power crossfade over the overlap. recipes/extend.py chains windows to reach any length. Without
+equal-power crossfade over the overlap. recipes/extend.py chains windows to reach any length. On Stable Audio 3,
+--method native conditions the generation on the overlap through the model's own inpaint inputs, --method both
+does that and optimizes x_T too. Without
 --reference, the tiny model's own output (seed 1234) is continued, so the recipe runs out of the box.
 """
 
 from ditto.app import (add_control_flags, control_objective, edit_job, plan_outpaint, recipe_parser,
                        reference_or_demo, run_recipe)
-from ditto.app.cli import check_edit
+from ditto.app.cli import add_native_methods, check_edit
+from ditto.editing import check_edit_method
 
 
 def build_parser():
@@ -18,6 +21,7 @@ def build_parser():
     edit.add_argument("--reference", default=None, help="audio file to continue (WAV, FLAC, OGG, MP3; any rate/channels)")
     edit.add_argument("--overlap", type=float, default=1.0, help="seconds of overlap (the paper: 1, 2 or 3)")
     add_control_flags(parser)
+    add_native_methods(parser)
     return parser
 
 
@@ -29,6 +33,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     def build(model, sample_size):
+        check_edit_method(model, args.method)  # native / both: refused right after the model loads
         control = control_objective(args)
         reference, rate = reference_or_demo(args.reference, args, model, sample_size)
         plan = plan_outpaint(model, reference, sample_rate=rate, overlap_s=args.overlap, sample_size=sample_size)

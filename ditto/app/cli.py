@@ -24,8 +24,8 @@ from ..loading import load_model
 from ..loading import PAPER_LR
 from ..loading import Model, ModelDefaults, config_objective, read_config
 from ..generation import check_prompt, check_window, resolve_length
-from ..config import OPTIMIZERS, model_sampling
-from ..methods import GUIDANCE_SCALE, METHODS, GuidanceConfig, best_of_n, check_search, guide
+from ..config import OPTIMIZERS, SamplerConfig, SpeedConfig, field_names, model_sampling
+from ..methods import GUIDANCE_SCALE, METHODS, START_OPTIONS, GuidanceConfig, best_of_n, check_search, guide
 from ..optimize import OptimizationError, Result, _configs, optimize
 
 SAO_HINT = """Defaults run the embedded tiny model on the CPU in under a minute. For the real model on a GPU:
@@ -351,8 +351,9 @@ def _model_and_job(args: argparse.Namespace, job) -> tuple:
     return model, job
 
 
-METHOD_ARGUMENTS = ("prompt", "negative_prompt", "seconds_total", "sample_size", "steps", "sampler", "cfg_scale", "seed",
-                    "apg_scale", "chunk_latents", "autocast_bf16", "decoder_bf16")  # what guide and best_of_n share with optimize
+METHOD_ARGUMENTS = ("prompt", "seed", *(name for name in START_OPTIONS if "init" not in name), *field_names(SamplerConfig),
+                    *(field.name for field in dataclasses.fields(SpeedConfig) if not field.metadata.get("descent_only")))
+# what guide and best_of_n share with optimize: the start but init audio (best_of_n's own), the chain, how it renders
 
 
 def _run_method(args: argparse.Namespace, model, job: Job, folder: RunFolder, stop: StopOnSignal) -> Result:
@@ -362,7 +363,7 @@ def _run_method(args: argparse.Namespace, model, job: Job, folder: RunFolder, st
     if args.method == "ditto":
         return optimize(model, job.objective, **arguments, progress=not args.quiet, state_path=folder.state_path,
                         save_every=args.save_every, resume=resume, should_stop=lambda: stop.requested)
-    shared = {name: arguments[name] for name in METHOD_ARGUMENTS}
+    shared = {name: value for name, value in arguments.items() if name in METHOD_ARGUMENTS}
     if args.method == "guidance":
         if job.init_audio is not None:
             raise ValueError("--method guidance starts from noise; this recipe starts from init audio: use "

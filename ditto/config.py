@@ -144,7 +144,8 @@ def model_sampling(model: Model, purpose: Purpose, config: SamplerConfig | None 
 class OptimizerConfig:
     """The descent on x_T: Adam at `lr` for `iterations` steps (DITTO §3), optionally stopping early."""
 
-    iterations: int = dataclasses.field(default=70, metadata=RESUMABLE)  # optimizer steps (the paper: 70 for intensity and editing, 150 for melody/structure)
+    iterations: int = dataclasses.field(default=70, metadata=RESUMABLE)  # optimizer steps (the paper: 70 for
+    # intensity and editing, 150 for melody/structure)
     lr: float | None = None  # step size; None: the model's own default (`model.defaults.lr`)
     optimizer: str = "adam"  # one of OPTIMIZERS
     target_loss: float | None = dataclasses.field(default=None, metadata=RESUMABLE)  # stop once the best loss

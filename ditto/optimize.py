@@ -373,9 +373,9 @@ def build_problem(model: Model, objective: Objective, start: Start, sampling: Sa
                       decoder_checkpoint=speed.decoder_checkpoint, surrogate=speed.surrogate_steps is not None,
                       noises=noises,
                       decoder_noise_seed=start.seed + 2 if sat_adapter.has_decoder_noise(model) else None)
-    recorded = StartSettings(**{name: getattr(start, name) for name in field_names(StartSettings)
-                                if hasattr(start, name)}, has_init_audio=start.init_audio is not None)
-    settings = RunSettings(start=dataclasses.replace(recorded, seconds_total=seconds_total, sample_size=sample_size),
+    recorded = {name: getattr(start, name) for name in field_names(StartSettings) if name != "has_init_audio"}
+    recorded.update(seconds_total=seconds_total, sample_size=sample_size, has_init_audio=start.init_audio is not None)
+    settings = RunSettings(start=StartSettings(**recorded),
                            sampling=dataclasses.replace(sampling, apg_scale=sat_adapter.resolved_apg_scale(
                                sampling.apg_scale)),  # the installed SAT's default
                            speed=speed, model=model.source, device=str(model.device), activation_gb_per_step=measured)

@@ -351,9 +351,10 @@ def _model_and_job(args: argparse.Namespace, job) -> tuple:
     return model, job
 
 
-METHOD_ARGUMENTS = ("prompt", "seed", *(name for name in START_OPTIONS if "init" not in name), *field_names(SamplerConfig),
-                    *(field.name for field in dataclasses.fields(SpeedConfig) if not field.metadata.get("descent_only")))
-# what guide and best_of_n share with optimize: the start but init audio (best_of_n's own), the chain, how it renders
+METHOD_ARGUMENTS = (  # what guide and best_of_n share with optimize: the start but init audio (best_of_n's own), the
+    # chain, and how it renders (not what only a descent through the chain needs)
+    "prompt", "seed", *(name for name in START_OPTIONS if "init" not in name), *field_names(SamplerConfig),
+    *(field.name for field in dataclasses.fields(SpeedConfig) if not field.metadata.get("descent_only")))
 
 
 def _run_method(args: argparse.Namespace, model, job: Job, folder: RunFolder, stop: StopOnSignal) -> Result:

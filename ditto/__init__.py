@@ -6,7 +6,7 @@ differentiable feature of the decoded audio matches a target, backpropagating th
 
 from . import audio, sampling
 from .audio import read_audio, write_audio
-from .config import OptimizerConfig, SamplerConfig, SpeedConfig
+from .config import OptimizerConfig, RunSettings, SamplerConfig, SpeedConfig, StartSettings
 from .generation import Conditioning, build_conditioning, decode, encode, generate, sample_latents
 from .loading import Model, ModelLoadError, load_model, save_model
 from . import optimize as optimize_module
@@ -18,7 +18,7 @@ from .editing import Edited, Extension, extend, inpaint, loop, outpaint
 
 __all__ = [
     "Conditioning", "Edited", "Extension", "Model", "ModelLoadError", "OptimizationError", "OptimizationState", "OptimizerConfig",
-    "Result", "SamplerConfig", "SpeedConfig", "audio", "best_of_n", "build_conditioning", "decode", "encode",
+    "Result", "RunSettings", "SamplerConfig", "SpeedConfig", "StartSettings", "audio", "best_of_n", "build_conditioning", "decode", "encode",
     "editing", "extend", "generate", "guide", "inpaint", "load_model", "loop", "outpaint", "load_state", "optimize", "optimize_module", "read_audio",
     "sample_latents", "sampling", "save_model", "save_state", "write_audio",
 ]

@@ -7,8 +7,13 @@
   chain); none changes the chain's result beyond float rounding, except the surrogate chain.
 
 Field names are unique across the three (a test checks it) and are `optimize`'s keyword arguments, so
-`ditto.optimize(model, obj, prompt=p, **dataclasses.asdict(speed))` runs with a config object, a recipe flag
-maps onto one field, and a run's `settings` (report.json) are the union of their `asdict`.
+`ditto.optimize(model, obj, prompt=p, **dataclasses.asdict(speed))` runs with a config object and a recipe flag
+maps onto one field.
+
+- `RunSettings`: the frozen record of one run (`Result.settings`, report.json's "settings"): what it started from
+  (`StartSettings`), the three configs as they ran, the model and device, and the method's own settings. It
+  reads like a flat mapping (`settings["sampler"]`), and a resumed run may differ from its saved record only in
+  the fields marked resumable (`RESUMABLE`).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import typing as tp
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -25,6 +31,8 @@ if tp.TYPE_CHECKING:
     from .loading import Model
 
 OPTIMIZERS = ("adam", "sgd")  # Adam as in the paper; SGD with momentum 0.9
+RESUMABLE = {"resumable": True}  # field metadata: a resumed run may change this setting (how long it runs, where)
+DESCENT_ONLY = {"descent_only": True}  # SpeedConfig metadata: matters only to a descent through the chain
 
 
 def is_finite_number(value) -> bool:
@@ -101,8 +109,7 @@ class SamplerConfig:
 
     def describe(self) -> str:
         """The settings that shape the chain, as one line of keyword arguments."""
-        names = ("sampler", "steps", "sigma_min", "sigma_max", "rho", "schedule", "cfg_scale", "scale_phi", "apg_scale")
-        return ", ".join(f"{name}={getattr(self, name)!r}" for name in names)
+        return ", ".join(f"{name}={getattr(self, name)!r}" for name in field_names(SamplerConfig))
 
     @property
     def stochastic(self) -> bool:
@@ -137,12 +144,16 @@ def model_sampling(model: Model, purpose: Purpose, config: SamplerConfig | None 
 class OptimizerConfig:
     """The descent on x_T: Adam at `lr` for `iterations` steps (DITTO §3), optionally stopping early."""
 
-    iterations: int = 70  # optimizer steps (the paper: 70 for intensity and editing, 150 for melody/structure)
+    iterations: int = dataclasses.field(default=70, metadata=RESUMABLE)  # optimizer steps (the paper: 70 for
+    # intensity and editing, 150 for melody/structure)
     lr: float | None = None  # step size; None: the model's own default (`model.defaults.lr`)
     optimizer: str = "adam"  # one of OPTIMIZERS
-    target_loss: float | None = None  # stop once the best loss reaches this
-    patience: int | None = None  # stop after this many iterations without a new best
-    time_budget_s: float | None = None  # stop once this many seconds have passed
+    target_loss: float | None = dataclasses.field(default=None, metadata=RESUMABLE)  # stop once the best loss
+    # reaches this
+    patience: int | None = dataclasses.field(default=None, metadata=RESUMABLE)  # stop after this many iterations
+    # without a new best
+    time_budget_s: float | None = dataclasses.field(default=None, metadata=RESUMABLE)  # stop once this many
+    # seconds have passed
     optimize_noise: bool | None = None  # a stochastic sampler's per-step noises are variables beside x_T
     # (None: yes for stochastic samplers, whose output x_T alone barely moves; deterministic ones have none)
     noise_projection: bool = False  # after each step, rescale each step's noise to unit-variance norm
@@ -172,14 +183,19 @@ class SpeedConfig:
     surrogate chain (docs/performance.md has the measurements). The defaults are `optimize`'s; `generate` runs
     with `SpeedConfig.plain()` (nothing checkpointed: no gradient is taken)."""
 
-    checkpoint: bool = True  # checkpoint every sampler step: memory flat in the number of steps
-    decoder_checkpoint: bool = True  # checkpoint the VAE decoder's residual units
+    checkpoint: bool = dataclasses.field(default=True, metadata=DESCENT_ONLY)  # checkpoint every sampler step:
+    # memory flat in the number of steps
+    decoder_checkpoint: bool = dataclasses.field(default=True, metadata=DESCENT_ONLY)  # checkpoint the VAE
+    # decoder's residual units
     chunk_latents: int | None = None  # decode in overlapping chunks of this many latents
     autocast_bf16: bool = False  # the DiT under bf16 autocast
     decoder_bf16: bool = False  # decode with a bf16 copy of the VAE decoder
-    keep_steps: int | None = None  # the first k sampler steps keep their activations instead of recomputing
-    memory_budget_gb: float | None = None  # pick keep_steps from a measurement of one step's activations
-    surrogate_steps: int | None = None  # optimize through a k-step chain, render the result with `steps`
+    keep_steps: int | None = dataclasses.field(default=None, metadata=DESCENT_ONLY)  # the first k sampler steps
+    # keep their activations instead of recomputing
+    memory_budget_gb: float | None = dataclasses.field(default=None, metadata=DESCENT_ONLY)  # pick keep_steps
+    # from a measurement of one step's activations
+    surrogate_steps: int | None = dataclasses.field(default=None, metadata=DESCENT_ONLY)  # optimize through a
+    # k-step chain, render the result with `steps`
 
     @classmethod
     def plain(cls, **changes) -> "SpeedConfig":
@@ -231,3 +247,120 @@ def split_options(caller: str, options: dict, groups: dict[str, type], extra: tp
                             f"{', '.join(sorted(owners))}")
         split[owners[name]][name] = value
     return split
+
+
+def resumable_fields(*configs: type) -> tuple[str, ...]:
+    """The fields of `configs` marked `RESUMABLE`: those a resumed run may change."""
+    return tuple(field.name for config in configs for field in dataclasses.fields(config)
+                 if field.metadata.get("resumable"))
+
+
+@dataclasses.dataclass(frozen=True)
+class StartSettings:
+    """What a run started from, as recorded: the prompt and timing, the window (resolved), the seed and batch, and
+    whether it started from init audio (the tensors a run may start from are not settings)."""
+
+    prompt: str
+    negative_prompt: str | None = None
+    seconds_start: float = 0.0
+    seconds_total: float | None = None  # the timing condition and the span the loss sees
+    sample_size: int | None = None  # the generation window in samples
+    seed: int = 0
+    batch_size: int = 1
+    init_noise_level: float = 1.0
+    has_init_audio: bool = False
+
+
+def _part(config: type | None = None) -> dict:
+    """Metadata of a `RunSettings` field that holds a part: its fields are the record's, flat."""
+    return {"part": config}
+
+
+METHOD_SETTINGS: dict[str, type] = {}  # method name -> the frozen dataclass of its own settings (each method
+# registers its own), so `RunSettings.from_dict` rebuilds that part typed
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSettings(Mapping):
+    """The frozen record of one run's settings: `Result.settings`, report.json's "settings", what a resume checks.
+
+    Typed parts (`start`, `sampling`, `speed`, `optimization`, and the method's own `method_settings`), whose
+    field names are unique, read as one flat mapping: `settings["sampler"]`, `settings.get("n")`, `dict(settings)`;
+    `to_dict()` is that mapping, JSON-ready, and `RunSettings.from_dict` its inverse. Fields marked `RESUMABLE`
+    (how long a run goes on, and where) may differ when a saved run is resumed; `changes` names the others.
+    """
+
+    start: StartSettings = dataclasses.field(metadata=_part(StartSettings))
+    sampling: SamplerConfig = dataclasses.field(metadata=_part(SamplerConfig))  # as run (defaults resolved)
+    speed: SpeedConfig = dataclasses.field(metadata=_part(SpeedConfig))  # as run (keep_steps resolved)
+    model: str  # the model's source (`load_model`'s argument)
+    device: str = dataclasses.field(default="cpu", metadata=RESUMABLE)
+    activation_gb_per_step: float | None = None  # measured when `memory_budget_gb` picked keep_steps
+    optimization: OptimizerConfig | None = dataclasses.field(default=None, metadata=_part(OptimizerConfig))
+    # None: the method optimizes nothing
+    method: str = "ditto"  # the control method that made the run
+    method_settings: tp.Any = dataclasses.field(default=None, metadata=_part())  # the method's own frozen
+    # dataclass (its METHOD_SETTINGS entry), or None
+
+    def parts(self) -> list:
+        """The parts present (not None), in field order."""
+        return [getattr(self, field.name) for field in dataclasses.fields(self)
+                if "part" in field.metadata and getattr(self, field.name) is not None]
+
+    def to_dict(self) -> dict:
+        """The flat mapping: every part's fields and the record's own, tuples as lists (as JSON has them)."""
+        flat = {}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if "part" not in field.metadata:
+                flat[field.name] = value
+            elif value is not None:
+                flat.update({name: getattr(value, name) for name in field_names(type(value))})
+        return {name: list(value) if isinstance(value, tuple) else value for name, value in flat.items()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping, method_settings: type | None = None) -> "RunSettings":
+        """The record whose `to_dict()` is `data` (report.json's "settings", a saved state's); the method's own part
+        is built as `method_settings`, by default its METHOD_SETTINGS entry. ValueError on keys it cannot place."""
+        left = {name: tuple(value) if isinstance(value, list) else value for name, value in data.items()}
+        own = method_settings or METHOD_SETTINGS.get(left.get("method", "ditto"))
+        values = {}
+        try:
+            for field in dataclasses.fields(cls):
+                if "part" not in field.metadata:
+                    if field.name in left:
+                        values[field.name] = left.pop(field.name)
+                    continue
+                config = field.metadata["part"] or own
+                names = () if config is None else field_names(config)
+                if config is None or (config is not own and field.default is None
+                                      and not all(name in left for name in names)):
+                    continue  # an optional part (optimization) the run did not have
+                values[field.name] = config(**{name: left.pop(name) for name in names if name in left})
+            if left:
+                raise TypeError(f"settings {', '.join(sorted(left))} belong to no part of a "
+                                f"{values.get('method', 'ditto')!r} run's record (a method registers its own "
+                                f"settings in ditto.config.METHOD_SETTINGS)")
+            return cls(**values)
+        except TypeError as error:  # a missing or unknown name
+            raise ValueError(f"not a run's settings: {error}") from None
+
+    def resumable(self) -> tuple[str, ...]:
+        """The names a resumed run may change: the `RESUMABLE` fields of the record and of its parts."""
+        return resumable_fields(type(self), *map(type, self.parts()))
+
+    def changes(self, saved: "RunSettings") -> list[str]:
+        """The differences from `saved` that a resumed run may not have, as "name=saved -> now"."""
+        before, now = saved.to_dict(), self.to_dict()
+        free = {*self.resumable(), *saved.resumable()}
+        return [f"{name}={before.get(name)!r} -> {now.get(name)!r}" for name in sorted({*before, *now})
+                if name not in free and before.get(name) != now.get(name)]
+
+    def __getitem__(self, name: str):
+        return self.to_dict()[name]
+
+    def __iter__(self) -> tp.Iterator[str]:
+        return iter(self.to_dict())
+
+    def __len__(self) -> int:
+        return len(self.to_dict())

@@ -559,7 +559,7 @@ def extend(model: Model, reference: Reference, *, seconds: float, overlap_s: flo
                            seconds_total=sample_size / rate, should_stop=chain.should_stop, **options)
         except OptimizationError as error:
             result, stop_reason = error.result, f"failed: {error}"
-        settings = settings or result.settings
+        settings = settings or result.settings.to_dict()  # the first window's, as a mapping (saved with it)
         joins.append(_join(index, start, overlap, plan, result, rate))
         piece.append(result.audio[0], overlap)
         baseline.append(result.baseline_audio[0], overlap)

@@ -19,7 +19,7 @@ import torch
 from . import audio as audio_io
 from . import sat as sat_adapter
 from . import sampling
-from .config import SamplerConfig, SpeedConfig, is_count, model_sampling, is_finite_number, split_options
+from .config import SamplerConfig, SpeedConfig, field_names, is_count, model_sampling, is_finite_number, split_options
 from .loading import Model
 
 # Documentation for `generate`'s signature; tests/test_registry.py checks it equals tuple(sampling.SAMPLERS).
@@ -431,7 +431,17 @@ def encode_init_audio(model: Model, init_audio: InitAudio | None, sample_size: i
     return latents.repeat(batch_size, 1, 1)
 
 
-GENERATE_OPTIONS = ("x_T", "noises", "conditioning_tensors", "progress")  # generate's keywords beyond SamplerConfig
+@dataclasses.dataclass(frozen=True)
+class GenerateInputs:
+    """`generate`'s keyword arguments beyond its named ones and the SamplerConfig / SpeedConfig fields."""
+
+    x_T: torch.Tensor | None = None  # (batch, latent_channels, latent_frames): replaces the seeded draw
+    noises: torch.Tensor | None = None  # (steps, batch, latent_channels, latent_frames): per-step noises
+    conditioning_tensors: dict | None = None  # replaces conditioner outputs
+    progress: bool = False  # a progress bar over the sampler steps
+
+
+GENERATE_OPTIONS = field_names(GenerateInputs)  # generate's keywords beyond SamplerConfig
 GENERATE_SPEED = ("checkpoint", "keep_steps", "autocast_bf16")  # the SpeedConfig fields generate honours
 
 
@@ -470,19 +480,20 @@ def generate(model: Model, prompt: str, *, seconds_start: float = 0, seconds_tot
     check_start(batch_size, init_audio, init_noise_level)
     latent_shape = (batch_size, model.latent_channels, sample_size // model.latent_stride)
     extra = split["extra"]
+    inputs = GenerateInputs(**{name: extra[name] for name in GENERATE_OPTIONS if name in extra})
 
     if seed == -1:
         seed = int(np.random.randint(0, 2**32 - 1))
-    noise = draw_x_T(model, seed, latent_shape, extra.get("x_T"))
+    noise = draw_x_T(model, seed, latent_shape, inputs.x_T)
     cond = build_conditioning(model, prompt, seconds_start=seconds_start, seconds_total=seconds_total,
                               batch_size=batch_size, negative_prompt=negative_prompt,
-                              conditioning_tensors=extra.get("conditioning_tensors"), latent_frames=latent_shape[-1])
+                              conditioning_tensors=inputs.conditioning_tensors, latent_frames=latent_shape[-1])
     init_latents = encode_init_audio(model, init_audio, sample_size, batch_size)
 
     speed = SpeedConfig.plain(**{name: extra[name] for name in GENERATE_SPEED if name in extra})
     latents = sample_latents(model, noise, cond, config, speed=speed, init_latents=init_latents,
-                             init_noise_level=init_noise_level, progress=extra.get("progress", False),
-                             noises=_on(model, extra.get("noises")))
+                             init_noise_level=init_noise_level, progress=inputs.progress,
+                             noises=_on(model, inputs.noises))
     audio = sat_adapter.zero_padding(model, decode(model, latents), cond.padding_mask)
     if not torch.isfinite(audio).all():
         raise ValueError(f"generation produced non-finite (NaN/inf) audio with {config.describe()}; use settings "

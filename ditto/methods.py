@@ -22,7 +22,8 @@ import typing as tp
 import torch
 from tqdm.auto import tqdm
 
-from .config import SamplerConfig, SpeedConfig, config_or_fields, is_count, is_finite_number, split_options
+from .config import (METHOD_SETTINGS, RESUMABLE, RunSettings, SamplerConfig, SpeedConfig, config_or_fields, field_names,
+                     is_count, is_finite_number, resumable_fields, split_options)
 from .generation import build_chain, draw_x_T
 from .files import save_torch
 from .loading import Model
@@ -35,13 +36,13 @@ METHODS = ("ditto", "guidance", "best-of-n")
 GUIDANCE_SCALE = 1000.0  # guide's default step size: the best of 10..10000 for all three targets on the tiny model
 
 
-START_OPTIONS = ("seconds_total", "sample_size", "seconds_start", "negative_prompt", "init_audio", "init_noise_level",
-                 "conditioning_tensors")  # `Start` fields the methods take as keywords
+START_OPTIONS = tuple(name for name in field_names(Start)  # the `Start` fields the methods take as keywords: all
+                      if name not in ("prompt", "seed", "batch_size", "x_T"))  # but their named ones; x_T is drawn
 
 
 def _problem(model: Model, objective: Objective, *, prompt: str, seed: int, batch_size: int, options: dict,
              caller: str, start_options: tp.Sequence[str] = START_OPTIONS,
-             check: tp.Callable[[SamplerConfig], None] | None = None) -> tuple[Problem, dict]:
+             check: tp.Callable[[SamplerConfig], None] | None = None) -> tuple[Problem, RunSettings]:
     """The run's problem as `optimize` builds it (x_T alone: no per-step noise variables); `sampler`, `steps`
     and `cfg_scale` left out or None take the model's defaults, as in `optimize`. The chain and its execution
     come as flat keywords or as `sampling=SamplerConfig(...)` / `speed=SpeedConfig(...)`, as in `optimize`.
@@ -60,7 +61,7 @@ def _problem(model: Model, objective: Objective, *, prompt: str, seed: int, batc
 
 
 def _result(problem: Problem, chosen: dict, baseline: dict, x_T: torch.Tensor, losses: list[float],
-            best: int, seconds: dict, settings: dict, stop_reason: str, advice: str,
+            best: int, seconds: dict, settings: RunSettings, stop_reason: str, advice: str,
             final_loss: dict | None = None) -> Result:
     """A method's Result: nothing optimized (`variables` []), its own `advice` for when it did not pay off."""
     with torch.no_grad():
@@ -85,7 +86,16 @@ def check_search(n: int | None, time_budget_s: float | None) -> None:
                          f"{time_budget_s!r}")
 
 
-SEARCH_RESUMABLE = ("n", "time_budget_s", "device", "best_seed")  # may differ when a best-of-N search is resumed
+@dataclasses.dataclass(frozen=True)
+class SearchSettings:
+    """best_of_n's own settings, as its run's record holds them (`RunSettings.method_settings`)."""
+
+    n: int | None = dataclasses.field(default=None, metadata=RESUMABLE)  # candidates to render
+    time_budget_s: float | None = dataclasses.field(default=None, metadata=RESUMABLE)  # seconds to render them
+    best_seed: int | None = dataclasses.field(default=None, metadata=RESUMABLE)  # the kept candidate's seed
+
+
+SEARCH_RESUMABLE = resumable_fields(RunSettings, SearchSettings)  # may differ when a best-of-N search is resumed
 
 
 def best_of_n(model: Model, objective: Objective, *, prompt: str, n: int | None = None,
@@ -108,7 +118,8 @@ def best_of_n(model: Model, objective: Objective, *, prompt: str, n: int | None 
     check_search(n, time_budget_s)
     problem, settings = _problem(model, objective, prompt=prompt, seed=seed, batch_size=batch_size,
                                  options=options, caller="best_of_n")
-    settings.update(method="best-of-n", n=n, time_budget_s=time_budget_s)
+    settings = dataclasses.replace(settings, method="best-of-n",
+                                   method_settings=SearchSettings(n=n, time_budget_s=time_budget_s))
     search = _Search(problem, settings, None if resume is None else _saved_search(resume, settings))
     bar = tqdm(total=n, initial=len(search.losses), disable=not progress, desc="best-of-N", unit="seed")
     stop_reason = "iterations"
@@ -129,7 +140,7 @@ def best_of_n(model: Model, objective: Objective, *, prompt: str, n: int | None 
 class _Search:
     """best_of_n's state: every candidate's loss, the best candidate and the first (the baseline) so far."""
 
-    def __init__(self, problem: Problem, settings: dict, saved: dict | None):
+    def __init__(self, problem: Problem, settings: RunSettings, saved: dict | None):
         self.problem, self.settings = problem, settings
         self.losses, self.best, self.first, self.seconds_before = [], None, None, 0.0
         if saved is not None:
@@ -142,7 +153,7 @@ class _Search:
 
     def batch(self, n: int | None) -> int:
         """Render and score the next batch of seeds; returns how many. A NaN/inf loss raises OptimizationError."""
-        problem, seed = self.problem, self.settings["seed"] + len(self.losses)
+        problem, seed = self.problem, self.settings.start.seed + len(self.losses)
         width, shape = problem.x_T.shape[0], (1, *problem.x_T.shape[1:])
         count = width if n is None else min(width, n - len(self.losses))
         x_T = torch.cat([draw_x_T(problem.model, seed + j, shape) for j in range(count)])
@@ -166,14 +177,15 @@ class _Search:
         return count
 
     def snapshot(self) -> dict:
-        return {"settings": self.settings, "losses": self.losses, "best": self.best, "first": self.first,
+        return {"settings": self.settings.to_dict(), "losses": self.losses, "best": self.best, "first": self.first,
                 "seconds": self.elapsed()}
 
     def result(self, stop_reason: str) -> Result:
         """The best candidate so far (the first when none was scored), against the first."""
         best = self.best or {"index": -1, "x_T": self.problem.x_T[:1].cpu(), **self.first}
         total, device = self.elapsed(), self.problem.model.device
-        self.settings["best_seed"] = self.settings["seed"] + max(best["index"], 0)  # generate(seed=...) renders it
+        self.settings = dataclasses.replace(self.settings, method_settings=dataclasses.replace(  # generate(seed=...)
+            self.settings.method_settings, best_seed=self.settings.start.seed + max(best["index"], 0)))  # renders it
         chosen = {key: best[key].to(device) for key in ("latents", "audio")}
         first = {key: self.first[key].to(device) for key in ("latents", "audio")}
         advice = (f"no other seed beat the first (loss {self.losses[0]:.4g}): the result is the baseline; try "
@@ -193,12 +205,11 @@ def _guidance_advice(final_loss: dict | None, scale: float) -> str:
             f"guidance scale (--guidance-scale, now {scale!r})")
 
 
-def _saved_search(path: str | os.PathLike, settings: dict) -> dict:
+def _saved_search(path: str | os.PathLike, settings: RunSettings) -> dict:
     """A best-of-N search saved by `best_of_n(state_path=...)`, checked to continue this very search."""
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
-        changed = [f"{key}={saved['settings'].get(key)!r} -> {settings.get(key)!r}" for key in sorted(settings)
-                   if key not in SEARCH_RESUMABLE and saved["settings"].get(key) != settings.get(key)]
+        changed = settings.changes(RunSettings.from_dict(saved["settings"], SearchSettings))
     except Exception as error:  # a missing, truncated or foreign file: torch raises several types
         raise ValueError(f"cannot resume best-of-N from {str(path)!r}: {str(error).splitlines()[0]} (it is written "
                          f"by best_of_n(..., state_path=...), or --method best-of-n)") from None
@@ -246,6 +257,9 @@ class GuidanceConfig:
             raise ValueError(f"guided_steps must be step indices in [0, {steps - 1}], got {list(self.guided_steps)!r}")
 
 
+METHOD_SETTINGS.update({"guidance": GuidanceConfig, "best-of-n": SearchSettings})  # their records' own parts
+
+
 def guide(model: Model, objective: Objective, *, prompt: str, scale: float = GUIDANCE_SCALE,
           guided_steps: tp.Sequence[int] | None = None, repeats: int = 1, seed: int = 0, batch_size: int = 1,
           progress: bool = True, should_stop: tp.Callable[[], bool] | None = None, **options) -> Result:
@@ -273,7 +287,7 @@ def guide(model: Model, objective: Objective, *, prompt: str, scale: float = GUI
                                  start_options=[name for name in START_OPTIONS if "init" not in name],
                                  check=lambda sampling: check_guidable(sampling.sampler, family))
     config.validate(chain_steps(problem.chain.spec(model), problem.chain.steps))
-    settings.update(method="guidance", **{k: v for k, v in dataclasses.asdict(config).items()})
+    settings = dataclasses.replace(settings, method="guidance", method_settings=config)
     tic = time.perf_counter()
     baseline = problem.render(problem.start())
     seconds = {"baseline": time.perf_counter() - tic}

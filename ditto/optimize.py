@@ -22,8 +22,8 @@ import objectives
 
 from . import sat as sat_adapter
 from .files import save_torch
-from .config import (OPTIMIZERS, OptimizerConfig, SamplerConfig, SpeedConfig, config_or_fields, field_names, is_count,
-                     model_sampling, split_options)
+from .config import (OPTIMIZERS, OptimizerConfig, RunSettings, SamplerConfig, SpeedConfig, StartSettings,
+                     config_or_fields, field_names, is_count, model_sampling, resumable_fields, split_options)
 from .generation import (Conditioning, InitAudio, build_conditioning, check_start, check_window, decode, draw_noises,
                          draw_x_T, encode_init_audio, resolve_length, sample_latents, velocity_model)
 from .loading import Model
@@ -71,7 +71,7 @@ class Result:
     sample_rate: int
     best_iteration: int  # index into losses of the x_T returned (-1: no iteration ran)
     seconds: dict  # {"total", "per_iteration", "baseline"}: wall-clock
-    settings: dict  # every setting of the run, JSON-serialisable
+    settings: RunSettings  # every setting of the run (a frozen record; reads as a mapping, report.json's "settings")
     stop_reason: str  # "iterations", "target_loss", "patience", "time_budget", "interrupted"
     latents: torch.Tensor | None = None  # (batch, latent_channels, latent_frames): x_0 of the returned audio
     noises: torch.Tensor | None = None  # (steps, batch, latent_channels, latent_frames): the best per-step noises
@@ -118,17 +118,18 @@ class OptimizationState:
     since_best: int  # iterations since the best, for `patience`
     seconds: float  # wall-clock spent in the loop so far
     rng_state: torch.Tensor  # torch.get_rng_state() when saved
-    settings: dict  # the run's settings: a resumed run must match them (RESUMABLE_CHANGES aside)
+    settings: RunSettings  # the run's settings: a resumed run must match them (RESUMABLE_CHANGES aside)
     noises: torch.Tensor | None = None  # (steps, batch, latent_channels, latent_frames) when optimized
     best_noises: torch.Tensor | None = None
 
 
-RESUMABLE_CHANGES = ("iterations", "target_loss", "patience", "time_budget_s", "device")  # may differ on resume
+RESUMABLE_CHANGES = resumable_fields(RunSettings, OptimizerConfig)  # may differ on resume
 
 
 def save_state(path: str | os.PathLike, state: OptimizationState) -> Path:
-    """Write `state` atomically (a kill mid-write leaves the previous state intact)."""
-    return save_torch(path, dataclasses.asdict(state))
+    """Write `state` atomically (a kill mid-write leaves the previous state intact); its settings as their mapping."""
+    fields = {field.name: getattr(state, field.name) for field in dataclasses.fields(state)}
+    return save_torch(path, {**fields, "settings": state.settings.to_dict()})
 
 
 def load_state(path: str | os.PathLike) -> OptimizationState:
@@ -138,7 +139,7 @@ def load_state(path: str | os.PathLike) -> OptimizationState:
         raise ValueError(f"no optimization state at {str(path)!r}; it is written by optimize(..., state_path=...)")
     try:
         fields = torch.load(path, map_location="cpu", weights_only=True)
-        return OptimizationState(**fields)
+        return OptimizationState(**{**fields, "settings": RunSettings.from_dict(fields["settings"])})
     except Exception as error:  # a truncated or foreign file: torch raises several types
         raise ValueError(f"cannot read optimization state {str(path)!r}: {str(error).splitlines()[0]}") from None
 
@@ -252,16 +253,15 @@ def _final_render(problem: Problem, best: dict, baseline: dict) -> tuple[dict, d
     return chosen, baseline, metrics
 
 
-def _resumed_state(resume, settings: dict) -> OptimizationState | None:
+def _resumed_state(resume, settings: RunSettings) -> OptimizationState | None:
     """The state to continue from (None for a fresh run); a ValueError names settings that differ from it."""
     if resume is None:
         return None
     state = resume if isinstance(resume, OptimizationState) else load_state(resume)
-    changed = [f"{key}={state.settings.get(key)!r} -> {settings.get(key)!r}" for key in sorted(settings)
-               if key not in RESUMABLE_CHANGES and state.settings.get(key) != settings.get(key)]
+    changed = settings.changes(state.settings)
     if changed:
         raise ValueError(f"cannot resume: the saved run had other settings ({'; '.join(changed)}); only "
-                         f"{', '.join(RESUMABLE_CHANGES)} may change")
+                         f"{', '.join(settings.resumable())} may change")
     return state
 
 
@@ -333,8 +333,9 @@ class Start:
 
 
 def build_problem(model: Model, objective: Objective, start: Start, sampling: SamplerConfig,
-                  speed: SpeedConfig, optimize_noise: bool = False) -> tuple[Problem, dict]:
-    """DITTO's problem for one run and the settings that define it (JSON-serialisable); ValueError on a bad one.
+                  speed: SpeedConfig, optimize_noise: bool = False) -> tuple[Problem, RunSettings]:
+    """DITTO's problem for one run and the record of the settings that define it (its `optimization` and method
+    left for the caller to set); ValueError on a bad one.
 
     Random draws happen in `generate`'s order (x_T, then the init audio's VAE posterior sample), so with the same
     arguments the problem's x_T renders exactly `generate`'s audio. With `optimize_noise` a stochastic sampler's
@@ -372,15 +373,12 @@ def build_problem(model: Model, objective: Objective, start: Start, sampling: Sa
                       decoder_checkpoint=speed.decoder_checkpoint, surrogate=speed.surrogate_steps is not None,
                       noises=noises,
                       decoder_noise_seed=start.seed + 2 if sat_adapter.has_decoder_noise(model) else None)
-    settings = dict(prompt=start.prompt, negative_prompt=start.negative_prompt, seconds_start=start.seconds_start,
-                    seconds_total=seconds_total, sample_size=sample_size,
-                    **{name: getattr(sampling, name) for name in CHAIN_SETTINGS},
-                    cfg_interval=list(sampling.cfg_interval),
-                    apg_scale=sat_adapter.resolved_apg_scale(sampling.apg_scale),  # the installed SAT's default
-                    seed=start.seed, batch_size=start.batch_size, init_noise_level=start.init_noise_level,
-                    has_init_audio=start.init_audio is not None, **dataclasses.asdict(speed),
-                    model=model.source, device=str(model.device))
-    settings.update(**measured)
+    recorded = {name: getattr(start, name) for name in field_names(StartSettings) if name != "has_init_audio"}
+    recorded.update(seconds_total=seconds_total, sample_size=sample_size, has_init_audio=start.init_audio is not None)
+    settings = RunSettings(start=StartSettings(**recorded),
+                           sampling=dataclasses.replace(sampling, apg_scale=sat_adapter.resolved_apg_scale(
+                               sampling.apg_scale)),  # the installed SAT's default
+                           speed=speed, model=model.source, device=str(model.device), activation_gb_per_step=measured)
     return problem, settings
 
 
@@ -394,18 +392,15 @@ def _check_noise_variables(model: Model, chain: SamplerConfig, speed: SpeedConfi
                          f"or a deterministic sampler")
 
 
-CHAIN_SETTINGS = ("sampler", "steps", "sigma_min", "sigma_max", "rho", "schedule", "cfg_scale", "scale_phi")
-
-
 def _keep_steps(model: Model, cond: Conditioning, chain: SamplerConfig, x_T: torch.Tensor,
-                speed: SpeedConfig) -> tuple[int, dict]:
+                speed: SpeedConfig) -> tuple[int, float | None]:
     """The steps that keep their activations: `speed.keep_steps`, or as many as `memory_budget_gb` holds
-    (measured), else 0; and the measurement."""
-    keep_steps, measured = speed.keep_steps, {}
+    (measured), else 0; and the measurement (GB per step; None when none was made)."""
+    keep_steps, measured = speed.keep_steps, None
     if keep_steps is None and speed.memory_budget_gb is not None:
         per_step = activation_bytes_per_step(model, cond, chain, x_T, autocast_bf16=speed.autocast_bf16)
         keep_steps = min(chain.steps, int(speed.memory_budget_gb * 1e9 // max(per_step, 1)))
-        measured["activation_gb_per_step"] = per_step / 1e9
+        measured = per_step / 1e9
     return keep_steps or 0, measured
 
 
@@ -488,7 +483,7 @@ class Descent:
             return "interrupted"
         return None
 
-    def snapshot(self, settings: dict) -> OptimizationState:
+    def snapshot(self, settings: RunSettings) -> OptimizationState:
         now, best = _on_cpu(self.variables), _on_cpu(self.best["variables"])
         return OptimizationState(iteration=len(self.losses), x_T=now["x_T"], optimizer=self.opt.state_dict(),
                                  losses=list(self.losses), best_loss=self.best["loss"],
@@ -496,7 +491,7 @@ class Descent:
                                  since_best=self.since_best, seconds=self.elapsed(), rng_state=torch.get_rng_state(),
                                  settings=settings, noises=now.get("noises"), best_noises=best.get("noises"))
 
-    def result(self, problem: Problem, settings: dict, stop_reason: str) -> Result:
+    def result(self, problem: Problem, settings: RunSettings, stop_reason: str) -> Result:
         """The best variables rendered, with the baseline and the metrics of both."""
         chosen, baseline, metrics = _final_render(problem, self.best, self.baseline)
         total, best = self.elapsed(), _on_cpu(self.best["variables"])
@@ -547,7 +542,7 @@ class Control:
                              f"got {self.save_every!r}")
 
 
-def descend(problem: Problem, optimization: OptimizerConfig, control: Control, settings: dict) -> Result:
+def descend(problem: Problem, optimization: OptimizerConfig, control: Control, settings: RunSettings) -> Result:
     """DITTO's loop (§3): Adam on x_T against the problem's loss, keeping the best x_T; the final render."""
     descent = Descent(problem, optimization, _resumed_state(control.resume, settings))
     iterations, stop_reason = optimization.iterations, "iterations"
@@ -662,5 +657,4 @@ def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: 
                   **{name: options[name] for name in START_OPTIONS if name in options})
     problem, settings = build_problem(model, objective, start, sampling, speed,
                                       optimize_noise=optimization.optimize_noise)
-    settings.update(dataclasses.asdict(optimization))
-    return descend(problem, optimization, control, settings)
+    return descend(problem, optimization, control, dataclasses.replace(settings, optimization=optimization))

@@ -24,9 +24,10 @@ from ..loading import load_model
 from ..loading import PAPER_LR
 from ..loading import Model, ModelDefaults, config_objective, read_config
 from ..generation import check_prompt, check_window, resolve_length
-from ..config import OPTIMIZERS, model_sampling
+from ..config import OPTIMIZERS, SamplerConfig, SpeedConfig, field_names, model_sampling
 from ..editing import EDIT_METHODS, NATIVE_METHODS, check_edit_method, steer
-from ..methods import GUIDANCE_SCALE, METHODS, GuidanceConfig, best_of_n, check_guidable, check_search, guide
+from ..methods import (GUIDANCE_SCALE, METHODS, START_OPTIONS, GuidanceConfig, best_of_n, check_guidable, check_search,
+                       guide)
 from ..optimize import OptimizationError, Result, _configs, optimize
 
 SAO_HINT = """Defaults run the embedded tiny model on the CPU in under a minute. For the real model on a GPU:
@@ -371,8 +372,10 @@ def _model_and_job(args: argparse.Namespace, job) -> tuple:
     return model, job
 
 
-METHOD_ARGUMENTS = ("prompt", "negative_prompt", "seconds_total", "sample_size", "steps", "sampler", "cfg_scale", "seed",
-                    "apg_scale", "chunk_latents", "autocast_bf16", "decoder_bf16")  # what guide and best_of_n share with optimize
+METHOD_ARGUMENTS = (  # what guide and best_of_n share with optimize: the start but init audio (best_of_n's own), the
+    # chain, and how it renders (not what only a descent through the chain needs)
+    "prompt", "seed", *(name for name in START_OPTIONS if "init" not in name), *field_names(SamplerConfig),
+    *(field.name for field in dataclasses.fields(SpeedConfig) if not field.metadata.get("descent_only")))
 
 
 def _run_method(args: argparse.Namespace, model, job: Job, folder: RunFolder, stop: StopOnSignal) -> Result:
@@ -386,7 +389,7 @@ def _run_method(args: argparse.Namespace, model, job: Job, folder: RunFolder, st
         return optimize(model, job.objective, **arguments, **saved)
     if args.method in NATIVE_METHODS:
         return steer(model, job.plan, job.objective, method=args.method, **arguments, **saved)
-    shared = {name: arguments[name] for name in METHOD_ARGUMENTS}
+    shared = {name: value for name, value in arguments.items() if name in METHOD_ARGUMENTS}
     if args.method == "guidance":
         if job.init_audio is not None:
             raise ValueError("--method guidance starts from noise; this recipe starts from init audio: use "

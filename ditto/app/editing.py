@@ -152,7 +152,7 @@ def _window_arguments(args, model: Model, description: str) -> dict:
     if args.method in ("ditto", *NATIVE_METHODS):  # native / both take optimize's arguments (native: 0 iterations)
         chosen = arguments
     else:
-        chosen = {name: arguments[name] for name in METHOD_ARGUMENTS}
+        chosen = {name: value for name, value in arguments.items() if name in METHOD_ARGUMENTS}
         chosen.update({"scale": args.guidance_scale} if args.method == "guidance" else
                       {"n": search_candidates(args), "time_budget_s": arguments["time_budget_s"]})
     return {name: value for name, value in chosen.items() if name not in ("seed", "sample_size", "seconds_total")}

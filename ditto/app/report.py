@@ -49,15 +49,16 @@ def write_run(out: Path, result: Result, *, objective_description: str, plot: tp
     paths = {name: out / name for name in OUTPUT_FILES}
     write_audio(paths["result.wav"], result.audio[0], result.sample_rate, overwrite=True)
     write_audio(paths["baseline.wav"], result.baseline_audio[0], result.sample_rate, overwrite=True)
-    saved = {"x_T": result.x_T, "settings": result.settings}
+    settings = result.settings.to_dict()  # the record's flat mapping: report.json's "settings"
+    saved = {"x_T": result.x_T, "settings": settings}
     if result.noises is not None:  # re-render: ditto.generate(..., x_T=saved["x_T"], noises=saved["noises"])
         saved["noises"] = result.noises
     save_torch(paths["x_T.pt"], saved)
     report = {
         "objective": objective_description,
-        "method": result.settings.get("method", "ditto"),
+        "method": settings.get("method", "ditto"),
         "variables": result.variables,
-        "settings": result.settings,
+        "settings": settings,
         "metrics": result.metrics,
         "metric_info": metric_declarations(result.metrics),
         "losses": result.losses,

@@ -235,7 +235,6 @@ def preview(recipe: str, shape: str, low, high, curve: str, seconds, window_s: f
 def build_page(session: Session, facts: ModelFacts):
     """The Gradio Blocks of `ditto ui` for `session`, its fields filled with the model's defaults (`facts`)."""
     import gradio as gr
-    import objectives
 
     state = {"facts": facts}
     page = gr.Blocks(title="ditto: steer a model")
@@ -248,198 +247,291 @@ def build_page(session: Session, facts: ModelFacts):
                                elem_id="model")
             load = gr.Button("Load model", scale=1)
         about = gr.Markdown(facts.describe(), elem_id="about")
-        with gr.Row():
-            prompt_list = gr.Dropdown(choices=facts.prompts or [], value=(facts.prompts or [None])[0],
-                                      label="prompt (this model's list)", visible=facts.prompts is not None,
-                                      elem_id="prompt-list")
-            prompt_text = gr.Textbox(value="", label="prompt", visible=facts.prompts is None, elem_id="prompt-text")
-            seconds = gr.Textbox(value="", label=f"seconds (blank: the {facts.window_s:.2f} s window)",
-                                 elem_id="seconds")
-            fit = gr.Checkbox(value=False, label="shrink the window to the seconds (faster)", elem_id="fit-window")
-            seed = gr.Number(value=0, precision=0, label="seed", elem_id="seed")
-        with gr.Row():
-            sampler = gr.Dropdown(choices=facts.samplers, value=facts.sampler, label="sampler (model default "
-                                  f"{facts.sampler})", elem_id="sampler")
-            steps = gr.Number(value=facts.steps, precision=0, label=f"steps (model default {facts.steps})",
-                              elem_id="steps")
-            method = gr.Radio(list(METHODS), value="ditto", label="method", elem_id="method")
-            iterations = gr.Textbox(value="", label="iterations (blank: the recipe's 70 or 150"
-                                   + (f", at most {facts.max_iterations} here)" if facts.max_iterations else ")"),
-                                   elem_id="iterations")
-            guidance_scale = gr.Number(value=GUIDANCE_SCALE, label="guidance scale (method guidance)")
-            candidates = gr.Number(value=8, precision=0, label="candidates (method best-of-n)")
-        common = {"prompt_list": prompt_list, "prompt_text": prompt_text, "seconds": seconds, "fit_window": fit,
-                  "seed": seed, "sampler": sampler, "steps": steps, "method": method, "iterations": iterations,
-                  "guidance_scale": guidance_scale, "candidates": candidates}
-
-        tabs: dict[str, tuple[dict, tp.Any]] = {}
-
-        def audio_upload(label="reference recording (optional)"):
-            return gr.File(label=label, file_types=["audio"], type="filepath", height=120)
-
-        def midi_upload():
-            return gr.File(label="MIDI file (optional)", file_types=[".mid", ".midi"], type="filepath", height=120)
-
-        with gr.Tabs():
-            with gr.Tab("intensity"):
-                with gr.Row():
-                    shape = gr.Dropdown(list(objectives.SHAPES), value="crescendo", label="shape")
-                    low = gr.Number(value=-40.0, label="low dB")
-                    high = gr.Number(value=-10.0, label="high dB")
-                    curve = gr.Textbox(value="", label="or a curve in dB, e.g. -40,-10,-30", elem_id="curve")
-                target = gr.Plot(label="target (before anything runs)", elem_id="intensity-preview")
-                target_error = gr.Markdown("", elem_id="intensity-preview-error")
-                reference = audio_upload("or the loudness of a recording")
-                fields = {"shape": shape, "low-db": low, "high-db": high, "curve": curve, "reference": reference}
-                tabs["intensity"] = (fields, gr.Button("Run intensity", variant="primary", elem_id="run-intensity"))
-                _wire_preview(page, "intensity", [shape, low, high, curve, seconds], target, target_error, state)
-            with gr.Tab("melody"):
-                notes = gr.Textbox(value="C5:0.25 E5:0.25 G5:0.25 C6:0.25", label="notes (NOTE:seconds ...)")
-                fields = {"notes": notes, "midi": midi_upload(), "reference": audio_upload()}
-                tabs["melody"] = (fields, gr.Button("Run melody", variant="primary", elem_id="run-melody"))
-            with gr.Tab("structure"):
-                with gr.Row():
-                    form = gr.Textbox(value="ABA", label="form (one letter per section)")
-                    boundaries = gr.Textbox(value="", label="section boundaries in s (optional), e.g. 0.8,1.6")
-                fields = {"form": form, "boundaries": boundaries, "reference": audio_upload()}
-                tabs["structure"] = (fields, gr.Button("Run structure", variant="primary", elem_id="run-structure"))
-            with gr.Tab("rhythm"):
-                with gr.Row():
-                    bpm = gr.Number(value=120.0, label="tempo (BPM)")
-                    per_bar = gr.Number(value=4, precision=0, label="beats per bar")
-                    subdivision = gr.Number(value=1, precision=0, label="onsets per beat")
-                    offset = gr.Number(value=0.0, label="offset (s)")
-                onsets = gr.Textbox(value="", label="or onset times in s, e.g. 0.1,0.35,0.6")
-                fields = {"bpm": bpm, "beats-per-bar": per_bar, "subdivision": subdivision, "offset": offset,
-                          "onsets": onsets, "midi": midi_upload(), "reference": audio_upload()}
-                tabs["rhythm"] = (fields, gr.Button("Run rhythm", variant="primary", elem_id="run-rhythm"))
-            with gr.Tab("brightness"):
-                with gr.Row():
-                    b_shape = gr.Dropdown(list(objectives.BRIGHTNESS_SHAPES), value="brighter", label="shape")
-                    b_low = gr.Number(value=500.0, label="low Hz")
-                    b_high = gr.Number(value=4000.0, label="high Hz")
-                    b_curve = gr.Textbox(value="", label="or a curve in Hz, e.g. 500,4000,1000")
-                b_target = gr.Plot(label="target (before anything runs)")
-                b_error = gr.Markdown("")
-                fields = {"shape": b_shape, "low-hz": b_low, "high-hz": b_high, "curve": b_curve,
-                          "reference": audio_upload()}
-                tabs["brightness"] = (fields, gr.Button("Run brightness", variant="primary", elem_id="run-brightness"))
-                _wire_preview(page, "brightness", [b_shape, b_low, b_high, b_curve, seconds], b_target, b_error, state)
-            with gr.Tab("pitch"):
-                with gr.Row():
-                    p_notes = gr.Textbox(value="C4:0.25 C5:0.25 G4:0.25 C3:0.25", label="notes (NOTE:seconds ...)",
-                                         scale=3)
-                    p_hop = gr.Number(value=0.01, label="pitch tracker hop (s)", scale=1)
-                fields = {"notes": p_notes, "hop": p_hop, "midi": midi_upload(), "reference": audio_upload()}
-                tabs["pitch"] = (fields, gr.Button("Run pitch", variant="primary", elem_id="run-pitch"))
-            with gr.Tab("edit: outpaint"):
-                gr.Markdown("Continue a recording (without one, a clip the model makes itself).")
-                fields = {"reference": audio_upload("recording to continue (optional)"),
-                          "overlap": gr.Number(value=1.0, label="overlap (s)")}
-                tabs["outpaint"] = (fields, gr.Button("Run outpaint", variant="primary", elem_id="run-outpaint"))
-            with gr.Tab("edit: inpaint"):
-                with gr.Row():
-                    i_start = gr.Number(value=1.0, label="gap start (s)")
-                    i_end = gr.Number(value=2.0, label="gap end (s)")
-                    i_fade = gr.Number(value=0.05, label="crossfade (s)")
-                fields = {"reference": audio_upload("recording with a gap to refill (optional)"), "start": i_start,
-                          "end": i_end, "fade": i_fade}
-                tabs["inpaint"] = (fields, gr.Button("Run inpaint", variant="primary", elem_id="run-inpaint"))
-            with gr.Tab("edit: loop"):
-                with gr.Row():
-                    l_start = gr.Textbox(value="", label="section start (s, optional)")
-                    l_end = gr.Textbox(value="", label="section end (s, optional)")
-                    l_overlap = gr.Number(value=0.5, label="overlap (s)")
-                    l_bridge = gr.Number(value=0.0, label="bridge (s)")
-                fields = {"reference": audio_upload("recording to loop (optional: reference-free)"),
-                          "start": l_start, "end": l_end, "overlap": l_overlap, "bridge": l_bridge}
-                tabs["loop"] = (fields, gr.Button("Run loop", variant="primary", elem_id="run-loop"))
-            with gr.Tab("edit: extend"):
-                with gr.Row():
-                    e_seconds = gr.Number(value=6.0, label="length of the whole piece (s)")
-                    e_overlap = gr.Number(value=1.0, label="overlap per window (s)")
-                fields = {"reference": audio_upload("recording to extend (optional)"), "seconds": e_seconds,
-                          "overlap": e_overlap}
-                tabs["extend"] = (fields, gr.Button("Run extend", variant="primary", elem_id="run-extend"))
-
-        with gr.Row():
-            stop = gr.Button("Stop (keep the best so far)", variant="stop", elem_id="stop")
-        status = gr.Markdown("", elem_id="status")
-        with gr.Row():
-            baseline = gr.Audio(label="baseline (same seed, not optimized)", type="filepath", interactive=False,
-                                elem_id="baseline")
-            result = gr.Audio(label="result", type="filepath", interactive=False, elem_id="result")
-        plot = gr.Image(label="target vs baseline vs result, and the loss", type="filepath", interactive=False,
-                        elem_id="plot")
-        with gr.Row():
-            metrics = gr.Dataframe(headers=["metric", "before", "after"], label="metrics", interactive=False,
-                                   elem_id="metrics")
-            download = gr.File(label="the run folder (zip)", interactive=False, elem_id="download")
-        command = gr.Textbox(label="the same run on the command line", interactive=False, elem_id="command")
-        gr.Markdown("### This session's runs")
-        history = gr.Dataframe(headers=SUMMARY_COLUMNS, label="runs (newest first)", interactive=False,
-                               elem_id="history")
-        replay = gr.Dropdown(choices=[], label="replay a run", elem_id="replay")
-        outputs = [status, baseline, result, plot, metrics, download, history, replay, command]
-
-        def shown(values: tuple) -> tuple:
-            values = list(values)
-            values[7] = gr.update(choices=values[7], value=None)
-            return tuple(values)
-
-        def make_handler(recipe: str, fields: dict):
-            def handler(values: dict, request: gr.Request, progress=gr.Progress()):
-                common_values = {name: values[component] for name, component in common.items()}
-                common_values["prompt"] = (common_values["prompt_list"] if state["facts"].prompts is not None
-                                           else common_values["prompt_text"])
-                tab_values = {flag: values[component] for flag, component in fields.items()}
-                progress(0, desc=f"{recipe}: loading and starting")
-
-                def on_iteration(info: dict) -> None:
-                    progress((info["iteration"], info["iterations"]),
-                             desc=f"{recipe}: loss {info['loss']:.4g} (best {info['best_loss']:.4g})")
-                run, line = run_job(session, state["facts"], recipe, common_values, tab_values,
-                                    on_iteration=on_iteration, owner=getattr(request, "session_hash", None) or "page")
-                return shown(outputs_of(session, run if run is not None and run.written else None, line))
-            return handler
-
-        for recipe, (fields, button) in tabs.items():
-            button.click(make_handler(recipe, fields), inputs={*common.values(), *fields.values()}, outputs=outputs,
-                         concurrency_limit=1, concurrency_id="run", api_name=f"run_{recipe}")
-
-        def on_stop(request: gr.Request):
-            owner = getattr(request, "session_hash", None)
-            if session.stop(owner) or session.stop(None):
-                return "stopping after this iteration; the best so far will be kept"
-            return "nothing is running"
-        stop.click(on_stop, None, status, queue=False, api_name="stop")
-
-        def on_replay(name):
-            run = session.find(name) if name else None
-            if run is None:
-                return tuple([gr.update()] * len(outputs))
-            values = list(outputs_of(session, run, f"replaying {run.name}: {status_of(run)}"))
-            values[7] = gr.update()
-            return tuple(values)
-        replay.input(on_replay, replay, outputs, api_name="replay")
-
-        def on_load(source):
-            try:
-                facts = session.facts(source.strip())
-            except ValueError as error:
-                return (f"error: {error}",) + tuple(gr.update() for _ in range(4))
-            state["facts"] = facts
-            session.model = facts.source
-            return (facts.describe(),
-                    gr.update(choices=facts.prompts or [], value=(facts.prompts or [None])[0],
-                              visible=facts.prompts is not None),
-                    gr.update(visible=facts.prompts is None),
-                    gr.update(choices=facts.samplers, value=facts.sampler, label=f"sampler (model default "
-                              f"{facts.sampler})"),
-                    gr.update(value=facts.steps, label=f"steps (model default {facts.steps})"))
-        load.click(on_load, model, [about, prompt_list, prompt_text, sampler, steps], concurrency_limit=1,
-                   concurrency_id="run", api_name="load_model")
+        common = _common_fields(facts)
+        tabs = _control_tabs(page, common["seconds"], state)
+        stop, outputs = _output_panel()
+        _wire_runs(session, state, common, tabs, outputs)
+        _wire_stop_and_replay(session, stop, outputs)
+        load.click(_load_handler(session, state), model, [about, common["prompt_list"], common["prompt_text"],
+                                                          common["sampler"], common["steps"]],
+                   concurrency_limit=1, concurrency_id="run", api_name="load_model")
     return page
+
+
+def _common_fields(facts: ModelFacts) -> dict:
+    """The fields every tab shares (prompt, window, seed, sampler, method), by their run_job names."""
+    import gradio as gr
+
+    with gr.Row():
+        prompt_list = gr.Dropdown(choices=facts.prompts or [], value=(facts.prompts or [None])[0],
+                                  label="prompt (this model's list)", visible=facts.prompts is not None,
+                                  elem_id="prompt-list")
+        prompt_text = gr.Textbox(value="", label="prompt", visible=facts.prompts is None, elem_id="prompt-text")
+        seconds = gr.Textbox(value="", label=f"seconds (blank: the {facts.window_s:.2f} s window)",
+                             elem_id="seconds")
+        fit = gr.Checkbox(value=False, label="shrink the window to the seconds (faster)", elem_id="fit-window")
+        seed = gr.Number(value=0, precision=0, label="seed", elem_id="seed")
+    with gr.Row():
+        sampler = gr.Dropdown(choices=facts.samplers, value=facts.sampler, label="sampler (model default "
+                              f"{facts.sampler})", elem_id="sampler")
+        steps = gr.Number(value=facts.steps, precision=0, label=f"steps (model default {facts.steps})",
+                          elem_id="steps")
+        method = gr.Radio(list(METHODS), value="ditto", label="method", elem_id="method")
+        iterations = gr.Textbox(value="", label="iterations (blank: the recipe's 70 or 150"
+                                + (f", at most {facts.max_iterations} here)" if facts.max_iterations else ")"),
+                                elem_id="iterations")
+        guidance_scale = gr.Number(value=GUIDANCE_SCALE, label="guidance scale (method guidance)")
+        candidates = gr.Number(value=8, precision=0, label="candidates (method best-of-n)")
+    return {"prompt_list": prompt_list, "prompt_text": prompt_text, "seconds": seconds, "fit_window": fit,
+            "seed": seed, "sampler": sampler, "steps": steps, "method": method, "iterations": iterations,
+            "guidance_scale": guidance_scale, "candidates": candidates}
+
+
+def _audio_upload(label: str = "reference recording (optional)"):
+    import gradio as gr
+
+    return gr.File(label=label, file_types=["audio"], type="filepath", height=120)
+
+
+def _midi_upload():
+    import gradio as gr
+
+    return gr.File(label="MIDI file (optional)", file_types=[".mid", ".midi"], type="filepath", height=120)
+
+
+def _intensity_tab(page, seconds, state: dict) -> dict:
+    import gradio as gr
+    import objectives
+
+    with gr.Row():
+        shape = gr.Dropdown(list(objectives.SHAPES), value="crescendo", label="shape")
+        low = gr.Number(value=-40.0, label="low dB")
+        high = gr.Number(value=-10.0, label="high dB")
+        curve = gr.Textbox(value="", label="or a curve in dB, e.g. -40,-10,-30", elem_id="curve")
+    target = gr.Plot(label="target (before anything runs)", elem_id="intensity-preview")
+    target_error = gr.Markdown("", elem_id="intensity-preview-error")
+    reference = _audio_upload("or the loudness of a recording")
+    _wire_preview(page, "intensity", [shape, low, high, curve, seconds], target, target_error, state)
+    return {"shape": shape, "low-db": low, "high-db": high, "curve": curve, "reference": reference}
+
+
+def _melody_tab(page, seconds, state: dict) -> dict:
+    import gradio as gr
+
+    notes = gr.Textbox(value="C5:0.25 E5:0.25 G5:0.25 C6:0.25", label="notes (NOTE:seconds ...)")
+    return {"notes": notes, "midi": _midi_upload(), "reference": _audio_upload()}
+
+
+def _structure_tab(page, seconds, state: dict) -> dict:
+    import gradio as gr
+
+    with gr.Row():
+        form = gr.Textbox(value="ABA", label="form (one letter per section)")
+        boundaries = gr.Textbox(value="", label="section boundaries in s (optional), e.g. 0.8,1.6")
+    return {"form": form, "boundaries": boundaries, "reference": _audio_upload()}
+
+
+def _rhythm_tab(page, seconds, state: dict) -> dict:
+    import gradio as gr
+
+    with gr.Row():
+        bpm = gr.Number(value=120.0, label="tempo (BPM)")
+        per_bar = gr.Number(value=4, precision=0, label="beats per bar")
+        subdivision = gr.Number(value=1, precision=0, label="onsets per beat")
+        offset = gr.Number(value=0.0, label="offset (s)")
+    onsets = gr.Textbox(value="", label="or onset times in s, e.g. 0.1,0.35,0.6")
+    return {"bpm": bpm, "beats-per-bar": per_bar, "subdivision": subdivision, "offset": offset, "onsets": onsets,
+            "midi": _midi_upload(), "reference": _audio_upload()}
+
+
+def _brightness_tab(page, seconds, state: dict) -> dict:
+    import gradio as gr
+    import objectives
+
+    with gr.Row():
+        shape = gr.Dropdown(list(objectives.BRIGHTNESS_SHAPES), value="brighter", label="shape")
+        low = gr.Number(value=500.0, label="low Hz")
+        high = gr.Number(value=4000.0, label="high Hz")
+        curve = gr.Textbox(value="", label="or a curve in Hz, e.g. 500,4000,1000")
+    target = gr.Plot(label="target (before anything runs)")
+    error = gr.Markdown("")
+    fields = {"shape": shape, "low-hz": low, "high-hz": high, "curve": curve, "reference": _audio_upload()}
+    _wire_preview(page, "brightness", [shape, low, high, curve, seconds], target, error, state)
+    return fields
+
+
+def _pitch_tab(page, seconds, state: dict) -> dict:
+    import gradio as gr
+
+    with gr.Row():
+        notes = gr.Textbox(value="C4:0.25 C5:0.25 G4:0.25 C3:0.25", label="notes (NOTE:seconds ...)", scale=3)
+        hop = gr.Number(value=0.01, label="pitch tracker hop (s)", scale=1)
+    return {"notes": notes, "hop": hop, "midi": _midi_upload(), "reference": _audio_upload()}
+
+
+def _outpaint_tab(page, seconds, state: dict) -> dict:
+    import gradio as gr
+
+    gr.Markdown("Continue a recording (without one, a clip the model makes itself).")
+    return {"reference": _audio_upload("recording to continue (optional)"),
+            "overlap": gr.Number(value=1.0, label="overlap (s)")}
+
+
+def _inpaint_tab(page, seconds, state: dict) -> dict:
+    import gradio as gr
+
+    with gr.Row():
+        start = gr.Number(value=1.0, label="gap start (s)")
+        end = gr.Number(value=2.0, label="gap end (s)")
+        fade = gr.Number(value=0.05, label="crossfade (s)")
+    return {"reference": _audio_upload("recording with a gap to refill (optional)"), "start": start, "end": end,
+            "fade": fade}
+
+
+def _loop_tab(page, seconds, state: dict) -> dict:
+    import gradio as gr
+
+    with gr.Row():
+        start = gr.Textbox(value="", label="section start (s, optional)")
+        end = gr.Textbox(value="", label="section end (s, optional)")
+        overlap = gr.Number(value=0.5, label="overlap (s)")
+        bridge = gr.Number(value=0.0, label="bridge (s)")
+    return {"reference": _audio_upload("recording to loop (optional: reference-free)"), "start": start, "end": end,
+            "overlap": overlap, "bridge": bridge}
+
+
+def _extend_tab(page, seconds, state: dict) -> dict:
+    import gradio as gr
+
+    with gr.Row():
+        length = gr.Number(value=6.0, label="length of the whole piece (s)")
+        overlap = gr.Number(value=1.0, label="overlap per window (s)")
+    return {"reference": _audio_upload("recording to extend (optional)"), "seconds": length, "overlap": overlap}
+
+
+TABS = {  # recipe: (its tab's title, what builds its fields {flag: component} inside the tab)
+    "intensity": ("intensity", _intensity_tab), "melody": ("melody", _melody_tab),
+    "structure": ("structure", _structure_tab), "rhythm": ("rhythm", _rhythm_tab),
+    "brightness": ("brightness", _brightness_tab), "pitch": ("pitch", _pitch_tab),
+    "outpaint": ("edit: outpaint", _outpaint_tab), "inpaint": ("edit: inpaint", _inpaint_tab),
+    "loop": ("edit: loop", _loop_tab), "extend": ("edit: extend", _extend_tab),
+}
+
+
+def _control_tabs(page, seconds, state: dict) -> dict[str, tuple[dict, tp.Any]]:
+    """One tab per recipe: {recipe: (its fields, its Run button)}."""
+    import gradio as gr
+
+    tabs = {}
+    with gr.Tabs():
+        for recipe, (title, build) in TABS.items():
+            with gr.Tab(title):
+                fields = build(page, seconds, state)
+                tabs[recipe] = (fields, gr.Button(f"Run {recipe}", variant="primary", elem_id=f"run-{recipe}"))
+    return tabs
+
+
+def _output_panel() -> tuple[tp.Any, list]:
+    """The Stop button, and what a run shows: status, baseline, result, plot, metrics, download, history, replay
+    and command, in that order."""
+    import gradio as gr
+
+    with gr.Row():
+        stop = gr.Button("Stop (keep the best so far)", variant="stop", elem_id="stop")
+    status = gr.Markdown("", elem_id="status")
+    with gr.Row():
+        baseline = gr.Audio(label="baseline (same seed, not optimized)", type="filepath", interactive=False,
+                            elem_id="baseline")
+        result = gr.Audio(label="result", type="filepath", interactive=False, elem_id="result")
+    plot = gr.Image(label="target vs baseline vs result, and the loss", type="filepath", interactive=False,
+                    elem_id="plot")
+    with gr.Row():
+        metrics = gr.Dataframe(headers=["metric", "before", "after"], label="metrics", interactive=False,
+                               elem_id="metrics")
+        download = gr.File(label="the run folder (zip)", interactive=False, elem_id="download")
+    command = gr.Textbox(label="the same run on the command line", interactive=False, elem_id="command")
+    gr.Markdown("### This session's runs")
+    history = gr.Dataframe(headers=SUMMARY_COLUMNS, label="runs (newest first)", interactive=False, elem_id="history")
+    replay = gr.Dropdown(choices=[], label="replay a run", elem_id="replay")
+    return stop, [status, baseline, result, plot, metrics, download, history, replay, command]
+
+
+def _shown(values: tuple) -> tuple:
+    """`outputs_of`'s values for the page: the replay list becomes its choices."""
+    import gradio as gr
+
+    values = list(values)
+    values[7] = gr.update(choices=values[7], value=None)
+    return tuple(values)
+
+
+def _run_handler(session: Session, state: dict, common: dict, recipe: str, fields: dict):
+    """What a tab's Run button does: the recipe run from the page's values, its outputs shown."""
+    import gradio as gr
+
+    def handler(values: dict, request: gr.Request, progress=gr.Progress()):
+        common_values = {name: values[component] for name, component in common.items()}
+        common_values["prompt"] = (common_values["prompt_list"] if state["facts"].prompts is not None
+                                   else common_values["prompt_text"])
+        tab_values = {flag: values[component] for flag, component in fields.items()}
+        progress(0, desc=f"{recipe}: loading and starting")
+
+        def on_iteration(info: dict) -> None:
+            progress((info["iteration"], info["iterations"]),
+                     desc=f"{recipe}: loss {info['loss']:.4g} (best {info['best_loss']:.4g})")
+        run, line = run_job(session, state["facts"], recipe, common_values, tab_values,
+                            on_iteration=on_iteration, owner=getattr(request, "session_hash", None) or "page")
+        return _shown(outputs_of(session, run if run is not None and run.written else None, line))
+    return handler
+
+
+def _wire_runs(session: Session, state: dict, common: dict, tabs: dict, outputs: list) -> None:
+    for recipe, (fields, button) in tabs.items():
+        button.click(_run_handler(session, state, common, recipe, fields), inputs={*common.values(), *fields.values()},
+                     outputs=outputs, concurrency_limit=1, concurrency_id="run", api_name=f"run_{recipe}")
+
+
+def _wire_stop_and_replay(session: Session, stop, outputs: list) -> None:
+    import gradio as gr
+
+    def on_stop(request: gr.Request):
+        owner = getattr(request, "session_hash", None)
+        if session.stop(owner) or session.stop(None):
+            return "stopping after this iteration; the best so far will be kept"
+        return "nothing is running"
+    stop.click(on_stop, None, outputs[0], queue=False, api_name="stop")
+
+    def on_replay(name):
+        run = session.find(name) if name else None
+        if run is None:
+            return tuple([gr.update()] * len(outputs))
+        values = list(outputs_of(session, run, f"replaying {run.name}: {status_of(run)}"))
+        values[7] = gr.update()
+        return tuple(values)
+    replay = outputs[7]
+    replay.input(on_replay, replay, outputs, api_name="replay")
+
+
+def _load_handler(session: Session, state: dict):
+    """What Load model does: the new model's facts, and the fields that follow them (about, prompt list or text,
+    sampler, steps)."""
+    import gradio as gr
+
+    def on_load(source):
+        try:
+            facts = session.facts(source.strip())
+        except ValueError as error:
+            return (f"error: {error}",) + tuple(gr.update() for _ in range(4))
+        state["facts"] = facts
+        session.model = facts.source
+        return (facts.describe(),
+                gr.update(choices=facts.prompts or [], value=(facts.prompts or [None])[0],
+                          visible=facts.prompts is not None),
+                gr.update(visible=facts.prompts is None),
+                gr.update(choices=facts.samplers, value=facts.sampler, label=f"sampler (model default "
+                          f"{facts.sampler})"),
+                gr.update(value=facts.steps, label=f"steps (model default {facts.steps})"))
+    return on_load
 
 
 def _wire_preview(page, recipe: str, inputs: list, plot, message, state: dict) -> None:

@@ -273,13 +273,13 @@ def test_a_corrupt_report_is_its_own_status(tmp_path, capsys):
     out = tmp_path / "exp"
     experiment = write_lines(tmp_path / "e.jsonl", {**PLAIN, "name": "a"})
     assert ditto("run", experiment, "--out", out, "--quiet") == 0
-    (out / "a" / "settings.json").write_text('{"seconds": ')
+    (out / "a" / "report.json").write_text('{"seconds": ')
     assert job_status(out, "a") == "corrupt"
     capsys.readouterr()
     assert ditto("run", experiment, "--out", out, "--dry-run") == 0
     assert capsys.readouterr().out.split()[:3] == ["skip", "corrupt", "a:"]
     assert ditto("summarize", out) == 0
-    assert "- `a` (generate): corrupt: its result (report.json or settings.json) is not readable JSON" in (out / "summary.md").read_text()
+    assert "- `a` (generate): corrupt: its report.json is not readable JSON" in (out / "summary.md").read_text()
 
 
 @pytest.mark.parametrize("which", ["intensity", "generate", "run"])

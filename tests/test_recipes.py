@@ -44,7 +44,8 @@ def test_every_recipe_publishes_a_report_and_never_overwrites(tmp_path, name, ca
     names = {p.name for p in out.iterdir()}
     assert "report.json" in names and names <= set(KNOWN_FILES), names
     report = json.loads((out / "report.json").read_text())
-    assert report["stop_reason"] == "done" and report["settings"]["model"] == "tiny" and "metrics" in report
+    assert report["stop_reason"] != "interrupted" and "error" not in report and "metrics" in report
+    assert report["settings"]["model"] == "tiny"
     assert report["method"] == ("none" if name == "generate" else "ditto")
     if name in CONTROLS:
         check_control_run(out, report)

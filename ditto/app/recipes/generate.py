@@ -32,6 +32,7 @@ def build_parser():
     parser.add_argument("--seed", type=int, default=0, help="seed of x_T (-1: random)")
     parser.add_argument("--out", default="out/generate", help="output directory")
     parser.add_argument("--overwrite", action="store_true", help="replace the run in --out once the new one is done")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
@@ -59,7 +60,7 @@ class Generation:
         start = time.perf_counter()
         audio = ditto.generate(model, args.prompt, seconds_total=args.seconds, steps=args.steps,
                                sampler=args.sampler, cfg_scale=args.cfg_scale, seed=args.seed,
-                               cut_to_seconds_total=args.seconds is not None, progress=True)
+                               cut_to_seconds_total=args.seconds is not None, progress=not args.quiet)
         seconds = time.perf_counter() - start
         ditto.write_audio(folder.staging / "result.wav", audio[0], model.sample_rate, overwrite=True)
         settings = {**vars(args), "device": str(model.device), "sample_rate": model.sample_rate}

@@ -55,7 +55,10 @@ HelpFormatter = _HelpFormatter  # for parsers built elsewhere (generate, ditto r
 
 
 class RecipeParser(argparse.ArgumentParser):
-    """argparse with one-line errors (exit 2) and values that start with a minus sign (--curve -40,-10,-30)."""
+    """argparse with one-line errors (exit 2) and values that start with a minus sign (--curve -40,-10,-30).
+
+    With `exit_on_error=False` (every recipe's parser) a bad flag or --help raises `RecipeExit` instead of exiting:
+    the recipe's `run` returns it as an Outcome."""
 
     _NEGATIVE_VALUE = re.compile(r"^-(\d|\.\d|inf|nan)", re.IGNORECASE)
 
@@ -135,7 +138,7 @@ class RecipeExit(Exception):
 
     def __init__(self, code: int, message: str | None = None):
         super().__init__(message)
-        self.code, self.message = code, (message or "").strip().removeprefix("error: ") or None
+        self.code, self.message = code, message.strip() if message else None
 
     def outcome(self) -> Outcome:
         return ended(self.code, self.message)

@@ -289,3 +289,10 @@ def test_help_shows_each_default_once(capsys, which):
     assert "(default: None)" not in text
     assert text.count("(default: cuda if available, else cpu)") <= 1
     assert "else cpu) (default" not in text and "else cpu)) (default" not in text
+
+
+def test_a_recipe_without_its_own_check_has_its_target_checked_before_anything_runs(tmp_path, capsys):
+    """extend's model-free target (--max-windows, --fit-window) is built for every job before any job runs."""
+    experiment = write_lines(tmp_path / "e.jsonl", {"recipe": "extend", "seconds": 4, "max-windows": 0})
+    assert ditto("run", experiment, "--out", tmp_path / "out") == 2
+    assert "--max-windows 0 is invalid" in one_error(capsys) and not (tmp_path / "out").exists()

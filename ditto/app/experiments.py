@@ -36,7 +36,7 @@ import re
 import typing as tp
 from pathlib import Path
 
-from .cli import ConfigModel, RecipeExit, control_objective
+from .cli import ConfigModel, RecipeExit
 from .recipes import RECIPES
 from .runs import EXPERIMENT_ENTRIES
 from ..generation import check_prompt
@@ -283,7 +283,7 @@ def _job(entry: _Line, flags: dict, number: int, checker, args) -> ExperimentJob
 
 class ValueChecker:
     """Checks a job's values as its run would, before any job runs: the recipe's `check(args, model)` against
-    the model's config (`ConfigModel`: no weights), or for a recipe without one its prompt and control targets.
+    the model's config (`ConfigModel`: no weights), or for a recipe without one its prompt and its `target(args)`.
     Results are kept per model and per job flags other than the seed, so a grid over seeds checks once."""
 
     def __init__(self):
@@ -313,9 +313,9 @@ class ValueChecker:
         try:
             if hasattr(module, "check"):
                 module.check(args, model)
-            else:
+            else:  # its prompt and its model-free target, as its run builds it
                 check_prompt(model, "prompt", args.prompt)
-                control_objective(args)
+                module.target(args)
         except (ValueError, OSError) as error:
             return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         return None

@@ -9,6 +9,21 @@ ROOT = Path(__file__).resolve().parents[1]
 FAST = ["--seconds", "0.5", "--fit-window", "--steps", "3", "--iterations", "2", "--quiet"]
 
 
+def short_run(name, given=()):
+    """FAST's flags that the recipe `name` takes and `given` does not set (its own --seconds keeps its own window,
+    without --fit-window): the flags of a short run."""
+    from ditto.app.experiments import long_flags, recipe_parser
+
+    accepted = long_flags(recipe_parser(name))
+    skip = set(given) | ({"--fit-window"} if "--seconds" in given else set())
+    flags = []
+    for index, token in enumerate(FAST):
+        if token.startswith("--") and token[2:] in accepted and token not in skip:
+            value = FAST[index + 1:index + 2]  # a flag's value never starts with --
+            flags += [token, *(value if value and not value[0].startswith("--") else [])]
+    return flags
+
+
 def recipe_command(name, *args):
     return [sys.executable, str(ROOT / "recipes" / f"{name}.py"), *map(str, args)]
 
@@ -50,4 +65,4 @@ def no_run_left(out: Path) -> bool:
 
 
 __all__ = ["FAST", "ROOT", "assert_one_line_error", "call_main", "no_run_left", "recipe_command", "run_in_process",
-           "run_recipe"]
+           "run_recipe", "short_run"]

@@ -273,13 +273,13 @@ def test_a_corrupt_report_is_its_own_status(tmp_path, capsys):
     out = tmp_path / "exp"
     experiment = write_lines(tmp_path / "e.jsonl", {**PLAIN, "name": "a"})
     assert ditto("run", experiment, "--out", out, "--quiet") == 0
-    (out / "a" / "settings.json").write_text('{"seconds": ')
+    (out / "a" / "report.json").write_text('{"seconds": ')
     assert job_status(out, "a") == "corrupt"
     capsys.readouterr()
     assert ditto("run", experiment, "--out", out, "--dry-run") == 0
     assert capsys.readouterr().out.split()[:3] == ["skip", "corrupt", "a:"]
     assert ditto("summarize", out) == 0
-    assert "- `a` (generate): corrupt: its result (report.json or settings.json) is not readable JSON" in (out / "summary.md").read_text()
+    assert "- `a` (generate): corrupt: its report.json is not readable JSON" in (out / "summary.md").read_text()
 
 
 @pytest.mark.parametrize("which", ["intensity", "generate", "run"])
@@ -289,3 +289,10 @@ def test_help_shows_each_default_once(capsys, which):
     assert "(default: None)" not in text
     assert text.count("(default: cuda if available, else cpu)") <= 1
     assert "else cpu) (default" not in text and "else cpu)) (default" not in text
+
+
+def test_a_recipe_without_its_own_check_has_its_target_checked_before_anything_runs(tmp_path, capsys):
+    """extend's model-free target (--max-windows, --fit-window) is built for every job before any job runs."""
+    experiment = write_lines(tmp_path / "e.jsonl", {"recipe": "extend", "seconds": 4, "max-windows": 0})
+    assert ditto("run", experiment, "--out", tmp_path / "out") == 2
+    assert "--max-windows 0 is invalid" in one_error(capsys) and not (tmp_path / "out").exists()

@@ -10,13 +10,14 @@ import re
 import signal
 import sys
 import threading
+import traceback
 import typing as tp
 from pathlib import Path
 
 import objectives
 import torch
 
-from . import report
+from . import plots, report
 from .runs import RunFolder, RunFolderError
 from ..audio import read_audio, write_audio
 from ..generation import generate
@@ -56,12 +57,22 @@ HelpFormatter = _HelpFormatter  # for parsers built elsewhere (generate, ditto r
 
 
 class RecipeParser(argparse.ArgumentParser):
-    """argparse with one-line errors (exit 2) and values that start with a minus sign (--curve -40,-10,-30)."""
+    """argparse with one-line errors (exit 2) and values that start with a minus sign (--curve -40,-10,-30).
+
+    With `exit_on_error=False` (every recipe's parser) a bad flag or --help raises `RecipeExit` instead of exiting:
+    the recipe's `run` returns it as an Outcome."""
 
     _NEGATIVE_VALUE = re.compile(r"^-(\d|\.\d|inf|nan)", re.IGNORECASE)
 
     def error(self, message: str) -> tp.NoReturn:
+        if not self.exit_on_error:  # a recipe's parser: run() turns it into an Outcome
+            raise RecipeExit(EXIT_BAD_INPUT, f"{message} (see --help)")
         self.exit(EXIT_BAD_INPUT, f"error: {message} (see --help)\n")
+
+    def exit(self, status: int = 0, message: str | None = None) -> tp.NoReturn:
+        if not self.exit_on_error:  # after --help: nothing more to run
+            raise RecipeExit(status, message)
+        super().exit(status, message)
 
     def parse_args(self, args=None, namespace=None):
         args = list(sys.argv[1:] if args is None else args)
@@ -73,7 +84,10 @@ class RecipeParser(argparse.ArgumentParser):
                 joined[-1] = f"{joined[-1]}={token}"
             else:
                 joined.append(token)
-        return super().parse_args(joined, namespace)
+        try:
+            return super().parse_args(joined, namespace)
+        except argparse.ArgumentError as error:  # exit_on_error=False: argparse raises these instead of error()
+            self.error(str(error))
 
 
 def number_list(text: str) -> list[float]:
@@ -91,10 +105,50 @@ def number_list(text: str) -> list[float]:
     return values
 
 
+STATUSES = {0: "done", EXIT_BAD_INPUT: "refused", EXIT_INTERRUPTED: "stopped"}  # any other code: "failed"
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """How a recipe run ended: "done" (0), "refused" (2: bad input, nothing written), "failed" (1) or "stopped"
+    (130: interrupted, the best so far written); the one-line error (None when done) and the paths written."""
+
+    status: str
+    code: int
+    error: str | None = None
+    paths: tuple[Path, ...] = ()
+
+
+def ended(code: int, message: str | None = None, paths: tp.Iterable[Path] = ()) -> Outcome:
+    """The Outcome for `code`; its message printed as the run's last line, `error: message`, to stderr."""
+    if message:
+        print(f"error: {message}", file=sys.stderr, flush=True)
+    return Outcome(STATUSES.get(code, "failed"), code, message or None, tuple(paths))
+
+
+def crashed(error: Exception) -> Outcome:
+    """An unexpected exception (a bug, a device error such as CUDA out of memory) as a failed Outcome, for a caller
+    that runs many recipes (`ditto run`, the UI): the traceback printed, then one line."""
+    traceback.print_exception(error)
+    first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return ended(EXIT_FAILED, f"{type(error).__name__}: {first}")
+
+
+class RecipeExit(Exception):
+    """Ends a recipe run early with an exit code and a one-line message (`fail`, a recipe parser's error or
+    --help); `run_recipe` turns it into the run's Outcome."""
+
+    def __init__(self, code: int, message: str | None = None):
+        super().__init__(message)
+        self.code, self.message = code, message.strip() if message else None
+
+    def outcome(self) -> Outcome:
+        return ended(self.code, self.message)
+
+
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> tp.NoReturn:
-    """Print `error: message` (one line) to stderr and exit with `code`."""
-    print(f"error: {message}", file=sys.stderr)
-    sys.exit(code)
+    """End the recipe run with one `error: message` line and exit code `code`."""
+    raise RecipeExit(code, message)
 
 
 class StopOnSignal:
@@ -125,10 +179,13 @@ class StopOnSignal:
 
 
 
-def recipe_parser(doc: str, *, prompt: str, iterations: int, save_every: bool = True) -> argparse.ArgumentParser:
+def recipe_parser(doc: str, *, prompt: str, iterations: int, save_every: bool = True, seconds_help: str | None = None,
+                  resume_help: str | None = None) -> argparse.ArgumentParser:
     """An argparse parser with the flags shared by all recipes (defaults shown in --help); `save_every=False` for
-    a recipe that saves its state at its own points (extend: after each window), without --save-every."""
-    parser = RecipeParser(description=f"{doc}\n{SAO_HINT}", formatter_class=_HelpFormatter)
+    a recipe that saves its state at its own points (extend: after each window), without --save-every.
+    `seconds_help`: --seconds is required and means this (extend: the whole piece's length); `resume_help`: what
+    --resume continues, if not the optimization."""
+    parser = RecipeParser(description=f"{doc}\n{SAO_HINT}", formatter_class=_HelpFormatter, exit_on_error=False)
     model = parser.add_argument_group("model and sampling")
     model.add_argument("--model", default="tiny",
                        help="'tiny', a directory with model_config.json + model.safetensors, or a hub repo id")
@@ -136,8 +193,9 @@ def recipe_parser(doc: str, *, prompt: str, iterations: int, save_every: bool = 
                        help="torch device (default: cuda if available, else cpu)")
     model.add_argument("--prompt", default=prompt, help="text prompt")
     model.add_argument("--negative-prompt", default=None, help="negative prompt for CFG")
-    model.add_argument("--seconds", type=float, default=None,
-                       help="seconds_total: the timing condition and the span the loss sees (default: the window)")
+    model.add_argument("--seconds", type=float, default=None, required=seconds_help is not None,
+                       help=seconds_help or "seconds_total: the timing condition and the span the loss sees "
+                                            "(default: the window)")
     model.add_argument("--sample-size", type=int, default=None,
                        help="generation window in samples, a multiple of the latent stride (default: the model's); "
                             "smaller is proportionally cheaper")
@@ -179,7 +237,7 @@ def recipe_parser(doc: str, *, prompt: str, iterations: int, save_every: bool = 
     opt.add_argument("--surrogate-steps", type=int, default=None,
                      help="optimize through a chain of this many steps, render the result with --steps")
     _add_method_flags(parser)
-    _add_output_flags(parser, save_every)
+    _add_output_flags(parser, save_every, resume_help)
     return parser
 
 
@@ -239,13 +297,13 @@ def search_candidates(args: argparse.Namespace) -> int | None:
     return 8
 
 
-def _add_output_flags(parser: argparse.ArgumentParser, save_every: bool) -> None:
+def _add_output_flags(parser: argparse.ArgumentParser, save_every: bool, resume_help: str | None) -> None:
     out = parser.add_argument_group("output")
     out.add_argument("--out", default="out/run", help="run directory: result.wav, baseline.wav, report.json, plot.png, x_T.pt")
     out.add_argument("--overwrite", action="store_true",
                      help="replace the run already in --out (only once the new one is complete)")
-    out.add_argument("--resume", action="store_true",
-                     help="continue the interrupted, killed or finished run in --out (same flags; --iterations may grow)")
+    out.add_argument("--resume", action="store_true", help=resume_help or "continue the interrupted, killed or "
+                     "finished run in --out (same flags; --iterations may grow)")
     if save_every:
         out.add_argument("--save-every", type=int, default=10,
                          help="save the optimization state every this many iterations (for --resume)")
@@ -254,7 +312,7 @@ def _add_output_flags(parser: argparse.ArgumentParser, save_every: bool) -> None
 
 @dataclasses.dataclass
 class Job:
-    """What a recipe asks `ditto.optimize` for, and what it adds to the run directory."""
+    """What a recipe asks `ditto.optimize` (or the --method chosen) for, and what it adds to the run directory."""
 
     objective: tp.Callable  # audio, latent or joint objective
     description: str  # one line for report.json
@@ -265,6 +323,28 @@ class Job:
     init_noise_level: float = 1.0
     whole_window: bool = False  # the loss and the files cover the whole generation window (edits)
     plan: tp.Any = None  # the edit's EditPlan (edits): what --method native / both condition on
+
+    def run(self, args: argparse.Namespace, model, folder: RunFolder) -> Outcome:
+        """Run --method on the job (the first SIGINT / SIGTERM stops it after the current iteration), write its
+        files into `folder`'s staging folder and publish it."""
+        with StopOnSignal() as stop:
+            try:
+                result = _run_method(args, model, self, folder, stop)
+            except OptimizationError as error:
+                paths = _publish(folder, error.result, self, {"error": str(error)})
+                return ended(EXIT_FAILED, f"{error} (best result so far written to {folder.out})", paths)
+            paths = _publish(folder, result, self, {})
+        print(f"metrics before: {_fmt(result.metrics['before'])}  after: {_fmt(result.metrics['after'])}")
+        print(f"{len(result.losses)} iterations in {result.seconds['total']:.1f} s "
+              f"({result.seconds['per_iteration'] or 0:.2f} s each); wrote {', '.join(str(p) for p in paths)}")
+        if result.warning:
+            print(f"warning: {result.warning}", file=sys.stderr)
+        if result.stop_reason == "interrupted":
+            return ended(EXIT_INTERRUPTED, interrupted_message(result, folder.out), paths)
+        return ended(0, paths=paths)
+
+
+Models = tp.Callable[..., Model]  # models(source, device=...) -> Model: load_model, or a cache of it
 
 
 def window_for(args: argparse.Namespace, model) -> int | None:
@@ -277,33 +357,37 @@ def window_for(args: argparse.Namespace, model) -> int | None:
     return -(-int(round(args.seconds * model.sample_rate)) // stride) * stride
 
 
-def run_recipe(args: argparse.Namespace, job: Job | tp.Callable[..., Job]) -> Result:
-    """Check --out, load the model, optimize, publish the run folder whole; exits with one line on any failure.
+def window(args: argparse.Namespace, model) -> int:
+    """The generation window in samples: `window_for`, else the model's own."""
+    return window_for(args, model) or model.sample_size
 
-    `job` is a Job, or `build(model, sample_size) -> Job` for jobs that need the model (editing references).
-    Exit codes: 0 done, 2 bad input (nothing written), 1 the run failed, 130 interrupted (best so far written).
-    """
+
+def run_recipe(build_parser: tp.Callable[[], argparse.ArgumentParser], target: tp.Callable, job: tp.Callable,
+               argv: list[str], *, models: Models | None = None) -> Outcome:
+    """One run of a recipe with the command line `argv`: parse it with `build_parser()`, build `target(args)` from
+    the flags alone (a ValueError refuses the run before any model loads), check --out, load the model, then run
+    `job(args, model, target)` (a Job, or anything with its `run`) and publish the run folder whole. Every ending
+    is an Outcome (its error line printed): 0 done, 2 bad input (nothing written), 1 the run failed, 130
+    interrupted (the best so far written).
+
+    `models(source, device=...)` loads the model (default `load_model`); a caller running many recipes passes one
+    cache (e.g. `functools.cache(load_model)`) so that each model loads once."""
     try:
-        check_method_flags(args)
-        folder = RunFolder(args.out, overwrite=args.overwrite, resume=args.resume).check()
+        args = build_parser().parse_args([str(token) for token in argv])
+        goal = target(args)
+        if hasattr(args, "method"):  # a recipe saving its own chain (extend) resumes with every method
+            check_method_flags(args, chain=not hasattr(args, "save_every"))
+        folder = RunFolder(args.out, overwrite=args.overwrite, resume=getattr(args, "resume", False)).check()
+    except RecipeExit as exit_:
+        return exit_.outcome()
     except ValueError as error:  # RunFolderError is one
-        fail(str(error))
-    with StopOnSignal() as stop, failing_cleanly(folder):
-        model, job = _model_and_job(args, job)
-        try:
-            result = _run_method(args, model, job, folder, stop)
-        except OptimizationError as error:
-            _publish(folder, error.result, job, {"error": str(error)})
-            fail(f"{error} (best result so far written to {folder.out})", EXIT_FAILED)
-        paths = _publish(folder, result, job, {})
-    print(f"metrics before: {_fmt(result.metrics['before'])}  after: {_fmt(result.metrics['after'])}")
-    print(f"{len(result.losses)} iterations in {result.seconds['total']:.1f} s "
-          f"({result.seconds['per_iteration'] or 0:.2f} s each); wrote {', '.join(str(p) for p in paths)}")
-    if result.warning:
-        print(f"warning: {result.warning}", file=sys.stderr)
-    if result.stop_reason == "interrupted":
-        fail(interrupted_message(result, folder.out), EXIT_INTERRUPTED)
-    return result
+        return ended(EXIT_BAD_INPUT, str(error))
+    try:
+        with failing_cleanly(folder):
+            model = (models or load_model)(args.model, device=args.device)
+            return job(args, model, goal).run(args, model, folder)
+    except RecipeExit as exit_:
+        return exit_.outcome()
 
 
 def interrupted_message(result: Result, out: Path) -> str:
@@ -338,38 +422,6 @@ def failing_cleanly(folder: RunFolder) -> tp.Iterator[None]:
     except BaseException:
         folder.discard()  # after a publish there is nothing left to discard
         raise
-
-
-_KEPT_MODELS: dict | None = None  # (source, device) -> Model while `models_kept()` is active
-
-
-@contextlib.contextmanager
-def models_kept() -> tp.Iterator[None]:
-    """Inside, recipes load each (model, device) once and reuse it: `ditto run`'s jobs share one load."""
-    global _KEPT_MODELS
-    _KEPT_MODELS = {}
-    try:
-        yield
-    finally:
-        _KEPT_MODELS = None
-
-
-def recipe_model(source: str, device: str | None):
-    """`load_model(source, device=device)`, or inside `models_kept()` the model already loaded for them."""
-    if _KEPT_MODELS is None:
-        return load_model(source, device=device)
-    if (source, device) not in _KEPT_MODELS:
-        _KEPT_MODELS[(source, device)] = load_model(source, device=device)
-    return _KEPT_MODELS[(source, device)]
-
-
-def _model_and_job(args: argparse.Namespace, job) -> tuple:
-    """The loaded model and the Job (built now if it needs the model)."""
-    model = recipe_model(args.model, args.device)
-    if not isinstance(job, Job):
-        sample_size = window_for(args, model)
-        job = job(model, sample_size if sample_size is not None else model.sample_size)
-    return model, job
 
 
 METHOD_ARGUMENTS = (  # what guide and best_of_n share with optimize: the start but init audio (best_of_n's own), the
@@ -500,7 +552,7 @@ def edit_job(plan, description: str, control=None) -> Job:
         return [edited, baseline]
 
     objective = plan.objective if control is None else plan.objective + control
-    return Job(objective, description=description, plot=report.plot_edit(plan), report=seams_report, finish=finish,
+    return Job(objective, description=description, plot=plots.plot_edit(plan), report=seams_report, finish=finish,
                whole_window=True, plan=plan)
 
 
@@ -601,6 +653,7 @@ def _fmt(metrics: dict) -> str:
     return ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
 
 
-__all__ = ["ConfigModel", "available_devices", "check_settings", "device_name", "EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_INTERRUPTED", "Job", "RecipeParser", "StopOnSignal",
-           "add_control_flags", "control_objective", "edit_job", "fail", "failing_cleanly", "models_kept", "number_list",
-           "recipe_model", "recipe_parser", "reference_or_demo", "run_recipe", "window_for"]
+__all__ = ["ConfigModel", "EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_INTERRUPTED", "Job", "Models", "Outcome", "RecipeExit",
+           "RecipeParser", "StopOnSignal", "add_control_flags", "available_devices", "check_settings",
+           "control_objective", "crashed", "device_name", "edit_job", "ended", "fail", "failing_cleanly",
+           "number_list", "recipe_parser", "reference_or_demo", "run_recipe", "window", "window_for"]

@@ -112,4 +112,4 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_BAD_INPUT)
     recipe = importlib.import_module(f"{__package__}.recipes.{command}")
     sys.argv[0] = f"ditto {command}"  # argparse names the program after argv[0]: usage and errors read "ditto intensity"
-    recipe.main(rest)
+    sys.exit(recipe.run(rest).code)

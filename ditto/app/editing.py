@@ -6,6 +6,7 @@ in the core, `ditto.editing`; their names are re-exported here for the recipes.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 import typing as tp
@@ -15,8 +16,8 @@ import torch
 from matplotlib.figure import Figure
 
 from . import report
-from .cli import (EXIT_FAILED, EXIT_INTERRUPTED, METHOD_ARGUMENTS, Job, StopOnSignal, _optimize_arguments,
-                  check_method_flags, fail, failing_cleanly, recipe_model, search_candidates, window_for)
+from .cli import (EXIT_FAILED, EXIT_INTERRUPTED, METHOD_ARGUMENTS, Job, Outcome, StopOnSignal, _optimize_arguments,
+                  ended, search_candidates, window)
 from .runs import RunFolder
 from ..audio import write_audio
 from ..editing import (MAX_WINDOWS, NATIVE_METHODS, EditPlan, Extension, encode_reference, extend, load_reference,
@@ -104,45 +105,41 @@ def write_extension(out: Path, extension: Extension, description: str) -> list[P
     return paths + [out / "report.json", out / "plot.png"]
 
 
-def run_extend(args, build: tp.Callable[[Model, int], tuple]) -> Extension:
-    """The extend recipe: check --out, load the model, extend window by window, publish the run folder whole.
+@dataclasses.dataclass
+class ExtendJob:
+    """The extend recipe's job: the opening to continue (a path, or audio at `rate`), the control spanning the
+    piece (or None) and the one-line description for report.json."""
 
-    `build(model, sample_size) -> (reference, its sample rate or None, control or None, description)`. Exit codes
-    as `run_recipe`: 0 done, 2 bad input (nothing written), 1 a window's loss stopped being finite, 130
-    interrupted (in both, the piece so far is written).
-    """
-    if args.fit_window:
-        fail("--fit-window does not apply to extend (--seconds is the whole piece's length; the window is "
-             "--sample-size); valid: the other flags of --help")
-    try:
-        check_method_flags(args, chain=True)  # the chain is the state: --resume continues it whatever the method
-        if args.max_windows < 1:
-            raise ValueError(f"--max-windows {args.max_windows} is invalid; expected an integer >= 1")
-        folder = RunFolder(args.out, overwrite=args.overwrite, resume=args.resume).check()
-    except ValueError as error:  # RunFolderError is one
-        fail(str(error))
-    with StopOnSignal() as stop, failing_cleanly(folder):
-        model = recipe_model(args.model, args.device)
-        sample_size = window_for(args, model) or model.sample_size
-        reference, rate, control, description = build(model, sample_size)
-        extension = extend(model, reference, sample_rate=rate, seconds=args.seconds, overlap_s=args.overlap,
-                           sample_size=sample_size, control=control, seed=args.seed, method=args.method,
-                           max_windows=args.max_windows, progress=not args.quiet, should_stop=lambda: stop.requested,
-                           on_window=_print_join, state_path=folder.state_path,
-                           resume_from=folder.saved_state() if args.resume else None,
-                           **_window_arguments(args, model, description))
-        paths = write_extension(folder.staging, extension, description)
-        folder.publish()
-    seconds = sum(window["seconds"]["total"] for window in extension.windows)
-    written = ", ".join(str(folder.out / path.name) for path in paths)
-    count = len(extension.windows)
-    print(f"{count} window{'s' * (count != 1)} in {seconds:.1f} s; wrote {written}")
-    where = f"the piece so far ({extension.audio.shape[-1] / extension.sample_rate:.2f} s) is in {folder.out}"
-    if extension.stop_reason == "interrupted":
-        fail(f"interrupted; {where}; continue it with the same command and --resume", EXIT_INTERRUPTED)
-    if extension.stop_reason != "done":
-        fail(f"{extension.stop_reason}; {where}", EXIT_FAILED)
-    return extension
+    reference: tp.Any
+    rate: int | None
+    control: tp.Any
+    description: str
+
+    def run(self, args, model: Model, folder: RunFolder) -> Outcome:
+        """Extend window by window (saving the chain in `folder` for --resume), write the piece and publish it.
+        A window whose loss stops being finite ends it as failed, a signal as interrupted: in both the piece so
+        far is written."""
+        with StopOnSignal() as stop:
+            extension = extend(model, self.reference, sample_rate=self.rate, seconds=args.seconds,
+                               overlap_s=args.overlap, sample_size=window(args, model), control=self.control,
+                               seed=args.seed, method=args.method, max_windows=args.max_windows,
+                               progress=not args.quiet, should_stop=lambda: stop.requested, on_window=_print_join,
+                               state_path=folder.state_path,
+                               resume_from=folder.saved_state() if args.resume else None,
+                               **_window_arguments(args, model, self.description))
+            written = write_extension(folder.staging, extension, self.description)
+            folder.publish()
+        paths = [folder.out / path.name for path in written]
+        seconds = sum(w["seconds"]["total"] for w in extension.windows)
+        count = len(extension.windows)
+        print(f"{count} window{'s' * (count != 1)} in {seconds:.1f} s; wrote {', '.join(map(str, paths))}")
+        where = f"the piece so far ({extension.audio.shape[-1] / extension.sample_rate:.2f} s) is in {folder.out}"
+        if extension.stop_reason == "interrupted":
+            return ended(EXIT_INTERRUPTED, f"interrupted; {where}; continue it with the same command and --resume",
+                         paths)
+        if extension.stop_reason != "done":
+            return ended(EXIT_FAILED, f"{extension.stop_reason}; {where}", paths)
+        return ended(0, paths=paths)
 
 
 def _window_arguments(args, model: Model, description: str) -> dict:
@@ -166,11 +163,6 @@ def _print_join(join: dict) -> None:
         print(f"warning: window {join['window'] + 1}: {join['warning']}", file=sys.stderr, flush=True)
 
 
-__all__ = ["EditPlan", "Extension", "encode_reference", "extend", "extension_report", "load_reference",
-           "plan_inpaint", "plan_loop", "plan_outpaint", "plot_extension", "run_extend",
-           "slice_control", "write_extension"]
-
-
-__all__ = ["EditPlan", "Extension", "MAX_WINDOWS", "encode_reference", "extend", "extension_report", "load_reference",
-           "piece_metrics", "plan_inpaint", "plan_loop", "plan_outpaint", "plot_extension", "run_extend",
+__all__ = ["EditPlan", "ExtendJob", "Extension", "MAX_WINDOWS", "encode_reference", "extend", "extension_report", "load_reference",
+           "piece_metrics", "plan_inpaint", "plan_loop", "plan_outpaint", "plot_extension",
            "slice_control", "write_extension"]

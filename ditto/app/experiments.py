@@ -24,13 +24,11 @@ without the weights (`ConfigModel`). More than `MAX_JOBS` jobs are refused befor
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import difflib
 import functools
 import hashlib
 import importlib
-import io
 import itertools
 import json
 import math
@@ -38,7 +36,7 @@ import re
 import typing as tp
 from pathlib import Path
 
-from .cli import ConfigModel, control_objective
+from .cli import ConfigModel, RecipeExit
 from .recipes import RECIPES
 from .runs import EXPERIMENT_ENTRIES
 from ..generation import check_prompt
@@ -242,12 +240,10 @@ class _GridParser:
 
 def _parse(parser, flags: dict):
     """The recipe parser's namespace for `flags`, or its error as one line."""
-    stderr = io.StringIO()
     try:
-        with contextlib.redirect_stderr(stderr):
-            return parser.parse_args(flags_to_argv(flags, parser))
-    except SystemExit:
-        return stderr.getvalue().strip().splitlines()[-1].removeprefix("error: ").removesuffix(" (see --help)")
+        return parser.parse_args(flags_to_argv(flags, parser))
+    except RecipeExit as error:  # a recipe's parser raises its one-line error instead of exiting
+        return (error.message or f"exit code {error.code}").removesuffix(" (see --help)")
 
 
 def _check_flags(flags: dict, recipe: str, parser) -> None:
@@ -287,7 +283,7 @@ def _job(entry: _Line, flags: dict, number: int, checker, args) -> ExperimentJob
 
 class ValueChecker:
     """Checks a job's values as its run would, before any job runs: the recipe's `check(args, model)` against
-    the model's config (`ConfigModel`: no weights), or for a recipe without one its prompt and control targets.
+    the model's config (`ConfigModel`: no weights), or for a recipe without one its prompt and its `target(args)`.
     Results are kept per model and per job flags other than the seed, so a grid over seeds checks once."""
 
     def __init__(self):
@@ -317,9 +313,9 @@ class ValueChecker:
         try:
             if hasattr(module, "check"):
                 module.check(args, model)
-            else:
+            else:  # its prompt and its model-free target, as its run builds it
                 check_prompt(model, "prompt", args.prompt)
-                control_objective(args)
+                module.target(args)
         except (ValueError, OSError) as error:
             return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         return None

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import functools
 import importlib
 import io
 import json
@@ -27,7 +28,6 @@ import shutil
 import sys
 import threading
 import time
-import traceback
 from pathlib import Path
 
 import torch
@@ -35,10 +35,11 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from . import summary
-from .cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, StopOnSignal, models_kept
+from .cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, Models, StopOnSignal, crashed
 from .experiments import MAX_JOBS, ExperimentError, ExperimentJob, long_flags, read_experiment, recipe_parser
 from .runs import ERROR_FILE, JOB_FILE, JOBS_FILE, LOG_DIR, STATE_NAME, job_status, read_jobs, read_json
 from ..files import atomic_write
+from ..loading import load_model
 
 BARRIER_TIMEOUT = datetime.timedelta(days=7)  # ranks wait at the end for the slowest shard
 
@@ -180,8 +181,10 @@ def _previous_jobs(out: Path) -> dict[str, dict]:
     return {record["name"]: record for record in records}
 
 
-def run_job(job: ExperimentJob, out: Path, resume_flags: list[str], device: str) -> int:
-    """Run one job in this process (output kept in DIR/logs/NAME.log); its exit code (0 done, 130 interrupted)."""
+def run_job(job: ExperimentJob, out: Path, resume_flags: list[str], device: str,
+            models: Models | None = None) -> int:
+    """Run one job in this process (output kept in DIR/logs/NAME.log); its exit code (0 done, 130 interrupted).
+    `models(source, device=...)`: the model loader the jobs share (default: each job loads its own)."""
     recipe = importlib.import_module(f"{__package__}.recipes.{job.recipe}")
     runner_flags = {"--out": str(out / job.name), "--device": device, "--quiet": None}
     accepted = long_flags(recipe_parser(job.recipe))
@@ -190,26 +193,22 @@ def run_job(job: ExperimentJob, out: Path, resume_flags: list[str], device: str)
     _forget_failure(out / job.name)
     printed = io.StringIO()
     start = time.perf_counter()
-    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):  # the job's log
         try:
-            recipe.main(argv)
-            code = 0
-        except SystemExit as stop:
-            code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else EXIT_FAILED)
+            outcome = recipe.run(argv, models=models)
         except Exception as error:  # a bug or a device error (CUDA out of memory): this job fails, the others go on
-            traceback.print_exc()
-            print(f"error: {type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}")
-            code = EXIT_FAILED
+            outcome = crashed(error)
     seconds = time.perf_counter() - start
-    log = f"$ {shlex.join(['ditto', job.recipe, *argv])}\n{printed.getvalue()}exit code {code} after {seconds:.1f} s\n"
+    log = (f"$ {shlex.join(['ditto', job.recipe, *argv])}\n{printed.getvalue()}exit code {outcome.code} after "
+           f"{seconds:.1f} s\n")
     atomic_write(out / LOG_DIR / f"{job.name}.log", log)
-    if code not in (0, EXIT_INTERRUPTED) and job_status(out, job.name) != "failed":
-        errors = [line[len("error: "):] for line in printed.getvalue().splitlines() if line.startswith("error: ")]
-        _record_failure(out / job.name, {"error": errors[-1] if errors else f"exit code {code}", "exit_code": code,
-                                         "seconds": seconds, "device": device, "argv": argv})
+    if outcome.status in ("failed", "refused") and job_status(out, job.name) != "failed":
+        _record_failure(out / job.name, {"error": outcome.error or f"exit code {outcome.code}",
+                                         "exit_code": outcome.code, "seconds": seconds, "device": device,
+                                         "argv": argv})
     if (out / job.name).is_dir():  # the folder says which job it holds: never taken for a job with other flags
         atomic_write(out / job.name / JOB_FILE, json.dumps(job.record()) + "\n")
-    return code
+    return outcome.code
 
 
 def _forget_failure(folder: Path) -> None:
@@ -293,9 +292,10 @@ def run_experiment(experiment: str | Path, out: str | Path, *, device: str | Non
 def _run_share(jobs: list[ExperimentJob], share: list[tuple[str, list[str]]], out: Path, device: str) -> bool:
     """Run this process's jobs, one model load per model; True if a signal stopped them."""
     by_name = {job.name: job for job in jobs}
-    with StopOnSignal() as stop, models_kept():
+    models = functools.cache(load_model)  # (source, device) -> the model, loaded by the first job that needs it
+    with StopOnSignal() as stop:
         for name, resume_flags in share:
-            if stop.requested or run_job(by_name[name], out, resume_flags, device) == EXIT_INTERRUPTED:
+            if stop.requested or run_job(by_name[name], out, resume_flags, device, models) == EXIT_INTERRUPTED:
                 return True
     return False
 

@@ -18,10 +18,10 @@ from ..files import default_mode
 STATE_NAME = "state.pt"  # the optimization state (ditto.OptimizationState), for --resume
 RUN_FILES = ("result.wav", "baseline.wav", "report.json", "plot.png", "x_T.pt", STATE_NAME)
 EDIT_FILES = ("edited.wav", "baseline_edited.wav")  # written by the editing recipes
-GENERATE_FILES = ("audio.wav", "settings.json")  # written by recipes/generate.py
+EARLIER_FILES = ("audio.wav", "settings.json")  # what the generate recipe wrote before it wrote report.json
 ERROR_FILE = "error.json"  # `ditto run`: the one-line error of a job that failed before writing a result
 JOB_FILE = "job.json"  # `ditto run`: the job (name, recipe, flags) a job folder was run for
-KNOWN_FILES = RUN_FILES + EDIT_FILES + GENERATE_FILES + (ERROR_FILE, JOB_FILE)
+KNOWN_FILES = RUN_FILES + EDIT_FILES + EARLIER_FILES + (ERROR_FILE, JOB_FILE)
 JOBS_FILE = "jobs.jsonl"  # `ditto run`: the experiment's jobs, in the experiment's folder
 LOG_DIR = "logs"  # `ditto run`: what each job printed, DIR/logs/NAME.log
 SUMMARY_FILES = ("summary.csv", "summary.md", "summary.png")  # `ditto summarize`
@@ -117,21 +117,20 @@ class RunFolder:
 def job_status(out: Path, name: str, record: dict | None = None) -> str:
     """done | failed | interrupted | pending | corrupt | stale, from what is on disk for the job `name` in `out`.
 
-    corrupt: its report.json (or settings.json) is not readable JSON. stale: its folder's job.json records other
-    flags than `record` (the job as the experiment gives it): that run is not this job's, so never "done"."""
+    corrupt: its report.json is not readable JSON. stale: its folder's job.json records other flags than
+    `record` (the job as the experiment gives it): that run is not this job's, so never "done"."""
     folder = out / name
     if record is not None and (folder / JOB_FILE).is_file() and read_json(folder / JOB_FILE) != record:
         return "stale"
     if (folder / ERROR_FILE).is_file():
         return "failed"
-    for result in ("report.json", "settings.json"):  # settings.json: the generate recipe's run
-        if (folder / result).is_file():
-            report = read_json(folder / result)
-            if not isinstance(report, dict):
-                return "corrupt"
-            if "error" in report and result == "report.json":
-                return "failed"
-            return "interrupted" if report.get("stop_reason") == "interrupted" else "done"
+    if (folder / "report.json").is_file():
+        report = read_json(folder / "report.json")
+        if not isinstance(report, dict):
+            return "corrupt"
+        if "error" in report:
+            return "failed"
+        return "interrupted" if report.get("stop_reason") == "interrupted" else "done"
     return "interrupted" if (out / f".{name}.partial" / STATE_NAME).is_file() else "pending"
 
 
@@ -169,5 +168,5 @@ def read_json(path: Path) -> dict | None:
     return value if isinstance(value, dict) else None
 
 
-__all__ = ["EDIT_FILES", "ERROR_FILE", "EXPERIMENT_ENTRIES", "JOB_FILE", "SUMMARY_FILES", "read_jobs", "GENERATE_FILES", "JOBS_FILE", "KNOWN_FILES", "LOG_DIR", "RUN_FILES", "RunFolder",
+__all__ = ["EDIT_FILES", "ERROR_FILE", "EXPERIMENT_ENTRIES", "JOB_FILE", "SUMMARY_FILES", "read_jobs", "EARLIER_FILES", "JOBS_FILE", "KNOWN_FILES", "LOG_DIR", "RUN_FILES", "RunFolder",
            "RunFolderError", "STATE_NAME", "job_status", "read_json"]

@@ -26,11 +26,13 @@ from scipy import stats  # noqa: E402
 
 import objectives  # noqa: E402
 
+from .experiments import recipe_parser  # noqa: E402
+from .recipes import RECIPES  # noqa: E402
 from .runs import ERROR_FILE, JOBS_FILE, job_status, read_jobs, read_json  # noqa: E402
 from ..files import atomic_write, to_bytes  # noqa: E402
 
 STATUSES = ("done", "failed", "interrupted", "pending", "corrupt", "stale")  # runs.job_status
-STATUS_ERRORS = {"corrupt": "its result (report.json or settings.json) is not readable JSON: rerun it with ditto run --retry-failed",
+STATUS_ERRORS = {"corrupt": "its report.json is not readable JSON: rerun it with ditto run --retry-failed",
                  "stale": "its folder was run with other flags (its job.json): rename the job or remove the folder"}
 
 
@@ -64,25 +66,31 @@ def collect(out: Path) -> tuple[list[dict], list[str], list[str]]:
         report = read_json(folder / "report.json") or {}
         declare_recorded(report)
         failure = read_json(folder / ERROR_FILE) or {}
-        generated = read_json(folder / "settings.json") or {}
-        method = "none" if record["recipe"] == "generate" else record["flags"].get("method", "ditto")
         status = job_status(out, record["name"], record)
         if status in STATUS_ERRORS:  # not this job's results, or unreadable: no metrics under its name
-            report, failure, generated = {}, {"error": STATUS_ERRORS[status]}, {}
-        row = {"name": record["name"], "recipe": record["recipe"], "method": report.get("method", method)}
+            report, failure = {}, {"error": STATUS_ERRORS[status]}
+        row = {"name": record["name"], "recipe": record["recipe"],
+               "method": report.get("method") or _method(record)}
         row.update({column: _cell(record["flags"].get(flag)) for flag, column in varying.items()})
         for when in ("before", "after"):
             for metric, value in report.get("metrics", {}).get(when, {}).items():
                 if metric not in metrics:
                     metrics.append(metric)
                 row[f"{metric}_{when}"] = value
-        row["seconds"] = (report.get("seconds", {}).get("total") or generated.get("seconds_to_generate")
-                          or failure.get("seconds"))
-        row["device"] = report.get("settings", {}).get("device") or generated.get("device") or failure.get("device")
+        row["seconds"] = report.get("seconds", {}).get("total") or failure.get("seconds")
+        row["device"] = report.get("settings", {}).get("device") or failure.get("device")
         row["status"] = status
         row["error"] = failure.get("error") or report.get("error") or ""
         rows.append(row)
     return rows, list(varying.values()), metrics
+
+
+def _method(record: dict) -> str:
+    """The job's --method as given, else its recipe's default ("none" for a recipe without one: generate)."""
+    given = record["flags"].get("method")
+    if given is None and record["recipe"] in RECIPES:
+        given = recipe_parser(record["recipe"]).get_default("method")
+    return given or "none"
 
 
 FIXED_COLUMNS = ("name", "recipe", "method", "seconds", "device", "status", "error")

@@ -1,10 +1,10 @@
 """What `ditto ui` does behind its page, without Gradio: a recipe run in this process into a new folder of --runs.
 
-Each run is a recipe's own command line (the flags `ditto intensity ...` takes) run by the recipe's `main`, as
+Each run is a recipe's own command line (the flags `ditto intensity ...` takes) run by the recipe's `run`, as
 `ditto run` runs an experiment's jobs: the folder is written and published exactly as the recipe writes it, bad
 input ends in the recipe's own one-line `error: ...` with nothing written, and the folder is recorded in
 `RUNS/jobs.jsonl` (and what the recipe printed in `RUNS/logs/NAME.log`), so `ditto summarize RUNS` tables a
-session's runs. One run at a time; the model is loaded once per source (`models_kept`).
+session's runs. One run at a time; the model is loaded once per source (the session's model cache).
 
 The page watches a run through `ditto.optimize`'s own `callback` (the loss after every iteration) and stops it
 through the recipe's stop flag, which Ctrl-C sets on the command line: the best result so far is written and
@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import functools
 import importlib
 import io
 import json
@@ -23,7 +24,6 @@ import shutil
 import sys
 import threading
 import time
-import traceback
 import typing as tp
 from pathlib import Path
 
@@ -33,6 +33,7 @@ from .experiments import flags_to_argv, recipe_parser
 from .recipes import RECIPES
 from .runs import JOBS_FILE, LOG_DIR, read_json
 from ..files import atomic_write
+from ..loading import load_model
 
 CONTROLS = ("intensity", "melody", "structure", "rhythm", "brightness", "pitch")
 EDITS = ("outpaint", "inpaint", "loop", "extend")
@@ -61,13 +62,14 @@ class ModelFacts:
                 f"`{self.sampler}`, {self.steps} steps, CFG {self.cfg_scale:g}, lr {self.lr:g}{cap}")
 
 
-def model_facts(source: str, device: str | None = None) -> ModelFacts:
-    """Load (once) the model `source` and read its facts; a bad source raises the loader's one-line ValueError."""
+def model_facts(source: str, device: str | None = None, models: cli.Models = load_model) -> ModelFacts:
+    """Load the model `source` (through `models`, a cache in a session) and read its facts; a bad source raises the
+    loader's one-line ValueError."""
     from ..generation import conditioner_configs
     from ..optimize import control_sampling, default_sampler
     from ..sampling import SAMPLERS, family_of
 
-    model = cli.recipe_model(source, device)
+    model = models(source, device=device)
     conditioner = conditioner_configs(model).get("prompt", {})
     prompts = list(conditioner.get("config", {}).get("options", [])) if conditioner.get("type") == "list" else None
     sampling = control_sampling(model)
@@ -223,18 +225,17 @@ class Session:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._owner: str | None = None
-        self._kept = cli.models_kept()
-        self._kept.__enter__()  # recipes reuse each (model, device) loaded by this session
+        self.models = functools.cache(load_model)  # recipes reuse each (model, device) loaded by this session
 
     def close(self) -> None:
-        self._kept.__exit__(None, None, None)
+        self.models.cache_clear()
 
     @property
     def ui_dir(self) -> Path:
         return self.runs / UI_DIR
 
     def facts(self, source: str | None = None) -> ModelFacts:
-        return model_facts(source or self.model, self.device)
+        return model_facts(source or self.model, self.device, self.models)
 
     def new_name(self, recipe: str) -> str:
         """A folder name not yet used in `runs`: RECIPE-YYYYmmdd-HHMMSS (-2, -3... within the same second)."""
@@ -281,13 +282,13 @@ class Session:
             try:
                 with watched(self._stop, on_iteration), contextlib.redirect_stdout(_Tee(printed, sys.__stdout__)), \
                         contextlib.redirect_stderr(_Tee(printed, sys.__stderr__)):
-                    code = _call(module.main, argv)
+                    outcome = _run(module, argv, self.models)
             finally:
                 sys.argv[0] = program
                 self._owner = None
             seconds = time.perf_counter() - start
-            errors = [line[len("error: "):] for line in printed.getvalue().splitlines() if line.startswith("error: ")]
-            error = errors[-1] if errors else (None if code == 0 else f"exit code {code}")
+            code = outcome.code
+            error = outcome.error or (None if code == 0 else f"exit code {code}")
             run = Run(name=name, recipe=recipe, flags=flags, folder=folder, code=code, error=error, seconds=seconds,
                       log=f"$ ditto {recipe} {' '.join(argv)}\n{printed.getvalue()}exit code {code} after "
                           f"{seconds:.1f} s\n")
@@ -319,18 +320,12 @@ class Session:
         return target
 
 
-def _call(main: tp.Callable, argv: list[str]) -> int:
-    """A recipe's exit code: 0, or its SystemExit's; an unexpected exception is printed and counts as 1."""
+def _run(module, argv: list[str], models: cli.Models) -> cli.Outcome:
+    """A recipe's run; an unexpected exception (a bug, a device error) fails it in one line, the traceback logged."""
     try:
-        main(argv)
-        return 0
-    except SystemExit as stop:
-        return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else cli.EXIT_FAILED)
-    except Exception as error:  # a bug or a device error: one line for the page, the traceback in the log
-        traceback.print_exc()
-        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        print(f"error: {type(error).__name__}: {first}", file=sys.stderr)
-        return cli.EXIT_FAILED
+        return module.run(argv, models=models)
+    except Exception as error:
+        return cli.crashed(error)
 
 
 def target_curve(recipe: str, *, shape: str, low: float, high: float, curve: str | None,

@@ -6,9 +6,11 @@ the centroid curve of a reference file (--reference). The loss is the MSE in sem
 log spectral centroid (librosa's definition) and the target.
 """
 
+import sys
+
 import objectives
 from ditto import read_audio
-from ditto.app import Job, fail, number_list, plot_brightness, recipe_parser, run_recipe
+from ditto.app import Job, number_list, plot_brightness, recipe_parser, run_recipe
 from ditto.app.cli import check_settings
 
 
@@ -47,12 +49,17 @@ def check(args, model):
     target(args)
 
 
-def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        objective, description = target(args)
-    except ValueError as error:
-        fail(str(error))
-    run_recipe(args, Job(objective, description=f"brightness: {description}", plot=plot_brightness(objective)))
+def job(args, model, target):
+    """The run's Job: the target's objective, its plot panel."""
+    objective, description = target
+    return Job(objective, description=f"brightness: {description}", plot=plot_brightness(objective))
 
+
+def run(argv, models=None):
+    """This recipe with the command line `argv` (its flags, as --help lists them); how it ended, an Outcome.
+    `models(source, device=...)` loads the model (a cache when many runs share it)."""
+    return run_recipe(build_parser, target, job, argv, models=models)
+
+
+def main(argv=None):
+    raise SystemExit(run(sys.argv[1:] if argv is None else argv).code)

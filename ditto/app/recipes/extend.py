@@ -12,23 +12,21 @@ native (one generation conditioned on the overlap through the model's own inpain
 Without --reference, the tiny model's own output (seed 1234, one window) is the opening.
 """
 
-import argparse
+import sys
 
-from ditto.app import add_control_flags, control_objective, recipe_parser, reference_or_demo, run_extend
-from ditto.app.cli import add_native_methods
-from ditto.app.editing import MAX_WINDOWS
+from ditto.app import add_control_flags, control_objective, recipe_parser, reference_or_demo, run_recipe
+from ditto.app.cli import add_native_methods, window
+from ditto.app.editing import MAX_WINDOWS, ExtendJob
 from ditto.editing import check_edit_method
 
 
 def build_parser():
     """This recipe's flags (also what an experiment file's job may set)."""
-    parser = recipe_parser(__doc__, prompt="solo piano", iterations=70, save_every=False)
-    for action in parser._actions:  # --seconds: the whole piece's length; --resume: per window
-        if "--seconds" in action.option_strings:
-            action.required, action.default = True, argparse.SUPPRESS
-            action.help = "length of the extended piece (edited.wav) in seconds, any length past the reference's"
-        if "--resume" in action.option_strings:
-            action.help = "continue the interrupted or killed chain in --out from its last complete window (same flags)"
+    parser = recipe_parser(__doc__, prompt="solo piano", iterations=70, save_every=False,
+                           seconds_help="length of the extended piece (edited.wav) in seconds, any length past the "
+                                        "reference's",
+                           resume_help="continue the interrupted or killed chain in --out from its last complete "
+                                       "window (same flags)")
     edit = parser.add_argument_group("edit")
     edit.add_argument("--reference", default=None,
                       help="audio file to continue (WAV, FLAC, OGG, MP3; any rate/channels)")
@@ -42,17 +40,30 @@ def build_parser():
     return parser
 
 
+def target(args):
+    """The control objective spanning the piece (None without control flags); ValueError on a bad flag."""
+    if args.fit_window:
+        raise ValueError("--fit-window does not apply to extend (--seconds is the whole piece's length; the window "
+                         "is --sample-size); valid: the other flags of --help")
+    if args.max_windows < 1:
+        raise ValueError(f"--max-windows {args.max_windows} is invalid; expected an integer >= 1")
+    return control_objective(args)
+
+
+def job(args, model, control):
+    """The chain: the opening (--reference, or the model's own clip) continued window by window."""
+    check_edit_method(model, args.method)  # native / both: refused right after the model loads
+    reference, rate = reference_or_demo(args.reference, args, model, window(args, model))
+    description = (f"extend: {args.reference or 'a tiny-model clip'} to {args.seconds} s, "
+                   f"{args.overlap} s overlap per window")
+    return ExtendJob(reference, rate, control, description)
+
+
+def run(argv, models=None):
+    """This recipe with the command line `argv` (its flags, as --help lists them); how it ended, an Outcome.
+    `models(source, device=...)` loads the model (a cache when many runs share it)."""
+    return run_recipe(build_parser, target, job, argv, models=models)
+
+
 def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
-
-    def build(model, sample_size):
-        check_edit_method(model, args.method)  # native / both: refused right after the model loads
-        control = control_objective(args)
-        reference, rate = reference_or_demo(args.reference, args, model, sample_size)
-        description = (f"extend: {args.reference or 'a tiny-model clip'} to {args.seconds} s, "
-                       f"{args.overlap} s overlap per window")
-        return reference, rate, control, description
-
-    run_extend(args, build)
-
+    raise SystemExit(run(sys.argv[1:] if argv is None else argv).code)

@@ -1,15 +1,16 @@
 """Plain text-to-audio generation with ditto's differentiable sampler (identical to stable-audio-tools).
 
-Writes OUT/audio.wav and OUT/settings.json. Runs on the embedded tiny model by default; pass
+Writes OUT/result.wav and OUT/report.json (the settings, no metrics: nothing is optimized). Runs on the embedded tiny model by default; pass
 --model stabilityai/stable-audio-open-1.0 on a GPU for the real model.
 """
 
-import json
+import sys
 import time
 
 import ditto
-from ditto.app import RecipeParser, RunFolder, RunFolderError, atomic_write, fail, failing_cleanly, recipe_model
-from ditto.app.cli import HelpFormatter, device_name
+from ditto.app import RecipeParser, run_recipe
+from ditto.app.cli import HelpFormatter, device_name, ended
+from ditto.app.report import write_json
 from ditto.config import SamplerConfig
 from ditto.generation import check_prompt, resolve_length
 from ditto.sampling import RF_SAMPLERS, V_SAMPLERS
@@ -17,7 +18,7 @@ from ditto.sampling import RF_SAMPLERS, V_SAMPLERS
 
 def build_parser():
     """This recipe's flags (also what an experiment file's job may set)."""
-    parser = RecipeParser(description=__doc__, formatter_class=HelpFormatter)
+    parser = RecipeParser(description=__doc__, formatter_class=HelpFormatter, exit_on_error=False)
     parser.add_argument("--model", default="tiny", help="'tiny', a directory with model_config.json + "
                         "model.safetensors, or a hub repo id")
     parser.add_argument("--device", type=device_name, default=None, help="torch device (default: cuda if available, else cpu)")
@@ -31,6 +32,7 @@ def build_parser():
     parser.add_argument("--seed", type=int, default=0, help="seed of x_T (-1: random)")
     parser.add_argument("--out", default="out/generate", help="output directory")
     parser.add_argument("--overwrite", action="store_true", help="replace the run in --out once the new one is done")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
@@ -46,24 +48,41 @@ def check(args, model):
                   else args.cfg_scale).validate(model)
 
 
-def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def target(args):
+    """Nothing to build: generation has no objective (its settings are checked by `ditto.generate`)."""
+    return None
 
-    try:
-        folder = RunFolder(args.out, overwrite=args.overwrite).check()
-    except RunFolderError as error:
-        fail(str(error))
-    with failing_cleanly(folder):
-        model = recipe_model(args.model, args.device)
+
+class Generation:
+    """The generate recipe's job: one `ditto.generate` call, written as result.wav and report.json."""
+
+    def run(self, args, model, folder):
         start = time.perf_counter()
         audio = ditto.generate(model, args.prompt, seconds_total=args.seconds, steps=args.steps,
                                sampler=args.sampler, cfg_scale=args.cfg_scale, seed=args.seed,
-                               cut_to_seconds_total=args.seconds is not None, progress=True)
+                               cut_to_seconds_total=args.seconds is not None, progress=not args.quiet)
         seconds = time.perf_counter() - start
-        ditto.write_audio(folder.staging / "audio.wav", audio[0], model.sample_rate, overwrite=True)
-        settings = {**vars(args), "seconds_to_generate": seconds, "sample_rate": model.sample_rate}
-        atomic_write(folder.staging / "settings.json", json.dumps(settings, indent=2) + "\n")
+        ditto.write_audio(folder.staging / "result.wav", audio[0], model.sample_rate, overwrite=True)
+        settings = {**vars(args), "device": str(model.device), "sample_rate": model.sample_rate}
+        write_json(folder.staging / "report.json", {
+            "objective": None, "method": "none", "settings": settings, "metrics": {}, "stop_reason": "done",
+            "seconds": {"total": seconds}, "sample_rate": model.sample_rate,
+            "audio_seconds": audio.shape[-1] / model.sample_rate})
         out = folder.publish()
-    print(f"wrote {out / 'audio.wav'} ({audio.shape[-1] / model.sample_rate:.2f} s) in {seconds:.1f} s")
+        print(f"wrote {out / 'result.wav'} ({audio.shape[-1] / model.sample_rate:.2f} s) in {seconds:.1f} s")
+        return ended(0, paths=[out / "result.wav", out / "report.json"])
 
+
+def job(args, model, target):
+    """The run's job: the one generation."""
+    return Generation()
+
+
+def run(argv, models=None):
+    """This recipe with the command line `argv` (its flags, as --help lists them); how it ended, an Outcome.
+    `models(source, device=...)` loads the model (a cache when many runs share it)."""
+    return run_recipe(build_parser, target, job, argv, models=models)
+
+
+def main(argv=None):
+    raise SystemExit(run(sys.argv[1:] if argv is None else argv).code)

@@ -5,9 +5,11 @@ The target is a named shape (crescendo, decrescendo, swell, fade-in, fade-out, p
 file (--reference). The loss is the MSE in dB² between the smoothed frame loudness and the target (DITTO §4.1).
 """
 
+import sys
+
 import objectives
 from ditto import read_audio
-from ditto.app import Job, fail, number_list, plot_intensity, recipe_parser, run_recipe
+from ditto.app import Job, number_list, plot_intensity, recipe_parser, run_recipe
 from ditto.app.cli import check_settings
 
 
@@ -44,12 +46,17 @@ def check(args, model):
     target(args)
 
 
-def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        objective, description = target(args)
-    except ValueError as error:
-        fail(str(error))
-    run_recipe(args, Job(objective, description=f"intensity: {description}", plot=plot_intensity(objective)))
+def job(args, model, target):
+    """The run's Job: the target's objective, its plot panel."""
+    objective, description = target
+    return Job(objective, description=f"intensity: {description}", plot=plot_intensity(objective))
 
+
+def run(argv, models=None):
+    """This recipe with the command line `argv` (its flags, as --help lists them); how it ended, an Outcome.
+    `models(source, device=...)` loads the model (a cache when many runs share it)."""
+    return run_recipe(build_parser, target, job, argv, models=models)
+
+
+def main(argv=None):
+    raise SystemExit(run(sys.argv[1:] if argv is None else argv).code)

@@ -9,8 +9,10 @@ generation on the clip (and its opening at its end) through the model's own inpa
 that and optimizes x_T too.
 """
 
+import sys
+
 from ditto.app import add_control_flags, control_objective, edit_job, plan_loop, recipe_parser, run_recipe
-from ditto.app.cli import add_native_methods, check_edit
+from ditto.app.cli import add_native_methods, check_edit, window
 from ditto.editing import check_edit_method
 
 
@@ -45,22 +47,27 @@ def check(args, model):
     check_edit(args, model)
 
 
+def target(args):
+    """(the section to loop or None, the control objective or None); ValueError on a bad one."""
+    return section(args), control_objective(args)
+
+
+def job(args, model, target):
+    """The loop plan, from --reference (or none) and the model's window."""
+    check_edit_method(model, args.method)  # native / both: refused right after the model loads
+    section_s, control = target
+    plan = plan_loop(model, args.reference, overlap_s=args.overlap, sample_size=window(args, model),
+                     bridge_s=args.bridge, section_s=section_s)
+    kind = f"loop of {args.reference}" if args.reference else "reference-free loop"
+    where = "" if section_s is None else f" ({args.start}-{args.end} s)"
+    return edit_job(plan, f"{kind}{where}, {args.overlap} s overlap", control)
+
+
+def run(argv, models=None):
+    """This recipe with the command line `argv` (its flags, as --help lists them); how it ended, an Outcome.
+    `models(source, device=...)` loads the model (a cache when many runs share it)."""
+    return run_recipe(build_parser, target, job, argv, models=models)
+
+
 def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        section_s = section(args)
-    except ValueError as error:
-        parser.error(str(error))
-
-    def build(model, sample_size):
-        check_edit_method(model, args.method)  # native / both: refused right after the model loads
-        section = section_s
-        plan = plan_loop(model, args.reference, overlap_s=args.overlap, sample_size=sample_size,
-                         bridge_s=args.bridge, section_s=section)
-        kind = f"loop of {args.reference}" if args.reference else "reference-free loop"
-        where = "" if section is None else f" ({args.start}-{args.end} s)"
-        return edit_job(plan, f"{kind}{where}, {args.overlap} s overlap", control_objective(args))
-
-    run_recipe(args, build)
-
+    raise SystemExit(run(sys.argv[1:] if argv is None else argv).code)

@@ -8,9 +8,11 @@ does that and optimizes x_T too. Without
 --reference, the tiny model's own output (seed 1234) is continued, so the recipe runs out of the box.
 """
 
+import sys
+
 from ditto.app import (add_control_flags, control_objective, edit_job, plan_outpaint, recipe_parser,
                        reference_or_demo, run_recipe)
-from ditto.app.cli import add_native_methods, check_edit
+from ditto.app.cli import add_native_methods, check_edit, window
 from ditto.editing import check_edit_method
 
 
@@ -28,17 +30,26 @@ def build_parser():
 check = check_edit  # settings, control targets and --reference checked without weights
 
 
+def target(args):
+    """The control objective to combine with the edit (None without control flags); ValueError on a bad one."""
+    return control_objective(args)
+
+
+def job(args, model, control):
+    """The edit plan, from --reference (or the model's own clip) and the model's window."""
+    check_edit_method(model, args.method)  # native / both: refused right after the model loads
+    sample_size = window(args, model)
+    reference, rate = reference_or_demo(args.reference, args, model, sample_size)
+    plan = plan_outpaint(model, reference, sample_rate=rate, overlap_s=args.overlap, sample_size=sample_size)
+    return edit_job(plan, f"outpaint: continue {args.reference or 'a tiny-model clip'} "
+                          f"with {args.overlap} s overlap", control)
+
+
+def run(argv, models=None):
+    """This recipe with the command line `argv` (its flags, as --help lists them); how it ended, an Outcome.
+    `models(source, device=...)` loads the model (a cache when many runs share it)."""
+    return run_recipe(build_parser, target, job, argv, models=models)
+
+
 def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
-
-    def build(model, sample_size):
-        check_edit_method(model, args.method)  # native / both: refused right after the model loads
-        control = control_objective(args)
-        reference, rate = reference_or_demo(args.reference, args, model, sample_size)
-        plan = plan_outpaint(model, reference, sample_rate=rate, overlap_s=args.overlap, sample_size=sample_size)
-        return edit_job(plan, f"outpaint: continue {args.reference or 'a tiny-model clip'} "
-                              f"with {args.overlap} s overlap", control)
-
-    run_recipe(args, build)
-
+    raise SystemExit(run(sys.argv[1:] if argv is None else argv).code)

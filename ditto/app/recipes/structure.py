@@ -5,9 +5,11 @@ starts as fractions of the clip), or the structure of a reference recording (--r
 between the smoothed MFCC self-similarity matrix of the output and the target's (DITTO §4.3).
 """
 
+import sys
+
 import objectives
 from ditto import read_audio
-from ditto.app import Job, fail, number_list, plot_structure, recipe_parser, run_recipe
+from ditto.app import Job, number_list, plot_structure, recipe_parser, run_recipe
 from ditto.app.cli import check_settings
 
 
@@ -41,12 +43,17 @@ def check(args, model):
     target(args)
 
 
-def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        objective, description = target(args)
-    except ValueError as error:
-        fail(str(error))
-    run_recipe(args, Job(objective, description=f"structure: {description}", plot=plot_structure(objective)))
+def job(args, model, target):
+    """The run's Job: the target's objective, its plot panel."""
+    objective, description = target
+    return Job(objective, description=f"structure: {description}", plot=plot_structure(objective))
 
+
+def run(argv, models=None):
+    """This recipe with the command line `argv` (its flags, as --help lists them); how it ended, an Outcome.
+    `models(source, device=...)` loads the model (a cache when many runs share it)."""
+    return run_recipe(build_parser, target, job, argv, models=models)
+
+
+def main(argv=None):
+    raise SystemExit(run(sys.argv[1:] if argv is None else argv).code)

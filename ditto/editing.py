@@ -499,7 +499,7 @@ def steer(model: Model, plan: EditPlan, objective: objectives.Objective, *, meth
                          f"{result.losses[0]:.4g})" if result.losses else None)
     result.metrics = {**result.metrics, "before": plain.metrics["after"], **native}
     result.baseline_audio = plain.audio
-    result.settings = {**result.settings, "method": method}
+    result.settings = dataclasses.replace(result.settings, method=method)
     return result
 
 

@@ -31,6 +31,17 @@ def tiny():
     return ditto.load_model("tiny", device="cpu")
 
 
+@pytest.fixture
+def no_model(monkeypatch):
+    """Loading a model fails the test: what it checks must be refused before any model loads (`cli.load_model` is
+    the one way to a model of the recipes and `ditto run`)."""
+    from ditto.app import cli
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model was loaded before the input was refused")
+    monkeypatch.setattr(cli, "load_model", refuse)
+
+
 @pytest.fixture(scope="session")
 def tiny_rf_dir(tmp_path_factory):
     """The tiny model's config with a rectified-flow objective and seeded random weights, saved as SAO files."""

@@ -1,4 +1,5 @@
-"""Helpers the test files share: synthetic signals, batching, bit-for-bit audio checks, and model folders.
+"""Helpers the test files share: synthetic signals, batching, bit-for-bit audio checks, a loss through the whole
+chain, experiment files and the `ditto` command, and model folders.
 
 Random-weight models come from `ditto.testing` (one builder for tests, benchmarks and scripts); the T5 twins from
 tests/twins.py.
@@ -14,6 +15,7 @@ import numpy as np
 import torch
 
 from ditto import loading
+from ditto import sat as sat_adapter
 
 
 def sine(freq_hz: float, *, sample_rate: int, duration_s: float | None = None, samples: int | None = None,
@@ -37,6 +39,37 @@ def assert_same_audio(ours: torch.Tensor, reference: torch.Tensor) -> None:
     assert ours.shape == reference.shape
     assert reference.abs().max() > 0
     assert torch.equal(ours, reference), (ours - reference).abs().max()
+
+
+def chain_loss(model: loading.Model, x_T: torch.Tensor, config, *, noise_seed: int = 7,
+               decoder_checkpointing: bool = False, checkpoint: bool = False) -> torch.Tensor:
+    """A fixed linear functional of the audio that the sampling chain of `config` (a SamplerConfig) and the decoder
+    make from x_T for "solo piano", so gradients are comparable across runs, settings and SAT releases."""
+    from ditto.generation import SpeedConfig, build_conditioning, decode, sample_latents
+
+    cond = build_conditioning(model, "solo piano", seconds_total=1.0)
+    speed = SpeedConfig.plain(checkpoint=checkpoint)
+    with sat_adapter.set_decoder_checkpointing(model, decoder_checkpointing):
+        audio = decode(model, sample_latents(model, x_T, cond, config, speed=speed, noise_seed=noise_seed))
+    weights = torch.linspace(-1.0, 1.0, audio.numel(), dtype=audio.dtype).reshape(audio.shape)
+    return (audio * weights).sum()
+
+
+def write_lines(path: Path, *entries) -> Path:
+    """`path` holding one line per entry, a string as it is and anything else as JSON (an experiment file)."""
+    path.write_text("".join((entry if isinstance(entry, str) else json.dumps(entry)) + "\n" for entry in entries))
+    return path
+
+
+def ditto_command(*args) -> int:
+    """`ditto ARGS` run in this process: its exit code."""
+    from ditto.app import command
+
+    try:
+        command.main([str(arg) for arg in args])
+    except SystemExit as stop:
+        return stop.code or 0
+    return 0
 
 
 def model_copy(directory: Path, source: Path = loading.TINY_DIR, *, config: dict | str | None = None) -> Path:

@@ -31,6 +31,18 @@ def test_tiny_model_is_not_degenerate(tiny):
     assert (audio - other_prompt).abs().max() > 1e-3 * audio.abs().max()
 
 
+def test_random_model_is_seeded_and_its_dit_depends_on_its_input(tiny):
+    """One seed, one set of weights; another seed, others. SAT zero-initialises the DiT's output layers, so a fresh
+    DiT predicts 0 whatever x_T: random_model fills every such parameter, and keeps the weights it is given."""
+    vae = {k: v for k, v in ditto.sat.state_dict(tiny).items() if k.startswith("pretransform.")}
+    models = [testing.random_model(testing.tiny_config(), seed=seed, weights=vae) for seed in (4, 4, 5)]
+    first, again, other = (model.sat.state_dict() for model in models)
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert not all(torch.equal(first[k], other[k]) for k in first if k.startswith("model."))
+    assert all(param.abs().max() > 0 for param in models[0].sat.model.parameters())
+    assert all(torch.equal(first[k], vae[k]) for k in vae)
+
+
 def test_local_directory_round_trip_is_identical(tiny, tmp_path):
     directory = ditto.save_model(tiny, tmp_path / "copy")
     assert sorted(p.name for p in directory.iterdir()) == ["model.safetensors", "model_config.json"]

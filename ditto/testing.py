@@ -41,9 +41,10 @@ def random_model(config: dict, *, seed: int = 0, std: float = 0.05, fill_seed: i
                  weights: dict[str, torch.Tensor] | None = None, device="cpu", dtype: torch.dtype | None = None,
                  source: str = "random") -> Model:
     """The model of `config` with random weights: SAT's own initialisation after `torch.manual_seed(seed)`, then
-    `weights` (a partial state dict, such as a trained VAE) loaded over it, then every all-zero parameter of the
-    DiT drawn from N(0, std^2) with a generator seeded `fill_seed` (default `seed`). In eval mode, without
-    gradients, as `load_model` returns a model; the same arguments give the same weights."""
+    `weights` (a partial state dict, such as a trained VAE; names the model lacks are skipped) loaded over it,
+    then every all-zero parameter of the DiT drawn from N(0, std^2) with a generator seeded `fill_seed` (default
+    `seed`). In eval mode, without gradients, as `load_model` returns a model; the same arguments give the same
+    weights."""
     torch.manual_seed(seed)
     sat = sat_adapter.build_model(copy.deepcopy(config))  # `config` itself stays the Model's, untouched
     if weights is not None:

@@ -5,7 +5,6 @@ Figures are ratios within one run: machines here are shared and noisy, so compar
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 import typing as tp
@@ -13,7 +12,7 @@ import typing as tp
 import torch
 
 import ditto
-from ditto import loading
+from ditto import testing
 from ditto.optimize import SavedBytes  # noqa: F401  (re-exported for the benchmarks)
 
 T5_TOKENS, T5_DIM = 128, 768  # SAO 1.0's T5-base prompt: 128 tokens x 768
@@ -25,7 +24,7 @@ def sao_size_config(sample_size: int = 2097152) -> dict:
     The T5 prompt conditioner is a `list` conditioner here (no download); `sao_conditioning_tensors` replaces
     its output with 128 precomputed tokens, as T5 would give.
     """
-    config = json.loads((loading.TINY_DIR / "model_config.json").read_text())
+    config = testing.tiny_config()
     config["sample_size"] = sample_size
     pretransform = config["model"]["pretransform"]["config"]
     pretransform["encoder"]["config"]["channels"] = 128
@@ -39,12 +38,8 @@ def sao_size_config(sample_size: int = 2097152) -> dict:
 
 def build_sao_size(device, dtype=torch.float32) -> ditto.Model:
     """A random-weight model with SAO 1.0's shapes (zero-initialised DiT outputs perturbed, as for the tiny model)."""
-    config = sao_size_config()
-    torch.manual_seed(0)
-    sat = ditto.sat.build_model(config)
-    loading.fill_zero_weights(sat.model, 0.02, torch.Generator().manual_seed(0))
-    sat = sat.to(device=device, dtype=dtype).eval().requires_grad_(False)
-    return loading.Model(sat=sat, config=config, source="sao-size-random", device=torch.device(device))
+    return testing.random_model(sao_size_config(), seed=0, std=0.02, device=device, dtype=dtype,
+                                source="sao-size-random")
 
 
 def sao_conditioning_tensors(model: ditto.Model, batch_size: int = 1) -> dict:

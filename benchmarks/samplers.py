@@ -18,7 +18,7 @@ import common  # noqa: E402
 
 import ditto  # noqa: E402
 import objectives  # noqa: E402
-from ditto import loading, sampling  # noqa: E402
+from ditto import sampling, testing  # noqa: E402
 
 VARIANTS = {  # label -> optimize keyword arguments
     "x_T": dict(optimize_noise=False),
@@ -58,7 +58,7 @@ def main(argv=None):
     rows = rows_for(tiny, [n for n in chosen if n in sampling.V_SAMPLERS], steps=args.steps,
                     iterations=args.iterations, latents=args.latents)
     with tempfile.TemporaryDirectory() as directory:
-        small = ditto.load_model(loading.tiny_twin(loading.tiny_small_config(), Path(directory) / "small"),
+        small = ditto.load_model(testing.tiny_twin(testing.tiny_small_config(), Path(directory) / "small"),
                                  device="cpu")
         rows += rows_for(small, [n for n in chosen if n in sampling.RF_SAMPLERS], steps=args.steps,
                          iterations=args.iterations, latents=args.latents)

@@ -241,49 +241,6 @@ def _build_with_text_encoders(config: dict, config_path: Path) -> torch.nn.Modul
                              f"model_path, or download it into the hub cache (docs/models.md)") from None
 
 
-def fill_zero_weights(module: torch.nn.Module, std: float, generator: torch.Generator | None = None) -> None:
-    """Give every all-zero parameter of `module` seeded N(0, std^2) values.
-
-    A freshly built SAT DiT zero-initialises its output layers and predicts v = 0 everywhere; random-weight
-    models (the tiny model, benchmark models, test twins) need these filled to depend on x_T at all.
-    """
-    with torch.no_grad():
-        for param in module.parameters():
-            if param.abs().max() == 0:
-                param.copy_(torch.randn(param.shape, generator=generator, dtype=param.dtype).to(param.device) * std)
-
-
-def tiny_small_config() -> dict:
-    """The embedded tiny model's config in Stable Audio Open Small's format: rf_denoiser, conditioned on prompt +
-    seconds_total only (no seconds_start conditioner), the full 524288-sample window (11.9 s), the tiny model's
-    VAE and DiT sizes (its DiT's global_cond_dim halves with one timing conditioner, as SAO Small's 768 is SAO
-    1.0's 1536 / 2), and a "ditto" entry with the model card's sampling (pingpong, 8 steps, cfg 1) and an lr / cap
-    measured for it. With `tiny_twin`, a few-MB SAO Small for tests and benchmarks."""
-    config = json.loads((TINY_DIR / "model_config.json").read_text())
-    config["sample_size"] = 524288
-    config["ditto"] = {"lr": 0.3, "max_iterations": 60, "sampler": "pingpong", "steps": 8, "cfg_scale": 1.0}
-    conditioning = config["model"]["conditioning"]
-    conditioning["configs"] = [c for c in conditioning["configs"] if c["id"] != "seconds_start"]
-    conditioning["configs"][-1]["config"]["max_val"] = 256
-    diffusion = config["model"]["diffusion"]
-    diffusion.update(cross_attention_cond_ids=["prompt", "seconds_total"], global_cond_ids=["seconds_total"],
-                     diffusion_objective="rf_denoiser")
-    diffusion["config"]["global_cond_dim"] = conditioning["cond_dim"]
-    return config
-
-
-def tiny_twin(config: dict, directory: str | os.PathLike, *, seed: int = 2) -> Path:
-    """A model of `config` (the tiny model's sizes) saved as Stable Audio files in `directory`: the tiny model's
-    trained VAE and conditioners, and a seeded random DiT whose zero-initialised output layers are filled."""
-    torch.manual_seed(seed)
-    sat = sat_adapter.build_model(config)
-    tiny = load_model("tiny", device="cpu")
-    sat.load_state_dict({k: v for k, v in sat_adapter.state_dict(tiny).items() if not k.startswith("model.")},
-                        strict=False)
-    fill_zero_weights(sat.model, 0.05, torch.Generator().manual_seed(seed))
-    return save_model(Model(sat=sat.eval(), config=config, source="twin", device=torch.device("cpu")), directory)
-
-
 def save_model(model: Model, directory: str | os.PathLike) -> Path:
     """Write `model` as `model_config.json` + `model.safetensors` (the Stable Audio format) into a new directory."""
     from safetensors.torch import save_file

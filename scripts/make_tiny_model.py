@@ -30,8 +30,7 @@ import torch
 from safetensors.torch import save_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from ditto import sat as sat_adapter  # noqa: E402
-from ditto.loading import fill_zero_weights  # noqa: E402
+from ditto.testing import random_model  # noqa: E402
 
 SAMPLE_RATE = 44100
 CLIP_SAMPLES = 16384  # 8 latent frames: the VAE is convolutional, short clips teach it as well as long ones
@@ -90,10 +89,7 @@ def main():
     torch.set_num_threads(2)
     out = Path(args.out)
     config = json.loads((out / "model_config.json").read_text())
-    torch.manual_seed(args.seed)
-    model = sat_adapter.build_model(config)
-    generator = torch.Generator().manual_seed(args.seed + 1)
-    fill_zero_weights(model.model, ZERO_INIT_STD, generator)
+    model = random_model(config, seed=args.seed, std=ZERO_INIT_STD, fill_seed=args.seed + 1).sat
     with torch.no_grad():
         decoder = model.pretransform.model.decoder
         for name, param in decoder.named_parameters():

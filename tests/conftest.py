@@ -2,7 +2,6 @@
 T5-conditioned twins of SAO 1.0 and SAO Small (tests/twins.py) over a tiny "t5-base" in a private hub cache."""
 
 import atexit
-import json
 import os
 import shutil
 import tempfile
@@ -22,7 +21,7 @@ import torch  # noqa: E402
 
 import ditto  # noqa: E402
 import twins  # noqa: E402
-from ditto import loading  # noqa: E402
+from ditto import testing  # noqa: E402
 
 torch.set_num_threads(2)
 
@@ -32,15 +31,23 @@ def tiny():
     return ditto.load_model("tiny", device="cpu")
 
 
+@pytest.fixture
+def no_model(monkeypatch):
+    """Loading a model fails the test: what it checks must be refused before any model loads (`cli.load_model` is
+    the one way to a model of the recipes and `ditto run`)."""
+    from ditto.app import cli
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model was loaded before the input was refused")
+    monkeypatch.setattr(cli, "load_model", refuse)
+
+
 @pytest.fixture(scope="session")
 def tiny_rf_dir(tmp_path_factory):
     """The tiny model's config with a rectified-flow objective and seeded random weights, saved as SAO files."""
-    config = json.loads((loading.TINY_DIR / "model_config.json").read_text())
+    config = testing.tiny_config()
     config["model"]["diffusion"]["diffusion_objective"] = "rectified_flow"
-    torch.manual_seed(1)
-    sat = ditto.sat.build_model(config)
-    loading.fill_zero_weights(sat.model, 0.05, torch.Generator().manual_seed(1))
-    model = loading.Model(sat=sat.eval(), config=config, source="test", device=torch.device("cpu"))
+    model = testing.random_model(config, seed=1, source="test")
     return ditto.save_model(model, tmp_path_factory.mktemp("tiny_rf") / "model")
 
 
@@ -51,14 +58,14 @@ def tiny_rf(tiny_rf_dir):
 
 @pytest.fixture(scope="session")
 def tiny_small_config():
-    """The tiny model in Stable Audio Open Small's config format (`loading.tiny_small_config`)."""
-    return loading.tiny_small_config()
+    """The tiny model in Stable Audio Open Small's config format (`testing.tiny_small_config`)."""
+    return testing.tiny_small_config()
 
 
 @pytest.fixture(scope="session")
 def tiny_small_dir(tiny_small_config, tmp_path_factory):
     """The tiny SAO Small saved as SAO files: the tiny model's trained VAE and conditioners, a seeded random DiT."""
-    return loading.tiny_twin(tiny_small_config, tmp_path_factory.mktemp("tiny_small") / "model", seed=2)
+    return testing.tiny_twin(tiny_small_config, tmp_path_factory.mktemp("tiny_small") / "model", seed=2)
 
 
 @pytest.fixture(scope="session")

@@ -123,7 +123,7 @@ def sa3_twin(directory, kind: str = "small", *, base: bool = False, seed: int = 
     torch.manual_seed(seed)
     sat = ditto.sat.build_model(built)
     generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():  # as loading.fill_zero_weights, past the empty softnorm noise_scaling_factor
+    with torch.no_grad():  # as ditto.testing.fill_zero_weights, past the empty softnorm noise_scaling_factor
         for name, param in sat.named_parameters():
             if param.numel() and param.abs().max() == 0:
                 # SAME's zero-initialised branch outputs at unit scale: with 0.05 its normalised transformer

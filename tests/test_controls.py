@@ -16,6 +16,7 @@ import torch
 
 import objectives
 from ditto.optimize import optimize
+from helpers import batch, sine
 
 SR = 22050  # the features take sample_rate as an argument; 22.05 kHz keeps the unit tests fast
 
@@ -47,11 +48,6 @@ def render(notes, duration_s, sample_rate=SR):
         tone = harmonic_tone(pitch, end_s - start_s, sample_rate)
         out[first:first + len(tone)] += tone[:len(out) - first]
     return out
-
-
-def batch(*clips):
-    """numpy clips of equal length -> (batch, 1, samples) tensor"""
-    return torch.from_numpy(np.stack(clips))[:, None]
 
 
 def write_midi(path, notes, channel=0):
@@ -141,9 +137,8 @@ def test_spectral_centroid_is_librosas(signal):
 
 
 def test_sine_centroid_is_its_frequency_and_sweeps_rise_in_semitones():
-    t = np.arange(SR) / SR
     for freq in (220.0, 1000.0, 4000.0):
-        centroid = objectives.spectral_centroid(batch((0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32)), SR)
+        centroid = objectives.spectral_centroid(batch(sine(freq, samples=SR, sample_rate=SR, amplitude=0.3)), SR)
         assert abs(float(12 * np.log2(centroid[0, 5:-5].median() / freq))) < 0.5  # within half a semitone
     up = (0.3 * librosa.chirp(fmin=300, fmax=4800, sr=SR, duration=2.0)).astype(np.float32)
     brighter = objectives.Brightness.from_shape("brighter", 300, 4800)

@@ -7,11 +7,11 @@ Reference values come from the construction of each signal (a π phase jump is a
 
 import math
 
-import numpy as np
 import pytest
 import torch
 
 import objectives
+from helpers import sine
 
 SR = 22050  # audio sample rate for the seam metrics; lower than SAO's 44.1 kHz to keep the STFTs cheap
 FRAME_RATE = 44100 / 2048  # SAO latent frames per second (≈ 21.53)
@@ -21,11 +21,6 @@ CHANNELS, FRAMES = 64, 108  # SAO latent channels; ~5 s of latent frames
 def latents(batch=1, seed=0, frames=FRAMES):
     generator = torch.Generator().manual_seed(seed)
     return torch.randn(batch, CHANNELS, frames, generator=generator)  # (batch, latent_channels, frames)
-
-
-def sine(freq_hz, samples, amplitude=0.5, phase=0.0):
-    t = np.arange(samples) / SR
-    return torch.from_numpy((amplitude * np.sin(2 * np.pi * freq_hz * t + phase)).astype(np.float32))
 
 
 # ---------------------------------------------------------------- LatentMatch
@@ -251,20 +246,22 @@ def test_spectral_flux_has_one_value_per_pair_of_frames():
 
 
 def test_seam_jump_is_large_for_a_click_and_near_one_for_steady_signals():
-    jump = torch.cat([sine(440.0, SR), sine(440.0, SR, amplitude=0.1, phase=math.pi / 2)])  # click + level drop
+    one_second = dict(samples=SR, sample_rate=SR)
+    shifted = sine(440.0, **one_second, amplitude=0.1, phase=math.pi / 2)  # a quarter period on, 20 dB down
+    jump = torch.cat([sine(440.0, **one_second), shifted])  # a click and a level drop at the seam
     assert objectives.seam_jump(jump, SR, SR) > 3  # ~150 measured
-    phase_only = torch.cat([sine(440.0, SR), sine(440.0, SR, phase=math.pi)])
+    phase_only = torch.cat([sine(440.0, **one_second), sine(440.0, **one_second, phase=math.pi)])
     assert objectives.seam_jump(phase_only, SR, SR) > 3
-    assert objectives.seam_jump(sine(440.0, 2 * SR), SR, SR) < 2  # ~1.01 measured
+    assert objectives.seam_jump(sine(440.0, samples=2 * SR, sample_rate=SR), SR, SR) < 2  # ~1.01 measured
     torch.manual_seed(0)
     assert objectives.seam_jump(0.1 * torch.randn(2 * SR), SR, SR) < 2  # ~1.06 measured
     assert objectives.seam_jump(jump, SR, SR // 2) < 2  # away from the seam, the jumpy clip is steady
 
 
 def test_loop_seam_jump_is_low_for_whole_periods_and_high_for_a_cut_mid_period():
-    whole_periods = sine(441.0, SR)  # 441 periods of exactly 50 samples
+    whole_periods = sine(441.0, samples=SR, sample_rate=SR)  # 441 periods of exactly 50 samples
     assert objectives.loop_seam_jump(whole_periods, SR) < 2
-    cut = sine(441.0, SR + 25) * torch.linspace(1.0, 0.1, SR + 25)  # ends half a period in, 20 dB quieter
+    cut = sine(441.0, samples=SR + 25, sample_rate=SR) * torch.linspace(1.0, 0.1, SR + 25)  # ends mid-period, -20 dB
     assert objectives.loop_seam_jump(cut, SR) > 3
     overlap = SR // 4
     with_tail = torch.cat([whole_periods, whole_periods[:overlap]])  # last 0.25 s repeats the start

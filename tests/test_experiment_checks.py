@@ -9,30 +9,17 @@ import json
 import shlex
 import time
 
-import numpy as np
 import pytest
 import soundfile
 import torch
 
-from ditto.app import cli, command, summary
+from ditto.app import summary
 from ditto.app.experiments import ExperimentError, read_experiment
 from ditto.app.runs import job_status
+from helpers import ditto_command, sine, write_lines
 
 C = {"iterations": 2, "steps": 4, "seconds": 0.5, "fit-window": True}  # the issue's reproductions
 PLAIN = {"recipe": "generate", "seconds": 0.25, "steps": 2}  # the fastest real job
-
-
-def write_lines(path, *entries):
-    path.write_text("".join((entry if isinstance(entry, str) else json.dumps(entry)) + "\n" for entry in entries))
-    return path
-
-
-def ditto(*args) -> int:
-    try:
-        command.main([str(arg) for arg in args])
-    except SystemExit as stop:
-        return stop.code or 0
-    return 0
 
 
 def one_error(capsys) -> str:
@@ -45,17 +32,8 @@ def one_error(capsys) -> str:
 @pytest.fixture
 def tone(tmp_path):
     path = tmp_path / "tone.wav"
-    t = np.arange(22050) / 44100
-    soundfile.write(str(path), (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 44100)
+    soundfile.write(str(path), sine(440.0, samples=22050, sample_rate=44100, amplitude=0.3).numpy(), 44100)
     return path
-
-
-@pytest.fixture
-def no_model(monkeypatch):
-    """A run that loads a model fails the test: bad input must be refused before any model loads."""
-    def refuse(*args, **kwargs):
-        raise AssertionError("a model was loaded")
-    monkeypatch.setattr(cli, "load_model", refuse)
 
 
 # 1. every value of every grid list is checked
@@ -67,7 +45,7 @@ def test_every_value_of_a_grid_list_is_checked(tmp_path, tone, capsys, no_model)
         {"recipe": "intensity", **C, "grid": {"reference": [str(tone), str(tmp_path / "missing.wav")]}},
         {"recipe": "intensity", **C, "grid": {"prompt": ["ambient pad", None]}})
     out = tmp_path / "out"
-    assert ditto("run", experiment, "--out", out, "--dry-run") == 2
+    assert ditto_command("run", experiment, "--out", out, "--dry-run") == 2
     error = one_error(capsys)
     assert "line 1: " in error and "missing.wav' is not a file" in error
     assert "line 2: " in error and '"prompt": null is not valid' in error
@@ -90,7 +68,7 @@ def test_values_are_checked_against_the_model_before_anything_runs(tmp_path, cap
                                               "low-db": [-40, float("inf")]}, "name": "{shape}-{low_db}-s{seed}"},
         {"recipe": "generate", "prompt": "death metal", "seconds": 0.25})
     out = tmp_path / "out"
-    assert ditto("run", experiment, "--out", out, "--quiet") == 2
+    assert ditto_command("run", experiment, "--out", out, "--quiet") == 2
     error = one_error(capsys)
     expected = {2: "'death metal' is not one of this model's prompts", 3: "bpm", 4: "lr must be a finite number > 0, "
                 "got nan", 5: "H5", 6: "seconds_total 10.0 is longer than", 8: "'death metal' is not one of"}
@@ -107,7 +85,7 @@ def test_the_check_reports_the_runs_own_message(tmp_path, capsys):
     """One definition: the recipe's run and the experiment check build the target the same way."""
     for flags, job in ((["--bpm", "0"], {"bpm": 0}), (["--notes", "H5:0.5"], {"notes": "H5:0.5"})):
         recipe = "rhythm" if "bpm" in job else "melody"
-        assert ditto(recipe, *flags, "--out", tmp_path / "o", "--quiet") == 2
+        assert ditto_command(recipe, *flags, "--out", tmp_path / "o", "--quiet") == 2
         run_error = one_error(capsys).removeprefix("error: ")
         with pytest.raises(ExperimentError) as caught:
             read_experiment(write_lines(tmp_path / "e.jsonl", {"recipe": recipe, **job}))
@@ -128,21 +106,21 @@ def test_the_config_alone_gives_the_models_facts(tiny):
 def test_another_experiment_into_an_existing_folder_is_refused(tmp_path, capsys):
     first = write_lines(tmp_path / "a.jsonl", {**PLAIN, "name": "a"})
     out = tmp_path / "exp"
-    assert ditto("run", first, "--out", out, "--quiet") == 0
+    assert ditto_command("run", first, "--out", out, "--quiet") == 0
     jobs = (out / "jobs.jsonl").read_text()
     other = write_lines(tmp_path / "b.jsonl", {**PLAIN, "name": "b"})
     capsys.readouterr()
-    assert ditto("run", other, "--out", out, "--quiet") == 2
+    assert ditto_command("run", other, "--out", out, "--quiet") == 2
     error = one_error(capsys)
     assert "holds another experiment" in error and "new --out" in error
     assert (out / "jobs.jsonl").read_text() == jobs and not (out / "b").exists()
-    assert ditto("run", other, "--out", out, "--dry-run") == 2
+    assert ditto_command("run", other, "--out", out, "--dry-run") == 2
 
 
 def test_a_job_folder_run_with_other_flags_is_never_reported_done(tmp_path, capsys):
     first = write_lines(tmp_path / "a.jsonl", {**PLAIN, "grid": {"seed": [0]}, "name": "g{seed}"})
     out = tmp_path / "exp"
-    assert ditto("run", first, "--out", out, "--quiet") == 0
+    assert ditto_command("run", first, "--out", out, "--quiet") == 0
     # the folder's record survives whatever happens to jobs.jsonl (an older ditto replaced it, a hand edit...)
     changed = {**PLAIN, "name": "g0", "seed": 7}
     (out / "jobs.jsonl").write_text(json.dumps({"name": "g0", "recipe": "generate",
@@ -150,10 +128,10 @@ def test_a_job_folder_run_with_other_flags_is_never_reported_done(tmp_path, caps
                                                           if k not in ("recipe", "name")}}) + "\n")
     assert job_status(out, "g0", json.loads((out / "jobs.jsonl").read_text())) == "stale"
     capsys.readouterr()
-    assert ditto("run", write_lines(tmp_path / "b.jsonl", changed), "--out", out, "--quiet") == 2
+    assert ditto_command("run", write_lines(tmp_path / "b.jsonl", changed), "--out", out, "--quiet") == 2
     error = one_error(capsys)
     assert "job 'g0'" in error and "other flags" in error
-    assert ditto("summarize", out) == 0
+    assert ditto_command("summarize", out) == 0
     assert "- `g0` (generate): stale" in (out / "summary.md").read_text()
 
 
@@ -164,7 +142,7 @@ def test_a_job_folder_run_with_other_flags_is_never_reported_done(tmp_path, caps
 def test_a_job_name_cannot_be_an_entry_of_the_experiment_folder(tmp_path, capsys, name):
     experiment = write_lines(tmp_path / "e.jsonl", {**PLAIN, "name": name})
     out = tmp_path / "out"
-    assert ditto("run", experiment, "--out", out, "--quiet") == 2
+    assert ditto_command("run", experiment, "--out", out, "--quiet") == 2
     error = one_error(capsys)
     assert f"job name {name!r} is one of the experiment folder's own entries" in error and not out.exists()
 
@@ -175,11 +153,11 @@ def test_a_job_name_cannot_be_an_entry_of_the_experiment_folder(tmp_path, capsys
 @pytest.mark.parametrize("recipe", ["intensity", "generate", "extend"])
 def test_a_bad_device_is_one_line_before_any_work(tmp_path, capsys, no_model, recipe):
     out = tmp_path / "out"
-    assert ditto(recipe, "--device", "banana", "--seconds", "1", "--out", out) == 2
+    assert ditto_command(recipe, "--device", "banana", "--seconds", "1", "--out", out) == 2
     error = one_error(capsys)
     assert "'banana' is not a torch device; valid here: cpu" in error and not out.exists()
     if not torch.cuda.is_available():
-        assert ditto(recipe, "--device", "cuda", "--seconds", "1", "--out", out) == 2
+        assert ditto_command(recipe, "--device", "cuda", "--seconds", "1", "--out", out) == 2
         assert "'cuda' is not available on this machine; valid here: cpu" in one_error(capsys)
         assert not out.exists()
 
@@ -187,7 +165,7 @@ def test_a_bad_device_is_one_line_before_any_work(tmp_path, capsys, no_model, re
 def test_a_bad_device_fails_the_whole_run_up_front(tmp_path, capsys, no_model):
     experiment = write_lines(tmp_path / "e.jsonl", {**PLAIN, "name": "a"})
     out = tmp_path / "out"
-    assert ditto("run", experiment, "--out", out, "--device", "banana") == 2
+    assert ditto_command("run", experiment, "--out", out, "--device", "banana") == 2
     assert "'banana' is not a torch device" in one_error(capsys) and not out.exists()
 
 
@@ -204,11 +182,11 @@ def test_a_broken_jobs_file_is_one_line_naming_it(tmp_path, capsys, content, wor
     out = tmp_path / "out"
     out.mkdir()
     (out / "jobs.jsonl").write_text(content)
-    assert ditto("run", experiment, "--out", out, "--quiet") == 2
+    assert ditto_command("run", experiment, "--out", out, "--quiet") == 2
     error = one_error(capsys)
     assert "jobs.jsonl" in error and words in error
     assert (out / "jobs.jsonl").read_text() == content  # nothing changed
-    assert ditto("summarize", out) == 2
+    assert ditto_command("summarize", out) == 2
     error = one_error(capsys)
     assert "jobs.jsonl" in error and words in error
 
@@ -216,20 +194,20 @@ def test_a_broken_jobs_file_is_one_line_naming_it(tmp_path, capsys, content, wor
 def test_an_experiment_file_that_is_not_utf8_is_one_line(tmp_path, capsys):
     experiment = tmp_path / "e.jsonl"
     experiment.write_bytes(b'{"recipe": "generate"}\n{"recipe": "generate", "prompt": "caf\xe9"}\n')
-    assert ditto("run", experiment, "--out", tmp_path / "out", "--dry-run") == 2
+    assert ditto_command("run", experiment, "--out", tmp_path / "out", "--dry-run") == 2
     error = one_error(capsys)
     assert str(experiment) in error and "line 2: not UTF-8" in error
 
 
 def test_summarize_into_a_folder_it_cannot_write_is_one_line(tmp_path, capsys, monkeypatch):
     out = tmp_path / "exp"
-    assert ditto("run", write_lines(tmp_path / "e.jsonl", {**PLAIN, "name": "a"}), "--out", out, "--quiet") == 0
+    assert ditto_command("run", write_lines(tmp_path / "e.jsonl", {**PLAIN, "name": "a"}), "--out", out, "--quiet") == 0
     capsys.readouterr()
 
     def read_only(path, *args, **kwargs):
         raise PermissionError(13, "Permission denied", str(path))
     monkeypatch.setattr(summary, "atomic_write", read_only)
-    assert ditto("summarize", out) == 2
+    assert ditto_command("summarize", out) == 2
     error = one_error(capsys)
     assert "summary.csv" in error and "Permission denied" in error
 
@@ -241,14 +219,14 @@ def test_dry_run_checks_that_out_can_be_written(tmp_path, capsys):
     experiment = write_lines(tmp_path / "e.jsonl", {**PLAIN, "name": "a"})
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    assert ditto("run", experiment, "--out", blocker / "out", "--dry-run") == 2
+    assert ditto_command("run", experiment, "--out", blocker / "out", "--dry-run") == 2
     assert "cannot write to --out" in one_error(capsys)
 
 
 def test_dry_run_prints_command_lines_a_shell_takes_back(tmp_path, capsys):
     experiment = write_lines(tmp_path / "e.jsonl", {"recipe": "intensity", **C, "prompt": "solo piano",
                                                     "curve": [-40, -10], "name": "a"})
-    assert ditto("run", experiment, "--out", tmp_path / "out", "--dry-run") == 0
+    assert ditto_command("run", experiment, "--out", tmp_path / "out", "--dry-run") == 0
     line = capsys.readouterr().out.splitlines()[0]
     words = shlex.split(line.split(": ", 1)[1])
     assert words[:2] == ["ditto", "intensity"] and "--prompt=solo piano" in words
@@ -259,32 +237,32 @@ def test_a_huge_grid_is_refused_quickly_unless_allowed(tmp_path, capsys):
     experiment = write_lines(tmp_path / "e.jsonl", {**PLAIN, "grid": {"seed": list(range(1000)),
                                                                        "cfg-scale": list(range(1, 101))}})
     start = time.perf_counter()
-    assert ditto("run", experiment, "--out", tmp_path / "out", "--dry-run") == 2
+    assert ditto_command("run", experiment, "--out", tmp_path / "out", "--dry-run") == 2
     assert time.perf_counter() - start < 5
     error = one_error(capsys)
     assert "more than 10000 jobs" in error and "--max-jobs" in error
     small = write_lines(tmp_path / "s.jsonl", {**PLAIN, "grid": {"seed": list(range(3))}})
-    assert ditto("run", small, "--out", tmp_path / "out", "--dry-run", "--max-jobs", "2") == 2
+    assert ditto_command("run", small, "--out", tmp_path / "out", "--dry-run", "--max-jobs", "2") == 2
     assert "more than 2 jobs" in one_error(capsys)
-    assert ditto("run", small, "--out", tmp_path / "out", "--dry-run", "--max-jobs", "3") == 0
+    assert ditto_command("run", small, "--out", tmp_path / "out", "--dry-run", "--max-jobs", "3") == 0
 
 
 def test_a_corrupt_report_is_its_own_status(tmp_path, capsys):
     out = tmp_path / "exp"
     experiment = write_lines(tmp_path / "e.jsonl", {**PLAIN, "name": "a"})
-    assert ditto("run", experiment, "--out", out, "--quiet") == 0
+    assert ditto_command("run", experiment, "--out", out, "--quiet") == 0
     (out / "a" / "report.json").write_text('{"seconds": ')
     assert job_status(out, "a") == "corrupt"
     capsys.readouterr()
-    assert ditto("run", experiment, "--out", out, "--dry-run") == 0
+    assert ditto_command("run", experiment, "--out", out, "--dry-run") == 0
     assert capsys.readouterr().out.split()[:3] == ["skip", "corrupt", "a:"]
-    assert ditto("summarize", out) == 0
+    assert ditto_command("summarize", out) == 0
     assert "- `a` (generate): corrupt: its report.json is not readable JSON" in (out / "summary.md").read_text()
 
 
 @pytest.mark.parametrize("which", ["intensity", "generate", "run"])
 def test_help_shows_each_default_once(capsys, which):
-    assert ditto(which, "--help") == 0
+    assert ditto_command(which, "--help") == 0
     text = " ".join(capsys.readouterr().out.split())
     assert "(default: None)" not in text
     assert text.count("(default: cuda if available, else cpu)") <= 1
@@ -294,5 +272,5 @@ def test_help_shows_each_default_once(capsys, which):
 def test_a_recipe_without_its_own_check_has_its_target_checked_before_anything_runs(tmp_path, capsys):
     """extend's model-free target (--max-windows, --fit-window) is built for every job before any job runs."""
     experiment = write_lines(tmp_path / "e.jsonl", {"recipe": "extend", "seconds": 4, "max-windows": 0})
-    assert ditto("run", experiment, "--out", tmp_path / "out") == 2
+    assert ditto_command("run", experiment, "--out", tmp_path / "out") == 2
     assert "--max-windows 0 is invalid" in one_error(capsys) and not (tmp_path / "out").exists()

@@ -15,27 +15,13 @@ import pytest
 import soundfile
 from scipy import stats
 
-from ditto.app import command
 from ditto.app.experiments import ExperimentError, read_experiment
 from ditto.app.runs import job_status
 from ditto.app.summary import mean_interval
+from helpers import ditto_command, write_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 SHORT = {"seconds": 0.5, "fit-window": True, "steps": 3}  # the tiny model, half a second, three sampler steps
-
-
-def write_lines(path: Path, *entries) -> Path:
-    path.write_text("".join((entry if isinstance(entry, str) else json.dumps(entry)) + "\n" for entry in entries))
-    return path
-
-
-def ditto_command(*args) -> int:
-    """`ditto ARGS` in this process: its exit code."""
-    try:
-        command.main([str(arg) for arg in args])
-    except SystemExit as stop:
-        return stop.code or 0
-    return 0
 
 
 def read_rows(out: Path) -> list[dict]:

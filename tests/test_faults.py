@@ -21,7 +21,7 @@ import pytest
 import soundfile
 import torch
 
-from ditto.app import cli
+from helpers import model_copy, truncate_weights
 from recipe_runs import FAST, ROOT, assert_one_line_error, call_main, no_run_left, recipe_command, run_in_process
 
 RESUMABLE = ["--seconds", "0.5", "--fit-window", "--steps", "3", "--iterations", "6", "--quiet", "--save-every", "1"]
@@ -117,11 +117,7 @@ def test_full_disk_fails_in_one_line_keeps_the_state_and_leaves_no_run(tmp_path,
         assert (out / "report.json").is_file() and not (disk / ".run.partial").exists()
 
 
-def test_read_only_folder_fails_before_any_work(tmp_path, capsys, monkeypatch):
-    def no_model(*args, **kwargs):
-        raise AssertionError("a model was loaded for a run that cannot be written")
-
-    monkeypatch.setattr(cli, "load_model", no_model)  # the recipes' one way to a model
+def test_read_only_folder_fails_before_any_work(tmp_path, capsys, no_model):
     with tmpfs(tmp_path / "ro", "ro,size=64k") as read_only:
         code = call_main("intensity", [*FAST, "--out", read_only / "run"])
         printed = capsys.readouterr()
@@ -144,13 +140,9 @@ def nan_wav(tmp_path):
 
 
 @pytest.fixture
-def broken_model(tmp_path, tiny):
-    """The tiny model saved as Stable Audio files, then its weights cut to half their bytes."""
-    import ditto
-    directory = ditto.save_model(tiny, tmp_path / "broken")
-    weights = directory / "model.safetensors"
-    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
-    return directory
+def broken_model(tmp_path):
+    """A copy of the tiny model's folder, its weights cut to half their bytes."""
+    return truncate_weights(model_copy(tmp_path / "broken"))
 
 
 BAD_INPUT = [  # (recipe, flags, what the error line must name)

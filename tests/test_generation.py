@@ -1,13 +1,12 @@
 """ditto.generate equals stable-audio-tools' generate_diffusion_cond bit for bit (0.0.19 or 0.0.20, whichever is
 installed; on 0.0.20 CFG is APG-blended, `apg_scale` 1 by default), and rejects bad arguments by name."""
 
-import math
-
 import pytest
 import torch
 
 import ditto
 from ditto import sat as sat_adapter
+from helpers import assert_same_audio, sine
 
 # 4 latent frames: fast on 2 cores. sigma_min/max and cfg_scale are always passed: SAT's function defaults
 # (0.01, 100, cfg 6) are not the SAO model card's (0.3, 500, cfg 7), which ditto uses.
@@ -19,13 +18,6 @@ V_SAMPLERS = ["dpmpp-2m", "k-heun", "k-lms", "k-dpm-2", "k-dpm-fast", "v-ddim", 
 def sat_generate(model, prompt="solo piano", **kwargs):
     """The reference: SAT's own generate_diffusion_cond, called as its UI does."""
     return sat_adapter.reference_generate(model, prompt, **kwargs)
-
-
-def assert_same_audio(ours, reference):
-    """Bit for bit, on either SAT release (ditto.sat.VERSION)."""
-    assert ours.shape == reference.shape
-    assert reference.abs().max() > 0
-    assert torch.equal(ours, reference), (ours - reference).abs().max()
 
 
 @pytest.mark.parametrize("sampler", V_SAMPLERS)
@@ -60,8 +52,7 @@ def test_generate_equals_sat_across_guidance_settings(tiny, cfg):
 @pytest.mark.parametrize("sampler,rate,channels", [("dpmpp-3m-sde", 22050, 1), ("v-ddim", 44100, 2),
                                                    ("k-heun", 48000, 2)])
 def test_generate_equals_sat_with_init_audio(tiny, sampler, rate, channels):
-    t = torch.arange(int(0.15 * rate)) / rate
-    init = (0.3 * torch.sin(2 * math.pi * 330 * t)).repeat(channels, 1)  # shorter than the window: zero-padded
+    init = sine(330.0, duration_s=0.15, sample_rate=rate, amplitude=0.3, channels=channels)  # zero-padded to the window
     kwargs = dict(SHORT, sampler=sampler, seed=4, init_noise_level=0.8)
     ours = ditto.generate(tiny, "solo piano", init_audio=(rate, init), **kwargs)
     assert_same_audio(ours, sat_generate(tiny, init_audio=(rate, init), **kwargs))

@@ -1,8 +1,6 @@
 """Bad input never passes silently: each case raises a one-line ValueError naming the value and what is valid."""
 
-import json
 import math
-import shutil
 
 import numpy as np
 import pytest
@@ -10,8 +8,9 @@ import soundfile
 import torch
 
 import ditto
-from ditto import audio, loading
+from ditto import audio, loading, testing
 from ditto.app import editing
+from helpers import model_copy, truncate_weights
 
 FAST = dict(sample_size=8 * 2048, steps=2, sampler="dpmpp-2m")
 
@@ -157,39 +156,21 @@ def test_integer_pcm_tensor_equals_the_same_pcm_file(tmp_path):
     assert torch.equal(audio.load_for_model(pcm.T, 44100, target_rate=44100, channels=2), from_file)
 
 
-def tiny_copy(tmp_path, edit_config=None):
-    directory = tmp_path / "model"
-    directory.mkdir()
-    shutil.copy(loading.TINY_DIR / "model.safetensors", directory)
-    config = json.loads((loading.TINY_DIR / "model_config.json").read_text())
-    if edit_config:
-        edit_config(config)
-    (directory / "model_config.json").write_text(json.dumps(config))
-    return directory
-
-
-def truncate_weights(directory):
-    weights = directory / "model.safetensors"
-    weights.write_bytes(weights.read_bytes()[:weights.stat().st_size // 2])
-
-
-def change_embed_dim(config):
-    config["model"]["diffusion"]["config"]["embed_dim"] = 32
-
-
 @pytest.mark.parametrize("damage,named", [
     (truncate_weights, "corrupt or truncated"),
     (lambda d: (d / "model.safetensors").write_bytes(b"\x00" * 64), "corrupt or truncated"),
 ])
 def test_unreadable_weights_raise_model_load_error(tmp_path, damage, named):
-    directory = tiny_copy(tmp_path)
+    directory = model_copy(tmp_path / "model")
     damage(directory)
     message = raises_naming(lambda: ditto.load_model(directory, device="cpu"), named, loading.ModelLoadError)
     assert "model.safetensors" in message
 
 
 def test_weights_of_another_shape_raise_model_load_error(tmp_path):
-    directory = tiny_copy(tmp_path, change_embed_dim)
+    config = testing.tiny_config()
+    config["model"]["diffusion"]["config"]["embed_dim"] = 32
+    directory = model_copy(tmp_path / "model", config=config)
     message = raises_naming(lambda: ditto.load_model(directory, device="cpu"), "differ in shape",
                             loading.ModelLoadError)
     assert "model.safetensors" in message and "model_config.json" in message

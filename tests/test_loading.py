@@ -1,14 +1,12 @@
 """load_model: the tiny model, local directories in the Stable Audio format, the hub, and every error by name."""
 
-import json
-import shutil
-
 import pytest
 import torch
 from huggingface_hub.errors import GatedRepoError
 
 import ditto
-from ditto import loading
+from ditto import loading, testing
+from helpers import model_copy, pickle_folder
 
 
 def short_generation(model):
@@ -33,6 +31,18 @@ def test_tiny_model_is_not_degenerate(tiny):
     assert (audio - other_prompt).abs().max() > 1e-3 * audio.abs().max()
 
 
+def test_random_model_is_seeded_and_its_dit_depends_on_its_input(tiny):
+    """One seed, one set of weights; another seed, others. SAT zero-initialises the DiT's output layers, so a fresh
+    DiT predicts 0 whatever x_T: random_model fills every such parameter, and keeps the weights it is given."""
+    vae = {k: v for k, v in ditto.sat.state_dict(tiny).items() if k.startswith("pretransform.")}
+    models = [testing.random_model(testing.tiny_config(), seed=seed, weights=vae) for seed in (4, 4, 5)]
+    first, again, other = (model.sat.state_dict() for model in models)
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert not all(torch.equal(first[k], other[k]) for k in first if k.startswith("model."))
+    assert all(param.abs().max() > 0 for param in models[0].sat.model.parameters())
+    assert all(torch.equal(first[k], vae[k]) for k in vae)
+
+
 def test_local_directory_round_trip_is_identical(tiny, tmp_path):
     directory = ditto.save_model(tiny, tmp_path / "copy")
     assert sorted(p.name for p in directory.iterdir()) == ["model.safetensors", "model_config.json"]
@@ -48,11 +58,7 @@ def test_save_model_never_overwrites(tiny, tmp_path):
 
 @pytest.fixture()
 def pickle_dir(tiny, tmp_path):
-    directory = tmp_path / "pickled"
-    directory.mkdir()
-    shutil.copy(loading.TINY_DIR / "model_config.json", directory)
-    torch.save({"state_dict": tiny.sat.state_dict()}, directory / "model.ckpt")
-    return directory
+    return pickle_folder(tiny, tmp_path / "pickled")
 
 
 def test_pickle_checkpoint_is_refused_by_default(pickle_dir):
@@ -66,21 +72,6 @@ def test_pickle_checkpoint_loads_when_trusted(tiny, pickle_dir):
     assert torch.equal(short_generation(model), short_generation(tiny))
 
 
-def copy_tiny(tmp_path, config_text=None):
-    directory = tmp_path / "model"
-    directory.mkdir()
-    shutil.copy(loading.TINY_DIR / "model.safetensors", directory)
-    text = config_text if config_text is not None else (loading.TINY_DIR / "model_config.json").read_text()
-    (directory / "model_config.json").write_text(text)
-    return directory
-
-
-def tiny_config_with(**changes):
-    config = json.loads((loading.TINY_DIR / "model_config.json").read_text())
-    config.update(changes)
-    return json.dumps(config)
-
-
 def test_missing_directory(tmp_path):
     with pytest.raises(loading.ModelLoadError, match="does not exist") as info:
         ditto.load_model(tmp_path / "nowhere")
@@ -88,14 +79,14 @@ def test_missing_directory(tmp_path):
 
 
 def test_missing_config(tmp_path):
-    directory = copy_tiny(tmp_path)
+    directory = model_copy(tmp_path / "model")
     (directory / "model_config.json").unlink()
     with pytest.raises(loading.ModelLoadError, match="model_config.json"):
         ditto.load_model(directory)
 
 
 def test_missing_weights(tmp_path):
-    directory = copy_tiny(tmp_path)
+    directory = model_copy(tmp_path / "model")
     (directory / "model.safetensors").unlink()
     with pytest.raises(loading.ModelLoadError, match="model.safetensors"):
         ditto.load_model(directory)
@@ -103,30 +94,30 @@ def test_missing_weights(tmp_path):
 
 def test_malformed_config_json(tmp_path):
     with pytest.raises(loading.ModelLoadError, match="malformed config JSON .*line 1"):
-        ditto.load_model(copy_tiny(tmp_path, config_text='{"model_type": '))
+        ditto.load_model(model_copy(tmp_path / "model", config='{"model_type": '))
 
 
 def test_unsupported_model_type(tmp_path):
     with pytest.raises(loading.ModelLoadError, match="'autoencoder'"):
-        ditto.load_model(copy_tiny(tmp_path, config_text=tiny_config_with(model_type="autoencoder")))
+        ditto.load_model(model_copy(tmp_path / "model", config=dict(testing.tiny_config(), model_type="autoencoder")))
 
 
 def test_weights_that_do_not_match_the_config(tmp_path):
-    config = json.loads((loading.TINY_DIR / "model_config.json").read_text())
+    config = testing.tiny_config()
     config["model"]["diffusion"]["config"]["depth"] = 3
     with pytest.raises(loading.ModelLoadError, match="missing keys"):
-        ditto.load_model(copy_tiny(tmp_path, config_text=json.dumps(config)))
+        ditto.load_model(model_copy(tmp_path / "model", config=config))
 
 
 def test_t5_conditioner_without_the_sao_extra(tmp_path, monkeypatch):
-    config = json.loads((loading.TINY_DIR / "model_config.json").read_text())
+    config = testing.tiny_config()
     config["model"]["conditioning"]["configs"][0] = {"id": "prompt", "type": "t5",
                                                      "config": {"t5_model_name": "t5-base", "max_length": 128}}
     real_find_spec = loading.importlib.util.find_spec
     monkeypatch.setattr(loading.importlib.util, "find_spec",
                         lambda name, *a: None if name == "transformers" else real_find_spec(name, *a))
     with pytest.raises(loading.ModelLoadError, match=r"ditto-audio\[sao\]"):
-        ditto.load_model(copy_tiny(tmp_path, config_text=json.dumps(config)))
+        ditto.load_model(model_copy(tmp_path / "model", config=config))
 
 
 def test_hub_unreachable_while_offline(monkeypatch, tmp_path):
@@ -171,15 +162,12 @@ def test_a_model_carries_its_own_ditto_defaults(tiny, tmp_path):
     from ditto.optimize import default_lr
     copy = ditto.load_model(ditto.save_model(tiny, tmp_path / "copy"), device="cpu")
     assert (default_lr(copy), copy.defaults.max_iterations) == (0.3, 60)
-    config = json.loads((loading.TINY_DIR / "model_config.json").read_text())
+    config = testing.tiny_config()
     for entry, named in ((None, None), ({"lr": -1}, "ditto.lr"), ({"momentum": 0.9}, "valid keys: lr")):
-        directory = tmp_path / f"model-{named}"
-        directory.mkdir()
-        shutil.copy(loading.TINY_DIR / "model.safetensors", directory)
         changed = {k: v for k, v in config.items() if k != "ditto"}
         if entry is not None:
             changed["ditto"] = entry
-        (directory / "model_config.json").write_text(json.dumps(changed))
+        directory = model_copy(tmp_path / f"model-{named}", config=changed)
         if named is None:
             assert default_lr(ditto.load_model(directory, device="cpu")) == 5e-3
         else:

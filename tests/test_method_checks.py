@@ -27,13 +27,6 @@ SHORT = dict(prompt="solo piano", seconds_total=0.5, sample_size=11 * 2048, step
 WINDOW = ["--sample-size", str(22 * 2048), "--steps", "3", "--iterations", "2", "--quiet"]  # 1.02 s windows
 
 
-def no_model(monkeypatch):
-    """Loading a model fails the test: what is checked here must be checked before any model loads."""
-    def refuse(*args, **kwargs):
-        raise AssertionError("a model was loaded before the flags were checked")
-    monkeypatch.setattr(cli, "load_model", refuse)
-
-
 @pytest.fixture(scope="module")
 def opening(tmp_path_factory):
     """1 s of a stereo 220 Hz tone over seeded noise, as a float WAV (the reference extend continues)."""
@@ -53,8 +46,7 @@ def test_a_dense_onset_grid_is_refused_with_the_valid_range():
     assert len(objectives.Rhythm.from_tempo(1000, subdivision=6).onsets_s) > 0  # the finest valid grid builds
 
 
-def test_rhythm_recipe_refuses_a_dense_grid_in_one_line(tmp_path, capsys, monkeypatch):
-    no_model(monkeypatch)
+def test_rhythm_recipe_refuses_a_dense_grid_in_one_line(tmp_path, capsys, no_model):
     out = tmp_path / "run"
     code, _, last = run_in_process("rhythm", ["--bpm", "1000", "--subdivision", "10000000", *FAST, "--out", out],
                                    capsys)
@@ -255,8 +247,7 @@ def test_extend_reports_whole_piece_metrics(opening, tmp_path, capsys):
     (["--method", "guidance", "--time-budget", "5"], "--time-budget"),
     (["--max-windows", "0"], "--max-windows"),
 ])
-def test_extend_refuses_bad_method_flags_before_loading(tmp_path, capsys, monkeypatch, flags, named):
-    no_model(monkeypatch)
+def test_extend_refuses_bad_method_flags_before_loading(tmp_path, capsys, no_model, flags, named):
     out = tmp_path / "run"
     code, _, last = run_in_process("extend", ["--seconds", "5", *flags, *WINDOW, "--out", out], capsys)
     assert_one_line_error(code, last, named)
@@ -272,8 +263,7 @@ def test_extend_refuses_bad_method_flags_before_loading(tmp_path, capsys, monkey
     (["--method", "best-of-n", "--candidates", "0"], "--candidates"),
     (["--method", "best-of-n", "--time-budget", "-2"], "--time-budget"),
 ])
-def test_method_flags_are_named_and_checked_before_the_model_loads(tmp_path, capsys, monkeypatch, flags, named):
-    no_model(monkeypatch)
+def test_method_flags_are_named_and_checked_before_the_model_loads(tmp_path, capsys, no_model, flags, named):
     out = tmp_path / "run"
     code, _, last = run_in_process("intensity", [*flags, *FAST, "--out", out], capsys)
     assert_one_line_error(code, last, named)

@@ -13,13 +13,9 @@ import torch
 import torchaudio
 
 import objectives
+from helpers import batch, sine
 
 SR = 22050  # lower than SAO's 44.1 kHz to keep the tests fast; all features take sample_rate as an argument
-
-
-def sine(freq_hz, duration_s, amplitude=0.3, sample_rate=SR):
-    t = np.arange(int(duration_s * sample_rate)) / sample_rate
-    return (amplitude * np.sin(2 * np.pi * freq_hz * t)).astype(np.float32)
 
 
 def harmonic_note(midi_pitch, duration_s, amplitude=0.3, sample_rate=SR):
@@ -37,16 +33,11 @@ def note_sequence(note_s=0.25):
     return np.concatenate([harmonic_note(p, note_s) for p in NOTE_SEQUENCE])
 
 
-def batch(*clips):
-    """numpy clips of equal length -> (batch, 1, samples) tensor"""
-    return torch.from_numpy(np.stack(clips))[:, None]
-
-
 @pytest.fixture(scope="module")
 def aba_audio():
     """A-B-A: 440 Hz sine, white noise, 440 Hz sine; 1.5 s each."""
     rng = np.random.default_rng(0)
-    a = sine(440.0, 1.5)
+    a = sine(440.0, duration_s=1.5, sample_rate=SR, amplitude=0.3).numpy()
     b = (0.1 * rng.standard_normal(len(a))).astype(np.float32)
     return batch(np.concatenate([a, b, a]))
 
@@ -103,7 +94,7 @@ def test_target_curve_is_spread_over_any_clip_length():
     assert objectives.interpolate_curve(torch.tensor([-20.0]), 4).tolist() == [-20.0] * 4
     objective = objectives.Intensity([-30.0, -10.0])
     for seconds in (1, 3):  # one target, two clip lengths
-        x = batch(sine(440.0, seconds))
+        x = batch(sine(440.0, duration_s=seconds, sample_rate=SR, amplitude=0.3))
         assert objective(x, SR).shape == (1,)
 
 
@@ -112,7 +103,8 @@ def test_target_curve_is_spread_over_any_clip_length():
 
 @pytest.mark.parametrize("highpass_hz", [261.2, None])
 def test_440_hz_sine_chroma_peaks_at_a(highpass_hz):
-    energies = objectives.chroma(batch(sine(440.0, 1.0)), SR, highpass_hz=highpass_hz)  # (1, 12, frames)
+    a440 = batch(sine(440.0, duration_s=1.0, sample_rate=SR, amplitude=0.3))
+    energies = objectives.chroma(a440, SR, highpass_hz=highpass_hz)  # (1, 12, frames)
     assert (energies[0].argmax(dim=0) == objectives.PITCH_CLASSES.index("A")).all()
 
 
@@ -158,7 +150,7 @@ def test_melody_targets_ignore_frames_without_notes_and_truncate_long_notes():
     assert (targets.numpy() == np.where(centre_s < 0.5, 9, objectives.NO_MELODY)).all()
     top = objective.targets(frames, SR).numpy()
     assert (top == np.where(centre_s < 0.25, 9, 0)).all()  # C5 (72) is above A4 (69) from 0.25 s on
-    assert objective(batch(sine(440.0, 1.0)), SR).shape == (1,)
+    assert objective(batch(sine(440.0, duration_s=1.0, sample_rate=SR, amplitude=0.3)), SR).shape == (1,)
 
 
 def test_text_note_list_parses():
@@ -306,7 +298,7 @@ def test_batch_items_are_independent(name):
 
 def test_short_audio_forms_gain_leading_dims():
     objective = objectives.Intensity([-20.0])
-    clip = torch.from_numpy(sine(440.0, 1.0))
+    clip = sine(440.0, duration_s=1.0, sample_rate=SR, amplitude=0.3)
     assert objective(clip, SR).shape == (1,)  # (samples,)
     assert objective(clip.expand(2, -1), SR).shape == (1,)  # (channels, samples): one stereo clip
     assert objective(clip, SR) == objective(clip[None, None], SR)

@@ -6,20 +6,11 @@ from ditto.sat import k_sampling  # k-diffusion 0.1.1, or the copy SAT 0.0.20 ve
 
 import ditto
 from ditto import sampling
-from ditto.generation import SamplerConfig, SpeedConfig, build_conditioning, decode, sample_latents
+from ditto.generation import SamplerConfig
 from ditto.optimize import SavedBytes
+from helpers import chain_loss
 
 FRAMES = 4  # latent frames: 4 x 2048 samples
-
-
-def chain_loss(model, x_T, config, *, noise_seed=7, decoder_checkpointing=False, checkpoint=False):
-    """A fixed linear functional of the decoded audio, so gradients are comparable across runs."""
-    cond = build_conditioning(model, "solo piano", seconds_total=1.0)
-    speed = SpeedConfig.plain(checkpoint=checkpoint)
-    with ditto.sat.set_decoder_checkpointing(model, decoder_checkpointing):
-        audio = decode(model, sample_latents(model, x_T, cond, config, speed=speed, noise_seed=noise_seed))
-    weights = torch.linspace(-1.0, 1.0, audio.numel(), dtype=audio.dtype).reshape(audio.shape)
-    return (audio * weights).sum()
 
 
 def grad_of(model, x_T, config, **kwargs):

@@ -16,8 +16,9 @@ import torch
 import ditto
 import objectives
 from ditto import sat as sat_adapter
-from ditto.generation import SamplerConfig, SpeedConfig, build_conditioning, decode, sample_latents
+from ditto.generation import SamplerConfig
 from ditto.optimize import SavedBytes
+from helpers import chain_loss
 
 NEW = sat_adapter.SAT_0_0_20
 SHORT = dict(sample_size=8192, seconds_total=1.0, steps=6, sigma_min=0.3, sigma_max=500.0, cfg_scale=7.0)
@@ -105,18 +106,11 @@ def test_posterior_mean_is_the_noise_free_posterior_sample(tiny, monkeypatch):
     assert mean.shape == (2, tiny.latent_channels, 4)
 
 
-def chain_loss(model, x_T, decoder_checkpointing):
-    config = SamplerConfig(sampler="dpmpp-2m", steps=4, cfg_scale=7.0)
-    cond = build_conditioning(model, "solo piano", seconds_total=1.0)
-    with sat_adapter.set_decoder_checkpointing(model, decoder_checkpointing):
-        audio = decode(model, sample_latents(model, x_T, cond, config, speed=SpeedConfig.plain(checkpoint=True)))
-    return (audio * torch.linspace(-1, 1, audio.numel()).reshape(audio.shape)).sum()
-
-
 def saved_and_grad(model, decoder_checkpointing):
     x_T = torch.randn(1, model.latent_channels, 22, generator=torch.Generator().manual_seed(0), requires_grad=True)
     with SavedBytes() as saved:
-        loss = chain_loss(model, x_T, decoder_checkpointing)
+        config = SamplerConfig(sampler="dpmpp-2m", steps=4, cfg_scale=7.0)
+        loss = chain_loss(model, x_T, config, checkpoint=True, decoder_checkpointing=decoder_checkpointing)
     loss.backward()
     return saved.total, x_T.grad
 

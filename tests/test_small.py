@@ -2,7 +2,6 @@
 seconds_total only) generates exactly as stable-audio-tools does, its defaults are the model card's, and its pickle
 checkpoint is refused with the way out, which `python -m ditto.convert` provides."""
 
-import json
 import runpy
 import shutil
 import sys
@@ -14,21 +13,16 @@ from huggingface_hub.errors import EntryNotFoundError
 
 import ditto
 import objectives
-from ditto import convert, loading
+import twins
+from ditto import convert, loading, testing
 from ditto import sat as sat_adapter
 from ditto.loading import ModelDefaults, ModelLoadError
+from helpers import assert_same_audio, model_config, model_copy, pickle_folder
 
 REPO = Path(__file__).resolve().parents[1]
 # 4 latent frames, the model card's 8 steps without guidance: fast on 2 cores
 SHORT = dict(sample_size=8192, seconds_total=1.0, steps=8, cfg_scale=1.0)
 SMALL_DEFAULTS = ModelDefaults(lr=0.3, max_iterations=60, sampler="pingpong", steps=8, cfg_scale=1.0)
-
-
-def assert_same_audio(ours, reference):
-    """Bit for bit, on either SAT release (as tests/test_generation.py)."""
-    assert ours.shape == reference.shape
-    assert reference.abs().max() > 0
-    assert torch.equal(ours, reference), (ours - reference).abs().max()
 
 
 def short_generation(model):
@@ -92,15 +86,9 @@ def test_seconds_start_is_refused_where_the_model_has_no_conditioner_for_it(tiny
 
 
 def sao_small_config(**ditto_entry) -> dict:
-    """SAO Small's hub config as far as the defaults read it (its T5 prompt, seconds_total only, rf_denoiser)."""
-    config = {"model_type": "diffusion_cond", "sample_size": 524288, "sample_rate": 44100, "audio_channels": 2,
-              "model": {"conditioning": {"configs": [
-                  {"id": "prompt", "type": "t5", "config": {"t5_model_name": "t5-base", "max_length": 64}},
-                  {"id": "seconds_total", "type": "number", "config": {"min_val": 0, "max_val": 256}}],
-                  "cond_dim": 768},
-                  "diffusion": {"diffusion_objective": "rf_denoiser", "type": "dit",
-                                "cross_attention_cond_ids": ["prompt", "seconds_total"],
-                                "global_cond_ids": ["seconds_total"]}}}
+    """SAO Small's hub config (tests/twins.py; its T5 prompt, seconds_total only, rf_denoiser), with `ditto_entry`
+    as its "ditto" entry if any."""
+    config = twins.sao_small_config()
     if ditto_entry:
         config["ditto"] = ditto_entry
     return config
@@ -116,7 +104,7 @@ def test_sao_small_without_a_ditto_entry_gets_the_model_card_defaults():
     flow = sao_small_config()
     flow["model"]["diffusion"]["diffusion_objective"] = "rectified_flow"
     assert ModelDefaults.from_config(flow, "flow") == ModelDefaults()
-    tiny_defaults = ModelDefaults.from_config(json.loads((loading.TINY_DIR / "model_config.json").read_text()), "t")
+    tiny_defaults = ModelDefaults.from_config(testing.tiny_config(), "t")
     assert (tiny_defaults.steps, tiny_defaults.cfg_scale, tiny_defaults.sampler) == (None, None, None)
 
 
@@ -133,25 +121,17 @@ def test_sao_small_without_a_ditto_entry_gets_the_model_card_defaults():
     (dict(temperature=1.0), "valid keys: lr, max_iterations, sampler, steps, cfg_scale"),
 ])
 def test_bad_model_defaults_fail_at_load_in_one_line(tmp_path, tiny_small_dir, entry, named):
-    config = json.loads((tiny_small_dir / "model_config.json").read_text())
+    config = model_config(tiny_small_dir)
     config["ditto"] = entry
-    directory = tmp_path / "model"
-    directory.mkdir()
-    shutil.copy(tiny_small_dir / "model.safetensors", directory)
-    (directory / "model_config.json").write_text(json.dumps(config))
     with pytest.raises(ModelLoadError) as info:
-        ditto.load_model(directory, device="cpu")
+        ditto.load_model(model_copy(tmp_path / "model", tiny_small_dir, config=config), device="cpu")
     assert named in str(info.value) and "\n" not in str(info.value)
 
 
 @pytest.fixture()
-def small_pickle_dir(tiny_small, tiny_small_dir, tmp_path):
+def small_pickle_dir(tiny_small, tmp_path):
     """The tiny Small as its hub repo ships: model_config.json + a pickle model.ckpt of {"state_dict": ...}."""
-    directory = tmp_path / "stable-audio-open-small"
-    directory.mkdir()
-    shutil.copy(tiny_small_dir / "model_config.json", directory)
-    torch.save({"state_dict": tiny_small.sat.state_dict()}, directory / "model.ckpt")
-    return directory
+    return pickle_folder(tiny_small, tmp_path / "stable-audio-open-small")
 
 
 def test_pickle_is_refused_with_the_way_out(small_pickle_dir):

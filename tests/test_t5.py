@@ -6,9 +6,6 @@ text is encoded once per run (not per iteration), and DITTO through SAO Small's 
 an fp32 decoder (within FP16_FACTOR of its metric after ITERATIONS iterations).
 """
 
-import json
-import shutil
-
 import pytest
 import torch
 
@@ -16,6 +13,7 @@ import ditto
 import objectives
 from ditto import sat as sat_adapter
 from ditto.loading import ModelLoadError
+from helpers import assert_same_audio, model_config, model_copy
 
 # 4 latent frames; SAT's function defaults (sigma 0.01..100, cfg 6) are not ditto's (0.3..500, the model's cfg)
 SHORT = dict(sample_size=8192, seconds_total=1.0, sigma_min=0.3, sigma_max=500.0)
@@ -63,7 +61,7 @@ def test_twins_have_the_real_models_structure(sao_1_0, sao_small):
 def test_sao_1_0_twin_generates_as_sat(sao_1_0, case):
     kwargs = dict(SHORT, **case)
     ours = ditto.generate(sao_1_0, "warm orchestral pad", **kwargs)
-    assert torch.equal(ours, sat_adapter.reference_generate(sao_1_0, "warm orchestral pad", **kwargs))
+    assert_same_audio(ours, sat_adapter.reference_generate(sao_1_0, "warm orchestral pad", **kwargs))
 
 
 @pytest.mark.parametrize("case", [
@@ -76,7 +74,7 @@ def test_sao_1_0_twin_generates_as_sat(sao_1_0, case):
 def test_sao_small_twin_generates_as_sat(sao_small, case):
     kwargs = dict(SHORT, steps=8, **case)
     ours = ditto.generate(sao_small, "slow jazz piano", **kwargs)
-    assert torch.equal(ours, sat_adapter.reference_generate(sao_small, "slow jazz piano", **kwargs))
+    assert_same_audio(ours, sat_adapter.reference_generate(sao_small, "slow jazz piano", **kwargs))
 
 
 def test_precomputed_conditioning_tensors_are_what_t5_gives(sao_1_0, t5_base):
@@ -126,13 +124,9 @@ def test_fp16_vae_controls_as_well_as_an_fp32_decoder(sao_small, sao_small_dir, 
     """SAO Small decodes in fp16 ("model_half"), so DITTO backpropagates through an fp16 decoder: after ITERATIONS
     iterations its intensity error is within FP16_FACTOR of the same run through an fp32 decoder (the same weights,
     "model_half": false), which itself falls well below its baseline."""
-    fp32_dir = tmp_path / "fp32"
-    fp32_dir.mkdir()
-    config = json.loads((sao_small_dir / "model_config.json").read_text())
+    config = model_config(sao_small_dir)
     config["model"]["pretransform"]["model_half"] = False
-    (fp32_dir / "model_config.json").write_text(json.dumps(config))
-    shutil.copyfile(sao_small_dir / "model.safetensors", fp32_dir / "model.safetensors")
-    fp32 = ditto.load_model(fp32_dir, device="cpu")
+    fp32 = ditto.load_model(model_copy(tmp_path / "fp32", sao_small_dir, config=config), device="cpu")
     assert sat_adapter.vae_dtype(fp32) == torch.float32
     objective = objectives.Intensity.from_shape("crescendo", low_db=-40.0, high_db=-10.0)
     metric = "intensity_mse_db2"
@@ -157,14 +151,10 @@ def test_a_cpu_without_fp16_says_what_to_do(sao_small_dir, monkeypatch):
 
 def test_t5_missing_from_the_cache_is_one_line(sao_1_0_dir, tmp_path):
     """Offline, a T5 the cache lacks ("t5-small" here: only "t5-base" is cached) is named with the fix in one line."""
-    directory = tmp_path / "model"
-    directory.mkdir()
-    config = json.loads((sao_1_0_dir / "model_config.json").read_text())
+    config = model_config(sao_1_0_dir)
     config["model"]["conditioning"]["configs"][0]["config"]["t5_model_name"] = "t5-small"
-    (directory / "model_config.json").write_text(json.dumps(config))
-    shutil.copyfile(sao_1_0_dir / "model.safetensors", directory / "model.safetensors")
     with pytest.raises(ModelLoadError) as info:
-        ditto.load_model(directory, device="cpu")
+        ditto.load_model(model_copy(tmp_path / "model", sao_1_0_dir, config=config), device="cpu")
     message = str(info.value)
     assert "'t5-small'" in message and "HF_HUB_OFFLINE=1" in message and "hf download t5-small" in message
     assert "\n" not in message

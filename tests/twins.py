@@ -17,12 +17,13 @@ The tokenizer is built at test time (a tokenizer saved by one transformers major
 
 from __future__ import annotations
 
-import copy
 import json
 import shutil
 from pathlib import Path
 
 import torch
+
+from ditto import testing
 
 T5_SHA = "d1ff0c0ffee0d1ff0c0ffee0d1ff0c0ffee0d1ff"  # any 40-hex revision: refs/main points at it
 WORDS = ("solo piano techno drums string quartet jazz trio ambient pad lo-fi hip hop orchestral rock guitar "
@@ -69,12 +70,6 @@ def write_t5_base(cache: Path, *, seed: int = 0) -> Path:
     return snapshot
 
 
-def _tiny_config() -> dict:
-    from ditto import loading
-
-    return json.loads((loading.TINY_DIR / "model_config.json").read_text())
-
-
 def _t5_prompt(max_length: int) -> dict:
     return {"id": "prompt", "type": "t5", "config": {"t5_model_name": "t5-base", "max_length": max_length}}
 
@@ -88,7 +83,7 @@ def sao_1_0_config() -> dict:
     tokens of T5's width 768 left unprojected (`project_cond_tokens` false), so cross-attention has 768 / 64 = 12
     key/value heads for the DiT's 24 query heads of 64, as SAO 1.0 (whose width 1536 this needs: SAT repeats each
     key/value head a whole number of times); one layer with a narrow feed-forward, the tiny VAE."""
-    config = _tiny_config()
+    config = testing.tiny_config()
     config.pop("ditto", None)
     config["sample_size"] = 2097152
     config["model"]["conditioning"] = {"configs": [_t5_prompt(128), _seconds("seconds_start", 512),
@@ -107,7 +102,7 @@ def sao_small_config() -> dict:
     """SAO Small in kind: rf_denoiser, T5 prompt of 64 tokens, seconds_total in [0, 256] (no seconds_start),
     `qk_norm` "ln", `project_cond_tokens` left to its default (true), the VAE in fp16 ("model_half") and not
     iterated over the batch; a one-layer DiT, the tiny VAE, no "ditto" entry (the model card's defaults apply)."""
-    config = _tiny_config()
+    config = testing.tiny_config()
     config.pop("ditto", None)
     config["sample_size"] = 524288
     config["model"]["pretransform"]["model_half"] = True
@@ -128,17 +123,7 @@ def write_twin(config: dict, directory: Path, *, seed: int = 3, std: float = 0.0
     """`config` built with the tiny model's trained VAE and seeded random conditioners and DiT (zero layers
     filled), saved as `model_config.json` + `model.safetensors`. The T5 cache must be in place (SAT loads T5 while
     building the conditioner)."""
-    import ditto
-    from ditto import loading
-
-    torch.manual_seed(seed)
-    sat = ditto.sat.build_model(copy.deepcopy(config))
-    tiny = ditto.load_model("tiny", device="cpu")
-    vae = {k: v for k, v in ditto.sat.state_dict(tiny).items() if k.startswith("pretransform.")}
-    sat.load_state_dict(vae, strict=False)
-    loading.fill_zero_weights(sat.model, std, torch.Generator().manual_seed(seed))
-    model = loading.Model(sat=sat.eval(), config=config, source="twin", device=torch.device("cpu"))
-    return ditto.save_model(model, directory)
+    return testing.tiny_twin(config, directory, seed=seed, std=std, keep=("pretransform.",))
 
 
 def write_hub_repo(cache: Path, repo_id: str, directory: Path, sha: str = "5ca1ab1e" * 5) -> Path:

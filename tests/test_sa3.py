@@ -263,19 +263,21 @@ def test_decoder_gradient_matches_finite_differences(small_dir):
     assert abs(analytic - numeric) <= 2e-4 * abs(numeric), (analytic, numeric)
 
 
-def test_ditto_through_pingpong_lowers_the_intensity_error(small):
-    """DITTO with the model's own sampling (pingpong, 8 steps, CFG 1): x_T and the per-step noises are optimized
-    and the intensity error toward the baseline's own loudness curve 4 dB lower falls. On this random twin the
-    decoded level barely follows the latents (its SAME blocks are normalised and random), so the cut is small
-    (measured 0.85x of the loss after 5 iterations; the issue's 3x is not reached on it, docs/models.md)."""
-    baseline = ditto.generate(small, "solo piano", seed=0, **SHORT)[..., :int(SHORT["seconds_total"] * 44100)]
+@pytest.mark.parametrize("kind", ["small", "medium"])
+def test_ditto_through_pingpong_cuts_the_intensity_error_3x(request, kind):
+    """DITTO with the model's own sampling (pingpong, 8 steps, CFG 1), x_T and the per-step noises optimized, on
+    0.5 s: the intensity error toward the baseline's own loudness curve 4 dB lower falls at least 3x in 5
+    iterations, on both formats (measured on these twins: small 4.84 -> 0.218, medium 15.7 -> 0.423)."""
+    model = request.getfixturevalue(kind)
+    baseline = ditto.generate(model, "solo piano", seed=0, **SHORT)[..., :int(SHORT["seconds_total"] * 44100)]
     target = objectives.Intensity(objectives.Intensity.from_audio(baseline, 44100).target_db - 4.0)
-    result = ditto.optimize(small, target, prompt="solo piano", iterations=5, lr=0.3, progress=False, **SHORT)
+    result = ditto.optimize(model, target, prompt="solo piano", iterations=5, lr=0.3, progress=False, **SHORT)
     assert result.variables == ["x_T", "noises"]
     assert result.settings["sampler"] == "pingpong" and result.settings["steps"] == 8
     assert result.settings["cfg_scale"] == 1.0
-    print(f"DITTO intensity loss {result.losses[0]:.4g} -> {min(result.losses):.4g}")
-    assert min(result.losses) <= 0.95 * result.losses[0], result.losses
+    print(f"{kind}: DITTO intensity loss {result.losses[0]:.4g} -> {min(result.losses):.4g} "
+          f"({result.losses[0] / min(result.losses):.1f}x)")
+    assert min(result.losses) * 3 <= result.losses[0], result.losses
     assert result.improved
 
 

@@ -192,6 +192,69 @@ def test_generation_is_padded_masked_and_zeroed_past_the_valid_length(small):
     assert_same_audio(ours, sat_adapter.reference_generate(small, "rain", **kwargs))
 
 
+@pytest.fixture
+def length_shifted(small):
+    """The small twin with a length-dependent sampling schedule (SAT's `LogSNRShift` at rate 1, as a
+    `sampling_distribution_shift_options` would build it), so that items of different seconds_total run different
+    time grids; Stable Audio 3's default (rate 0) gives every item the same grid."""
+    from stable_audio_tools.inference.sampling import LogSNRShift
+
+    default = small.sat.sampling_dist_shift
+    small.sat.sampling_dist_shift = LogSNRShift(anchor_length=8, rate=1.0)
+    yield small
+    small.sat.sampling_dist_shift = default
+
+
+@pytest.mark.parametrize("options", [dict(sampler="pingpong"), dict(sampler="euler"),
+                                     dict(sampler="pingpong", cfg_scale=3.0)], ids=["pingpong", "euler", "apg"])
+def test_a_batch_of_different_seconds_total_equals_sat(length_shifted, options):
+    """seconds_total per item (SAT's conditioning dicts per item): one time grid per item from its effective
+    length, attention masked and the audio zeroed past each item's own 6 s of headroom; bitwise as SAT."""
+    model = length_shifted
+    kwargs = {"sample_size": 80 * STRIDE, "seconds_total": [0.3, 1.3], "batch_size": 2, "steps": 8, "seed": 5,
+              "cfg_scale": 1.0, **options}
+    mask, lengths = sat_adapter.varlen(model, [0.3, 1.3], 2, 80)
+    assert lengths.tolist() == [4, 14] and mask.sum(dim=1).tolist() == [68, 78]
+    grid = sat_adapter.flow_grid(model, options["sampler"], 8, 1.0, 80, effective_seq_len=lengths)
+    assert grid.shape == (2, 9) and not torch.equal(grid[0], grid[1])
+    ours = ditto.generate(model, "warm ambient pad", **kwargs)
+    for item, valid in enumerate((68, 78)):
+        assert ours[item, :, valid * STRIDE:].abs().max() == 0 and ours[item, :, :valid * STRIDE].abs().max() > 0
+    assert_same_audio(ours, sat_adapter.reference_generate(model, "warm ambient pad", **kwargs))
+
+
+@pytest.mark.parametrize("seconds_total, message", [
+    ([0.5], r"a list of one per batch item \(2\), got 1 values"),
+    ([0.5, float("nan")], r"batch item 1: seconds_total must be a finite number > 0, got nan"),
+    ([0.5, 121.0], r"batch item 1: seconds_total 121.0 is longer than the 120.001 s generation window"),
+])
+def test_bad_per_item_seconds_total_is_one_line(small, seconds_total, message):
+    with pytest.raises(ValueError, match=message) as info:
+        ditto.generate(small, "rain", seconds_total=seconds_total, batch_size=2, steps=1)
+    assert "\n" not in str(info.value)
+
+
+def test_per_item_grids_need_euler_or_pingpong(length_shifted):
+    with pytest.raises(ValueError, match=r"sampler 'dpmpp' does not take; use euler or pingpong") as info:
+        ditto.generate(length_shifted, "rain", sample_size=16 * STRIDE, seconds_total=[0.3, 1.3], batch_size=2,
+                       steps=2, sampler="dpmpp")
+    assert "\n" not in str(info.value)
+
+
+def test_generation_reaches_the_models_maximum_duration(small):
+    """The small format's whole window (sample_size 120 s): generated, valid to its end (SAME pads its decode to
+    whole 32-frame chunks, zeroed); one second more is a one-line error naming the window."""
+    window = small.sample_size
+    assert window == 1292 * STRIDE and window / small.sample_rate >= 120.0
+    audio = ditto.generate(small, "rain", seconds_total=120.0, steps=2, sampler="euler", seed=1)
+    assert torch.isfinite(audio).all() and audio[..., window - small.sample_rate:window].abs().min(-1).values.max() > 0
+    assert audio[..., window:].abs().max() == 0
+    with pytest.raises(ValueError, match=r"seconds_total 121.0 is longer than the 120.001 s generation window") \
+            as info:
+        ditto.generate(small, "rain", seconds_total=121.0, steps=2)
+    assert "\n" not in str(info.value)
+
+
 def test_output_follows_prompt_and_seconds_total(small):
     audio = short_audio(small)
     assert not torch.equal(audio, ditto.generate(small, "techno drums", seed=3, **SHORT))

@@ -374,25 +374,48 @@ CONTROL_RECIPES = {"intensity": ["--shape", "swell"], "melody": ["--notes", "C5:
                    "pitch": ["--notes", "C4:0.25 C5:0.25", "--hop", "0.04"]}
 
 
+def assert_metrics_improve(metrics: dict, what: str) -> None:
+    """Every metric of {"before": {...}, "after": {...}} moves the way its declaration says is better."""
+    assert metrics["before"] and metrics["before"].keys() == metrics["after"].keys(), metrics
+    for name, before in metrics["before"].items():
+        after = metrics["after"][name]
+        print(f"{what}: {name} {before:.4g} -> {after:.4g}")
+        better = after > before if objectives.metric_info(name).higher_is_better else after < before
+        assert better, (what, name, before, after)
+
+
 @pytest.mark.parametrize("name", sorted(CONTROL_RECIPES))
-def test_control_recipes_run_on_stable_audio_3(small_dir, tmp_path, name, capsys):
-    """Every control recipe, in process, with --model the twin's folder: 2 DITTO iterations on 0.5 s."""
-    from recipe_runs import FAST, run_in_process
+def test_control_recipes_improve_their_metric_on_stable_audio_3(small_dir, tmp_path, name, capsys):
+    """Every control recipe, in process, with --model the twin's folder and its own sampling (pingpong, 8 steps):
+    5 DITTO iterations at lr 0.3 on 0.5 s move every metric in report.json the better way (measured on this twin:
+    intensity 79.4 -> 70.2 dB², melody accuracy 2.3 -> 29.5 %, structure 0.020 -> 0.013, rhythm onset F1 0.44 ->
+    0.50, brightness 1349 -> 1296 st², pitch accuracy 7.7 -> 53.8 %)."""
+    from recipe_runs import run_in_process
 
     out = tmp_path / name
-    code, _, last = run_in_process(name, ["--model", small_dir, *CONTROL_RECIPES[name], *FAST, "--out", out], capsys)
+    settings = ["--seconds", "0.5", "--fit-window", "--iterations", "5", "--lr", "0.3", "--quiet"]
+    code, _, last = run_in_process(name, ["--model", small_dir, *CONTROL_RECIPES[name], *settings, "--out", out],
+                                   capsys)
     assert code == 0, last
     report = json.loads((out / "report.json").read_text())
-    assert report["settings"]["model"] == str(small_dir) and len(report["losses"]) == 2
+    assert report["settings"]["model"] == str(small_dir) and len(report["losses"]) == 5
     assert report["settings"]["sampler"] == "pingpong" and torch.load(out / "x_T.pt")["x_T"].shape[1] == 256
+    with capsys.disabled():
+        assert_metrics_improve(report["metrics"], name)
 
 
-def test_guidance_and_best_of_n_run_on_stable_audio_3(small):
+def test_guidance_and_best_of_n_improve_their_metric_on_stable_audio_3(small):
+    """Guidance (euler, 8 steps, scale 10) and best-of-4 (euler: candidates differ in x_T alone, which pingpong's
+    first step weighs by 1 - t_1 = 0.006, so best-of-N on pingpong renders the same audio for every seed) lower
+    the intensity error (measured: guidance 87.9 -> 50.9 dB², best-of-4 87.9 -> 82.6 dB², seed 3)."""
     from ditto import methods
 
     target = objectives.Intensity.from_shape("crescendo")
-    guided = methods.guide(small, target, prompt="solo piano", sampler="euler", steps=3, progress=False, **SHORT)
-    assert len(guided.losses) == 2 and guided.audio.shape == (1, 2, 22050)
-    best = methods.best_of_n(small, target, prompt="solo piano", n=2, progress=False, **SHORT)
-    assert len(best.losses) == 2 and best.settings["best_seed"] in (0, 1)
+    guided = methods.guide(small, target, prompt="solo piano", sampler="euler", steps=8, scale=10.0,
+                           progress=False, **SHORT)
+    assert len(guided.losses) == 7 and guided.audio.shape == (1, 2, 22050)
+    assert_metrics_improve(guided.metrics, "guidance")
+    best = methods.best_of_n(small, target, prompt="solo piano", n=4, sampler="euler", progress=False, **SHORT)
+    assert len(best.losses) == 4 and best.settings["best_seed"] in (1, 2, 3)
     assert best.audio.shape == (1, 2, 22050)
+    assert_metrics_improve(best.metrics, "best-of-N")

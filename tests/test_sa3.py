@@ -290,6 +290,25 @@ def test_decoder_noise_is_seeded_while_optimizing(small):
     assert not torch.equal(first, sat_adapter.decode(small, latents, noise_seed=10))
 
 
+def test_optimizing_decodes_a_deterministic_function_of_the_variables(small):
+    """While optimizing, the decoder's noise comes from the run's seeded source (seed + 2): the same variables give
+    the same audio at every evaluation, whatever the global RNG holds between them (drawn from the global RNG, as
+    SAT decodes and `generate` does, they would differ)."""
+    from ditto.optimize import Start, build_problem
+
+    problem, _ = build_problem(small, objectives.Intensity.from_shape("crescendo"),
+                               Start(prompt="solo piano", **SHORT),
+                               SamplerConfig(sampler="pingpong", steps=8, cfg_scale=1.0), SpeedConfig.plain(),
+                               optimize_noise=True)
+    assert problem.decoder_noise_seed == 2
+    renders = []
+    for global_seed in (0, 1):
+        torch.manual_seed(global_seed)
+        with torch.no_grad():
+            renders.append(problem.features(problem.start())[1])
+    assert renders[0].abs().max() > 0 and torch.equal(renders[0], renders[1])
+
+
 def test_encoding_for_references_is_deterministic(small):
     """No VAE posterior (softnorm): encode(sample=False) is the encoding itself, its SAME encoder noise seeded, the
     global RNG left as it was; 256 channels, not the half that `.chunk(2)` of a VAE's mean and scale would give."""

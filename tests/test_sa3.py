@@ -234,6 +234,13 @@ def test_bad_per_item_seconds_total_is_one_line(small, seconds_total, message):
     assert "\n" not in str(info.value)
 
 
+def test_optimize_takes_one_seconds_total(small):
+    with pytest.raises(ValueError, match=r"seconds_total must be one number for a run .* got \[0.3, 0.5\]") as info:
+        ditto.optimize(small, objectives.Intensity.from_shape("crescendo"), prompt="rain", sample_size=16 * STRIDE,
+                       seconds_total=[0.3, 0.5], batch_size=2, iterations=1, progress=False)
+    assert "\n" not in str(info.value)
+
+
 def test_per_item_grids_need_euler_or_pingpong(length_shifted):
     with pytest.raises(ValueError, match=r"sampler 'dpmpp' does not take; use euler or pingpong") as info:
         ditto.generate(length_shifted, "rain", sample_size=16 * STRIDE, seconds_total=[0.3, 1.3], batch_size=2,

@@ -471,8 +471,9 @@ def generate(model: Model, prompt: str, *, seconds_start: float = 0, seconds_tot
     timing condition) to that window's length; a list gives one per batch item (SAT's conditioning dicts per item:
     Stable Audio 3 then runs one time grid per item, with euler or pingpong, and zeroes each item past its own
     length). `cut_to_seconds_total` trims the output to `seconds_total` (a list's longest), like the SAT UI.
-    `sampler`, `steps` and `cfg_scale` left None take the model's own defaults (`model.defaults`: SAO Small's pingpong, 8 steps, CFG 1), else SAT's: "dpmpp-3m-sde" (v models) or "pingpong" (flows, which
-    SAT runs for any sampler name it does not know), 100 steps, CFG 7. Further keyword arguments:
+    `sampler`, `steps` and `cfg_scale` left None take the model's own defaults (`model.defaults`: SAO Small's
+    pingpong, 8 steps, CFG 1), else SAT's: "dpmpp-3m-sde" (v models) or "pingpong" (flows, which SAT runs for any
+    sampler name it does not know), 100 steps, CFG 7. Further keyword arguments:
     - the other `SamplerConfig` fields: `apg_scale` blends CFG with APG as SAT 0.0.20 does (None: the installed
       SAT's default, 1 on 0.0.20; 0.0.19 has plain CFG only and takes 0), `schedule` (ScheduleName);
     - the `SpeedConfig` fields `checkpoint`,

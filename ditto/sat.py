@@ -471,8 +471,8 @@ def has_inpaint_inputs(model) -> bool:
 
 def generation_sample_size(model, sample_size: int, seconds_total: float) -> int:
     """The audio length SAT's `generate_diffusion_cond` generates for a variable-length model: seconds_total (the
-    batch's longest) + 6 s, rounded up to the pretransform's downsampling ratio (times the latent chunk of an encoder with chunked
-    attention), capped at `sample_size`; `sample_size` itself for other models."""
+    batch's longest) + 6 s, rounded up to the pretransform's downsampling ratio (times the latent chunk of an
+    encoder with chunked attention), capped at `sample_size`; `sample_size` itself for other models."""
     if not is_varlen(model) or seconds_total <= 0:
         return sample_size
     target = int((seconds_total + DURATION_PADDING_SEC) * model.sat.sample_rate)

@@ -80,7 +80,7 @@ def check_timing(model: Model, name: str, seconds) -> None:
                          f"got {seconds!r}")
 
 
-def build_conditioning(model: Model, prompt: str, *, seconds_start: float = 0.0, seconds_total: float,
+def build_conditioning(model: Model, prompt: str, *, seconds_start: float = 0.0, seconds_total: float | list,
                        batch_size: int = 1, negative_prompt: str | None = None,
                        conditioning_tensors: dict | None = None, latent_frames: int | None = None) -> Conditioning:
     """Prompt + timing -> conditioning tensors, as SAT's `generate_diffusion_cond` computes them.
@@ -88,7 +88,7 @@ def build_conditioning(model: Model, prompt: str, *, seconds_start: float = 0.0,
     `conditioning_tensors` (SAT's argument of that name: conditioner id -> [tensor, mask]) replaces or adds
     entries of what the conditioner computes, e.g. precomputed T5 tokens for "prompt". A Stable Audio 3 model
     needs `latent_frames`, the chain's length: its inpaint inputs are zeros of that length, and its attention is
-    masked past seconds_total + 6 s (`sat.varlen`).
+    masked past seconds_total + 6 s (`sat.varlen`). `seconds_total` may be a list, one per batch item.
     """
     if not isinstance(prompt, str):
         raise ValueError(f"prompt must be a string, got {prompt!r}")
@@ -97,8 +97,10 @@ def build_conditioning(model: Model, prompt: str, *, seconds_start: float = 0.0,
     if negative_prompt is not None:
         check_prompt(model, "negative_prompt", negative_prompt)
     check_timing(model, "seconds_start", seconds_start)
-    check_timing(model, "seconds_total", seconds_total)
-    conditioning = [{"prompt": prompt, "seconds_start": seconds_start, "seconds_total": seconds_total}] * batch_size
+    totals = sat_adapter.per_item(seconds_total, batch_size)
+    for total in totals:
+        check_timing(model, "seconds_total", total)
+    conditioning = [{"prompt": prompt, "seconds_start": seconds_start, "seconds_total": total} for total in totals]
     zeros = {}
     if sat_adapter.has_inpaint_inputs(model) or sat_adapter.is_varlen(model):
         if not is_count(latent_frames, 1):
@@ -361,7 +363,8 @@ def decode(model: Model, latents: torch.Tensor, *, chunk_latents: int | None = N
 
 
 def resolve_length(model: Model, sample_size: int | None, seconds_start: float, seconds_total: float | None):
-    """Validated (sample_size in samples, seconds_total) with the model's window as the default."""
+    """Validated (sample_size in samples, seconds_total) with the model's window as the default. seconds_total
+    is one number here; `resolve_totals` takes one per batch item."""
     if sample_size is None:
         sample_size = model.sample_size
     if isinstance(sample_size, bool) or not isinstance(sample_size, (int, np.integer)) or sample_size <= 0 \
@@ -378,6 +381,25 @@ def resolve_length(model: Model, sample_size: int | None, seconds_start: float, 
     check_timing(model, "seconds_start", seconds_start)
     check_timing(model, "seconds_total", seconds_total)
     return int(sample_size), seconds_total
+
+
+def resolve_totals(model: Model, sample_size: int | None, seconds_start: float, seconds_total, batch_size: int):
+    """`resolve_length` for a seconds_total that may be a list or tuple of one value per batch item (SAT's
+    conditioning dicts per item): (sample_size, seconds_total as given or a list of floats). One-line ValueError
+    for a list of the wrong length or a bad value (named with its item)."""
+    if not isinstance(seconds_total, (list, tuple)):
+        return resolve_length(model, sample_size, seconds_start, seconds_total)
+    if len(seconds_total) != batch_size:
+        raise ValueError(f"seconds_total must be a number or a list of one per batch item ({batch_size}), got "
+                         f"{len(seconds_total)} values: {list(seconds_total)!r}")
+    resolved = []
+    for i, total in enumerate(seconds_total):
+        try:
+            sample_size, total = resolve_length(model, sample_size, seconds_start, total)
+        except ValueError as error:
+            raise ValueError(f"batch item {i}: {error}") from None
+        resolved.append(float(total))
+    return sample_size, resolved
 
 
 def check_window(model: Model, window: int, seconds_total: float) -> None:
@@ -445,7 +467,7 @@ GENERATE_OPTIONS = field_names(GenerateInputs)  # generate's keywords beyond Sam
 GENERATE_SPEED = ("checkpoint", "keep_steps", "autocast_bf16")  # the SpeedConfig fields generate honours
 
 
-def generate(model: Model, prompt: str, *, seconds_start: float = 0, seconds_total: float | None = None,
+def generate(model: Model, prompt: str, *, seconds_start: float = 0, seconds_total: float | list | None = None,
              sample_size: int | None = None, steps: int | None = None, cfg_scale: float | None = None,
              sampler: SamplerName | None = None, sigma_min: float = 0.3, sigma_max: float = 500.0,
              rho: float = 1.0, cfg_interval: tuple[float, float] = (0.0, 1.0), scale_phi: float = 0.0,
@@ -456,10 +478,12 @@ def generate(model: Model, prompt: str, *, seconds_start: float = 0, seconds_tot
     """Generate audio (batch, channels, samples); equals SAT's `generate_diffusion_cond` with the same arguments.
 
     `seed=-1` draws a random seed (as SAT). `sample_size` defaults to the model's window; `seconds_total` (the
-    timing condition) to that window's length. `cut_to_seconds_total` trims the output to `seconds_total`, like
-    the SAT UI. `sampler`, `steps` and `cfg_scale` left None take the model's own defaults (`model.defaults`:
-    SAO Small's pingpong, 8 steps, CFG 1), else SAT's: "dpmpp-3m-sde" (v models) or "pingpong" (flows, which
-    SAT runs for any sampler name it does not know), 100 steps, CFG 7. Further keyword arguments:
+    timing condition) to that window's length; a list gives one per batch item (SAT's conditioning dicts per item:
+    Stable Audio 3 then runs one time grid per item, with euler or pingpong, and zeroes each item past its own
+    length). `cut_to_seconds_total` trims the output to `seconds_total` (a list's longest), like the SAT UI.
+    `sampler`, `steps` and `cfg_scale` left None take the model's own defaults (`model.defaults`: SAO Small's
+    pingpong, 8 steps, CFG 1), else SAT's: "dpmpp-3m-sde" (v models) or "pingpong" (flows, which SAT runs for any
+    sampler name it does not know), 100 steps, CFG 7. Further keyword arguments:
     - the other `SamplerConfig` fields: `apg_scale` blends CFG with APG as SAT 0.0.20 does (None: the installed
       SAT's default, 1 on 0.0.20; 0.0.19 has plain CFG only and takes 0), `schedule` (ScheduleName);
     - the `SpeedConfig` fields `checkpoint`,
@@ -475,9 +499,10 @@ def generate(model: Model, prompt: str, *, seconds_start: float = 0, seconds_tot
         sampler=sampler, steps=steps, sigma_min=sigma_min, sigma_max=sigma_max, rho=rho, cfg_scale=cfg_scale,
         cfg_interval=cfg_interval, scale_phi=scale_phi, **split["sampling"]))
     config.validate(model)
-    sample_size, seconds_total = resolve_length(model, sample_size, seconds_start, seconds_total)
-    sample_size = sat_adapter.generation_sample_size(model, sample_size, seconds_total)  # SA3: seconds_total + 6 s
     check_start(batch_size, init_audio, init_noise_level)
+    sample_size, seconds_total = resolve_totals(model, sample_size, seconds_start, seconds_total, batch_size)
+    longest = max(sat_adapter.per_item(seconds_total, batch_size))
+    sample_size = sat_adapter.generation_sample_size(model, sample_size, longest)  # SA3: seconds_total + 6 s
     latent_shape = (batch_size, model.latent_channels, sample_size // model.latent_stride)
     extra = split["extra"]
     inputs = GenerateInputs(**{name: extra[name] for name in GENERATE_OPTIONS if name in extra})
@@ -500,7 +525,7 @@ def generate(model: Model, prompt: str, *, seconds_start: float = 0, seconds_tot
                          f"the model handles, e.g. the defaults (sigma_min=0.3, sigma_max=500.0, rho=1.0, "
                          f"scale_phi=0.0)")
     if cut_to_seconds_total:
-        audio = audio[..., :int(seconds_total * model.sample_rate)]
+        audio = audio[..., :int(longest * model.sample_rate)]
     return audio
 
 

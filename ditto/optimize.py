@@ -346,6 +346,9 @@ def build_problem(model: Model, objective: Objective, start: Start, sampling: Sa
     render_chain = sampling
     render_chain.validate(model)
     speed.validate()
+    if isinstance(start.seconds_total, (list, tuple)):
+        raise ValueError(f"seconds_total must be one number for a run (the span its loss sees), got "
+                         f"{list(start.seconds_total)!r}; generate takes one per batch item")
     sample_size, seconds_total = resolve_length(model, start.sample_size, start.seconds_start, start.seconds_total)
     check_window(model, sample_size, seconds_total)  # the loss sees the window only
     check_start(start.batch_size, start.init_audio, start.init_noise_level)

@@ -164,15 +164,15 @@ def _run_steps(step: tp.Callable, x: torch.Tensor, levels: torch.Tensor, *, chec
                progress: bool, hook: StepHook | None = None) -> torch.Tensor:
     """x <- step(x, i) from levels[i] to levels[i + 1] for every i, each step checkpointed from step `keep_steps` on
     when `checkpoint`, or run by `hook`."""
-    n = len(levels) - 1
+    n = levels.shape[-1] - 1
     for i in trange(n, disable=not progress):
         x = _run_step(step, x, i, checkpoint=checkpoint and i >= keep_steps, hook=hook, at=_at(levels, i))
     return x
 
 
 def _at(levels: torch.Tensor, i: int) -> Step:
-    """Step i of the grid `levels` (its len - 1 steps), as a hook sees it."""
-    return Step(i, len(levels) - 1, levels[i], levels[i + 1])
+    """Step i of the grid `levels` (steps + 1,), or of one grid per batch item (batch, steps + 1), as a hook sees it."""
+    return Step(i, levels.shape[-1] - 1, levels[..., i], levels[..., i + 1])
 
 
 def _to_d(x: torch.Tensor, sigma: torch.Tensor, denoised: torch.Tensor) -> torch.Tensor:
@@ -454,9 +454,19 @@ def sample_v_ddim(model: VelocityModel, x, steps: int, *, t_max: float = 1.0, ch
     return _run_steps(step, x, levels, checkpoint=checkpoint, keep_steps=keep_steps, progress=progress, hook=hook)
 
 
+def _per_item(t: torch.Tensor, i: int, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Column i of a (batch, steps + 1) grid of per-item times: (batch,) and broadcastable to x (SAT's cast)."""
+    column = t[:, i].to(x.dtype)
+    return column, column.view(-1, 1, 1)
+
+
 def sample_flow_euler(model: VelocityModel, x, t, *, checkpoint=False, keep_steps=0, progress=False, hook=None):
-    """Euler steps on a rectified flow dx/dt = v (SAT `sample_discrete_euler`)."""
+    """Euler steps on a rectified flow dx/dt = v (SAT `sample_discrete_euler`); `t` (steps + 1,) or one grid per
+    batch item (batch, steps + 1)."""
     def step(x, i):
+        if t.dim() == 2:
+            (t_curr, _), (_, t_next) = _per_item(t, i, x), _per_item(t, i + 1, x)
+            return x + (t_next - t_curr.view(-1, 1, 1)) * model(x, t_curr)
         t_curr = t[i] * torch.ones((x.shape[0],), dtype=x.dtype, device=x.device)
         return x + (t[i + 1] - t[i]) * model(x, t_curr)
 
@@ -522,16 +532,21 @@ def sample_flow_dpmpp(model: VelocityModel, x, t, *, direct: bool = False, check
 def sample_flow_pingpong(model: VelocityModel, x, t, *, noise: NoiseSource, checkpoint=False, keep_steps=0, progress=False):
     """Ping-pong sampling for distilled flows: denoise fully, re-noise to the next t (SAT `sample_flow_pingpong`).
 
-    The re-noising draws are what DITTO must freeze: they come from `noise`, a fixed source.
+    The re-noising draws are what DITTO must freeze: they come from `noise`, a fixed source. `t` (steps + 1,) or
+    one grid per batch item (batch, steps + 1).
     """
     ts = x.new_ones([x.shape[0]])
 
     def step(x, z, i):
+        if t.dim() == 2:
+            (t_curr, t_curr_b), (_, t_next) = _per_item(t, i, x), _per_item(t, i + 1, x)
+            denoised = x - t_curr_b * model(x, t_curr)
+            return (1 - t_next) * denoised + t_next * z
         denoised = x - t[i] * model(x, t[i] * ts)
         return (1 - t[i + 1]) * denoised + t[i + 1] * z
 
-    for i in trange(len(t) - 1, disable=not progress):
-        x = _run_step(step, x, noise(t[i], t[i + 1]), i, checkpoint=checkpoint and i >= keep_steps)
+    for i in trange(t.shape[-1] - 1, disable=not progress):
+        x = _run_step(step, x, noise(t[..., i], t[..., i + 1]), i, checkpoint=checkpoint and i >= keep_steps)
     return x
 
 

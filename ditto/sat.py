@@ -163,7 +163,7 @@ def resolved_apg_scale(apg_scale) -> float:
     return DEFAULT_APG_SCALE if apg_scale is None else float(apg_scale)
 
 
-def reference_generate(model, prompt: str, *, seconds_total: float, seconds_start: float = 0,
+def reference_generate(model, prompt: str, *, seconds_total: float | list[float], seconds_start: float = 0,
                        negative_prompt: str | None = None, sampler: str = "dpmpp-3m-sde", batch_size: int = 1,
                        conditioning_tensors: dict | None = None, apg_scale: float | None = None,
                        **kwargs) -> torch.Tensor:
@@ -171,19 +171,20 @@ def reference_generate(model, prompt: str, *, seconds_total: float, seconds_star
     the reference that `ditto.generate` equals. `conditioning_tensors` replaces conditioner outputs, as in
     `ditto.generate`; `apg_scale` None is the installed SAT's default; other keyword arguments are SAT's (steps,
     cfg_scale, seed, sample_size, ...). On 0.0.20 a flow model's `sigma_max` is capped at 1, as SAT's UI caps it
-    (0.0.20 would start its time grid at any larger value; 0.0.19 capped it itself)."""
+    (0.0.20 would start its time grid at any larger value; 0.0.19 capped it itself). `seconds_total` may be a
+    list, one per batch item, as SAT's conditioning dicts are."""
     check_apg_scale(apg_scale)
-    conditioning = [{"prompt": prompt, "seconds_start": seconds_start, "seconds_total": seconds_total}] * batch_size
+    totals = per_item(seconds_total, batch_size)
+    conditioning = [{"prompt": prompt, "seconds_start": seconds_start, "seconds_total": total} for total in totals]
     negative = None
     if negative_prompt is not None:
-        negative = [{"prompt": negative_prompt, "seconds_start": seconds_start,
-                     "seconds_total": seconds_total}] * batch_size
+        negative = [{**c, "prompt": negative_prompt} for c in conditioning]
     if conditioning_tensors is not None:
         conditioning_tensors = {**model.sat.conditioner(conditioning, model.device), **conditioning_tensors}
     if has_inpaint_inputs(model) or is_varlen(model):
         # Stable Audio 3's own call: zero inpaint inputs (SAT's generate raises KeyError 'inpaint_mask' without
         # them), the padding mask, the effective-length schedule and 6 s of padding.
-        sample_size = generation_sample_size(model, kwargs.get("sample_size", 2097152), seconds_total)
+        sample_size = generation_sample_size(model, kwargs.get("sample_size", 2097152), max(totals))
         zeros = inpaint_zeros(model, batch_size, sample_size // latent_stride(model))
         conditioning_tensors = {**model.sat.conditioner(conditioning, model.device), **zeros,
                                 **(conditioning_tensors or {})}
@@ -237,8 +238,9 @@ def flow_grid(model, sampler: str, steps: int, t_max: float, latent_frames: int,
     0.0.20: `build_schedule` with the model's `sampling_dist_shift` (default: log-SNR from 2 down to -6.2), for
     every flow sampler. 0.0.19: `sampling.rf_timesteps` (log-SNR from -6 to 2), and for rk4 a linear grid shifted by
     the training `dist_shift`. `effective_seq_len` (batch,) (Stable Audio 3: `varlen`) shifts the grid by the
-    valid length instead of `latent_frames`, as SAT does per batch item; ditto's batches share one
-    seconds_total, so the rows agree and the first is returned (a ValueError if they do not)."""
+    valid length instead of `latent_frames`, as SAT does per batch item: one grid when the rows agree, else the
+    (batch, steps + 1) grids, which SAT's euler and pingpong run (`PER_ITEM_GRID_SAMPLERS`; a ValueError for the
+    others)."""
     from . import sampling
 
     if SAT_0_0_20:
@@ -246,14 +248,26 @@ def flow_grid(model, sampler: str, steps: int, t_max: float, latent_frames: int,
                                effective_seq_len=effective_seq_len, fallback_seq_len=latent_frames,
                                include_endpoint=True, device=model.device)
         if grid.dim() == 2:
-            if not bool((grid == grid[:1]).all()):
-                raise ValueError("a batch with different seconds_total per item needs one time grid per item, "
-                                 "which ditto's samplers do not run; generate items of one seconds_total per batch")
-            grid = grid[0]
+            if bool((grid == grid[:1]).all()):
+                return grid[0]
+            if sampler not in PER_ITEM_GRID_SAMPLERS:
+                raise ValueError(f"a batch with different seconds_total per item runs one time grid per item, "
+                                 f"which sampler {sampler!r} does not take; use {' or '.join(PER_ITEM_GRID_SAMPLERS)}"
+                                 f", or one seconds_total per batch")
         return grid
     if sampler == "rk4":
         return time_shift(model, torch.linspace(t_max, 0, steps + 1), latent_frames)
     return sampling.rf_timesteps(steps, t_max)
+
+
+PER_ITEM_GRID_SAMPLERS = ("euler", "pingpong")  # SAT 0.0.20's flow samplers that take (batch, steps + 1) grids
+
+
+def per_item(seconds_total, batch_size: int) -> list:
+    """seconds_total as one value per batch item: a number repeated, or a list/tuple of batch_size values as given."""
+    if isinstance(seconds_total, (list, tuple)):
+        return list(seconds_total)
+    return [seconds_total] * batch_size
 
 
 def latent_stride(model) -> int:
@@ -456,9 +470,9 @@ def has_inpaint_inputs(model) -> bool:
 
 
 def generation_sample_size(model, sample_size: int, seconds_total: float) -> int:
-    """The audio length SAT's `generate_diffusion_cond` generates for a variable-length model: seconds_total +
-    6 s, rounded up to the pretransform's downsampling ratio (times the latent chunk of an encoder with chunked
-    attention), capped at `sample_size`; `sample_size` itself for other models."""
+    """The audio length SAT's `generate_diffusion_cond` generates for a variable-length model: seconds_total (the
+    batch's longest) + 6 s, rounded up to the pretransform's downsampling ratio (times the latent chunk of an
+    encoder with chunked attention), capped at `sample_size`; `sample_size` itself for other models."""
     if not is_varlen(model) or seconds_total <= 0:
         return sample_size
     target = int((seconds_total + DURATION_PADDING_SEC) * model.sat.sample_rate)
@@ -484,14 +498,15 @@ def _latent_align(pretransform) -> int:
     return max(1, layers[index].chunk_size // stride) if stride and stride > 0 else 1
 
 
-def varlen(model, seconds_total: float, batch_size: int, latent_frames: int
+def varlen(model, seconds_total: float | list[float], batch_size: int, latent_frames: int
            ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """(padding_mask (batch, latent_frames) bool or None, effective_seq_len (batch,) or None) of a variable-length
     model, as SAT's `sample_diffusion` computes them: the valid length is seconds_total's latents plus 6 s of
-    headroom (capped at latent_frames); the schedule's length is seconds_total's latents alone."""
+    headroom (capped at latent_frames); the schedule's length is seconds_total's latents alone. `seconds_total`
+    may be a list, one per item."""
     if not is_varlen(model):
         return None, None
-    conditioning = [{"seconds_total": seconds_total}] * batch_size
+    conditioning = [{"seconds_total": total} for total in per_item(seconds_total, batch_size)]
     ratio = model.sat.pretransform.downsampling_ratio
     lengths = _effective_seq_len(conditioning, model.sat.sample_rate, ratio, model.device)
     mask = None

@@ -108,6 +108,15 @@ def sa3_config(kind: str = "small", *, base: bool = False, repo_id: str = "stabi
     }
 
 
+def fill_std(name: str) -> float:
+    """The scale a zero-initialised tensor is filled at. SAME's branch outputs: its attention outputs at 5 so
+    that the latents, reached through differential attention over the new tokens, outweigh the mask noise; its
+    feed-forward outputs at 0.2, so that they do not drown them; the DiT's and the rest at 0.05."""
+    if name.startswith("pretransform.") and name.endswith(".weight"):
+        return 5.0 if name.endswith("to_out.weight") else 0.2
+    return 0.05
+
+
 def sa3_twin(directory, kind: str = "small", *, base: bool = False, seed: int = 3, t5gemma: str = "subfolder"
              ) -> Path:
     """A tiny Stable Audio 3 saved as its hub repo lays it out: `model_config.json` + `model.safetensors`, and the
@@ -126,10 +135,11 @@ def sa3_twin(directory, kind: str = "small", *, base: bool = False, seed: int = 
     with torch.no_grad():  # as ditto.testing.fill_zero_weights, past the empty softnorm noise_scaling_factor
         for name, param in sat.named_parameters():
             if param.numel() and param.abs().max() == 0:
-                # SAME's zero-initialised branch outputs at unit scale: with 0.05 its normalised transformer
-                # blocks pass ~1e-3 of the latents on per block, and the audio barely depends on them
-                std = 1.0 if name.startswith("pretransform.") and name.endswith(".weight") else 0.05
-                param.copy_(torch.randn(param.shape, generator=generator) * std)
+                param.copy_(torch.randn(param.shape, generator=generator) * fill_std(name))
+        # SAME decodes each output sample from new tokens (SAT's `new_tokens` plus `mask_noise`) that attend to
+        # the latents; the audio's level must come through that attention, not from the output projection's
+        # bias (a fixed pattern repeated every patch), for DITTO to have something to steer
+        sat.pretransform.model.decoder.layers[-1].mapping.bias.zero_()
     model = loading.Model(sat=sat.eval(), config=config, source="twin", device=torch.device("cpu"))
     files = directory / "weights"
     ditto.save_model(model, files)

@@ -192,6 +192,76 @@ def test_generation_is_padded_masked_and_zeroed_past_the_valid_length(small):
     assert_same_audio(ours, sat_adapter.reference_generate(small, "rain", **kwargs))
 
 
+@pytest.fixture
+def length_shifted(small):
+    """The small twin with a length-dependent sampling schedule (SAT's `LogSNRShift` at rate 1, as a
+    `sampling_distribution_shift_options` would build it), so that items of different seconds_total run different
+    time grids; Stable Audio 3's default (rate 0) gives every item the same grid."""
+    from stable_audio_tools.inference.sampling import LogSNRShift
+
+    default = small.sat.sampling_dist_shift
+    small.sat.sampling_dist_shift = LogSNRShift(anchor_length=8, rate=1.0)
+    yield small
+    small.sat.sampling_dist_shift = default
+
+
+@pytest.mark.parametrize("options", [dict(sampler="pingpong"), dict(sampler="euler"),
+                                     dict(sampler="pingpong", cfg_scale=3.0)], ids=["pingpong", "euler", "apg"])
+def test_a_batch_of_different_seconds_total_equals_sat(length_shifted, options):
+    """seconds_total per item (SAT's conditioning dicts per item): one time grid per item from its effective
+    length, attention masked and the audio zeroed past each item's own 6 s of headroom; bitwise as SAT."""
+    model = length_shifted
+    kwargs = {"sample_size": 80 * STRIDE, "seconds_total": [0.3, 1.3], "batch_size": 2, "steps": 8, "seed": 5,
+              "cfg_scale": 1.0, **options}
+    mask, lengths = sat_adapter.varlen(model, [0.3, 1.3], 2, 80)
+    assert lengths.tolist() == [4, 14] and mask.sum(dim=1).tolist() == [68, 78]
+    grid = sat_adapter.flow_grid(model, options["sampler"], 8, 1.0, 80, effective_seq_len=lengths)
+    assert grid.shape == (2, 9) and not torch.equal(grid[0], grid[1])
+    ours = ditto.generate(model, "warm ambient pad", **kwargs)
+    for item, valid in enumerate((68, 78)):
+        assert ours[item, :, valid * STRIDE:].abs().max() == 0 and ours[item, :, :valid * STRIDE].abs().max() > 0
+    assert_same_audio(ours, sat_adapter.reference_generate(model, "warm ambient pad", **kwargs))
+
+
+@pytest.mark.parametrize("seconds_total, message", [
+    ([0.5], r"a list of one per batch item \(2\), got 1 values"),
+    ([0.5, float("nan")], r"batch item 1: seconds_total must be a finite number > 0, got nan"),
+    ([0.5, 121.0], r"batch item 1: seconds_total 121.0 is longer than the 120.001 s generation window"),
+])
+def test_bad_per_item_seconds_total_is_one_line(small, seconds_total, message):
+    with pytest.raises(ValueError, match=message) as info:
+        ditto.generate(small, "rain", seconds_total=seconds_total, batch_size=2, steps=1)
+    assert "\n" not in str(info.value)
+
+
+def test_optimize_takes_one_seconds_total(small):
+    with pytest.raises(ValueError, match=r"seconds_total must be one number for a run .* got \[0.3, 0.5\]") as info:
+        ditto.optimize(small, objectives.Intensity.from_shape("crescendo"), prompt="rain", sample_size=16 * STRIDE,
+                       seconds_total=[0.3, 0.5], batch_size=2, iterations=1, progress=False)
+    assert "\n" not in str(info.value)
+
+
+def test_per_item_grids_need_euler_or_pingpong(length_shifted):
+    with pytest.raises(ValueError, match=r"sampler 'dpmpp' does not take; use euler or pingpong") as info:
+        ditto.generate(length_shifted, "rain", sample_size=16 * STRIDE, seconds_total=[0.3, 1.3], batch_size=2,
+                       steps=2, sampler="dpmpp")
+    assert "\n" not in str(info.value)
+
+
+def test_generation_reaches_the_models_maximum_duration(small):
+    """The small format's whole window (sample_size 120 s): generated, valid to its end (SAME pads its decode to
+    whole 32-frame chunks, zeroed); one second more is a one-line error naming the window."""
+    window = small.sample_size
+    assert window == 1292 * STRIDE and window / small.sample_rate >= 120.0
+    audio = ditto.generate(small, "rain", seconds_total=120.0, steps=2, sampler="euler", seed=1)
+    assert torch.isfinite(audio).all() and audio[..., window - small.sample_rate:window].abs().min(-1).values.max() > 0
+    assert audio[..., window:].abs().max() == 0
+    with pytest.raises(ValueError, match=r"seconds_total 121.0 is longer than the 120.001 s generation window") \
+            as info:
+        ditto.generate(small, "rain", seconds_total=121.0, steps=2)
+    assert "\n" not in str(info.value)
+
+
 def test_output_follows_prompt_and_seconds_total(small):
     audio = short_audio(small)
     assert not torch.equal(audio, ditto.generate(small, "techno drums", seed=3, **SHORT))
@@ -225,6 +295,25 @@ def test_decoder_noise_is_seeded_while_optimizing(small):
     assert torch.equal(torch.get_rng_state(), state)
     assert torch.equal(first, sat_adapter.decode(small, latents, noise_seed=9))
     assert not torch.equal(first, sat_adapter.decode(small, latents, noise_seed=10))
+
+
+def test_optimizing_decodes_a_deterministic_function_of_the_variables(small):
+    """While optimizing, the decoder's noise comes from the run's seeded source (seed + 2): the same variables give
+    the same audio at every evaluation, whatever the global RNG holds between them (drawn from the global RNG, as
+    SAT decodes and `generate` does, they would differ)."""
+    from ditto.optimize import Start, build_problem
+
+    problem, _ = build_problem(small, objectives.Intensity.from_shape("crescendo"),
+                               Start(prompt="solo piano", **SHORT),
+                               SamplerConfig(sampler="pingpong", steps=8, cfg_scale=1.0), SpeedConfig.plain(),
+                               optimize_noise=True)
+    assert problem.decoder_noise_seed == 2
+    renders = []
+    for global_seed in (0, 1):
+        torch.manual_seed(global_seed)
+        with torch.no_grad():
+            renders.append(problem.features(problem.start())[1])
+    assert renders[0].abs().max() > 0 and torch.equal(renders[0], renders[1])
 
 
 def test_encoding_for_references_is_deterministic(small):
@@ -263,19 +352,21 @@ def test_decoder_gradient_matches_finite_differences(small_dir):
     assert abs(analytic - numeric) <= 2e-4 * abs(numeric), (analytic, numeric)
 
 
-def test_ditto_through_pingpong_lowers_the_intensity_error(small):
-    """DITTO with the model's own sampling (pingpong, 8 steps, CFG 1): x_T and the per-step noises are optimized
-    and the intensity error toward the baseline's own loudness curve 4 dB lower falls. On this random twin the
-    decoded level barely follows the latents (its SAME blocks are normalised and random), so the cut is small
-    (measured 0.85x of the loss after 5 iterations; the issue's 3x is not reached on it, docs/models.md)."""
-    baseline = ditto.generate(small, "solo piano", seed=0, **SHORT)[..., :int(SHORT["seconds_total"] * 44100)]
+@pytest.mark.parametrize("kind", ["small", "medium"])
+def test_ditto_through_pingpong_cuts_the_intensity_error_3x(request, kind):
+    """DITTO with the model's own sampling (pingpong, 8 steps, CFG 1), x_T and the per-step noises optimized, on
+    0.5 s: the intensity error toward the baseline's own loudness curve 4 dB lower falls at least 3x in 5
+    iterations, on both formats (measured on these twins: small 4.84 -> 0.218, medium 15.7 -> 0.423)."""
+    model = request.getfixturevalue(kind)
+    baseline = ditto.generate(model, "solo piano", seed=0, **SHORT)[..., :int(SHORT["seconds_total"] * 44100)]
     target = objectives.Intensity(objectives.Intensity.from_audio(baseline, 44100).target_db - 4.0)
-    result = ditto.optimize(small, target, prompt="solo piano", iterations=5, lr=0.3, progress=False, **SHORT)
+    result = ditto.optimize(model, target, prompt="solo piano", iterations=5, lr=0.3, progress=False, **SHORT)
     assert result.variables == ["x_T", "noises"]
     assert result.settings["sampler"] == "pingpong" and result.settings["steps"] == 8
     assert result.settings["cfg_scale"] == 1.0
-    print(f"DITTO intensity loss {result.losses[0]:.4g} -> {min(result.losses):.4g}")
-    assert min(result.losses) <= 0.95 * result.losses[0], result.losses
+    print(f"{kind}: DITTO intensity loss {result.losses[0]:.4g} -> {min(result.losses):.4g} "
+          f"({result.losses[0] / min(result.losses):.1f}x)")
+    assert min(result.losses) * 3 <= result.losses[0], result.losses
     assert result.improved
 
 
@@ -309,25 +400,48 @@ CONTROL_RECIPES = {"intensity": ["--shape", "swell"], "melody": ["--notes", "C5:
                    "pitch": ["--notes", "C4:0.25 C5:0.25", "--hop", "0.04"]}
 
 
+def assert_metrics_improve(metrics: dict, what: str) -> None:
+    """Every metric of {"before": {...}, "after": {...}} moves the way its declaration says is better."""
+    assert metrics["before"] and metrics["before"].keys() == metrics["after"].keys(), metrics
+    for name, before in metrics["before"].items():
+        after = metrics["after"][name]
+        print(f"{what}: {name} {before:.4g} -> {after:.4g}")
+        better = after > before if objectives.metric_info(name).higher_is_better else after < before
+        assert better, (what, name, before, after)
+
+
 @pytest.mark.parametrize("name", sorted(CONTROL_RECIPES))
-def test_control_recipes_run_on_stable_audio_3(small_dir, tmp_path, name, capsys):
-    """Every control recipe, in process, with --model the twin's folder: 2 DITTO iterations on 0.5 s."""
-    from recipe_runs import FAST, run_in_process
+def test_control_recipes_improve_their_metric_on_stable_audio_3(small_dir, tmp_path, name, capsys):
+    """Every control recipe, in process, with --model the twin's folder and its own sampling (pingpong, 8 steps):
+    5 DITTO iterations at lr 0.3 on 0.5 s move every metric in report.json the better way (measured on this twin:
+    intensity 79.4 -> 70.2 dB², melody accuracy 2.3 -> 29.5 %, structure 0.020 -> 0.013, rhythm onset F1 0.44 ->
+    0.50, brightness 1349 -> 1296 st², pitch accuracy 7.7 -> 53.8 %)."""
+    from recipe_runs import run_in_process
 
     out = tmp_path / name
-    code, _, last = run_in_process(name, ["--model", small_dir, *CONTROL_RECIPES[name], *FAST, "--out", out], capsys)
+    settings = ["--seconds", "0.5", "--fit-window", "--iterations", "5", "--lr", "0.3", "--quiet"]
+    code, _, last = run_in_process(name, ["--model", small_dir, *CONTROL_RECIPES[name], *settings, "--out", out],
+                                   capsys)
     assert code == 0, last
     report = json.loads((out / "report.json").read_text())
-    assert report["settings"]["model"] == str(small_dir) and len(report["losses"]) == 2
+    assert report["settings"]["model"] == str(small_dir) and len(report["losses"]) == 5
     assert report["settings"]["sampler"] == "pingpong" and torch.load(out / "x_T.pt")["x_T"].shape[1] == 256
+    with capsys.disabled():
+        assert_metrics_improve(report["metrics"], name)
 
 
-def test_guidance_and_best_of_n_run_on_stable_audio_3(small):
+def test_guidance_and_best_of_n_improve_their_metric_on_stable_audio_3(small):
+    """Guidance (euler, 8 steps, scale 10) and best-of-4 (euler: candidates differ in x_T alone, which pingpong's
+    first step weighs by 1 - t_1 = 0.006, so best-of-N on pingpong renders the same audio for every seed) lower
+    the intensity error (measured: guidance 87.9 -> 50.9 dB², best-of-4 87.9 -> 82.6 dB², seed 3)."""
     from ditto import methods
 
     target = objectives.Intensity.from_shape("crescendo")
-    guided = methods.guide(small, target, prompt="solo piano", sampler="euler", steps=3, progress=False, **SHORT)
-    assert len(guided.losses) == 2 and guided.audio.shape == (1, 2, 22050)
-    best = methods.best_of_n(small, target, prompt="solo piano", n=2, progress=False, **SHORT)
-    assert len(best.losses) == 2 and best.settings["best_seed"] in (0, 1)
+    guided = methods.guide(small, target, prompt="solo piano", sampler="euler", steps=8, scale=10.0,
+                           progress=False, **SHORT)
+    assert len(guided.losses) == 7 and guided.audio.shape == (1, 2, 22050)
+    assert_metrics_improve(guided.metrics, "guidance")
+    best = methods.best_of_n(small, target, prompt="solo piano", n=4, sampler="euler", progress=False, **SHORT)
+    assert len(best.losses) == 4 and best.settings["best_seed"] in (1, 2, 3)
     assert best.audio.shape == (1, 2, 22050)
+    assert_metrics_improve(best.metrics, "best-of-N")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import typing as tp
 from pathlib import Path
 
 import torch
@@ -29,27 +30,30 @@ def tiny_config() -> dict:
     return json.loads((TINY_DIR / "model_config.json").read_text())
 
 
-def fill_zero_weights(module: torch.nn.Module, std: float, generator: torch.Generator | None = None) -> None:
-    """Give every all-zero parameter of `module` seeded N(0, std^2) values."""
+def fill_zero_weights(module: torch.nn.Module, std: float | tp.Callable[[str], float],
+                      generator: torch.Generator | None = None) -> None:
+    """Give every all-zero parameter of `module` seeded N(0, std^2) values; `std` a number, or a function of the
+    parameter's name (a twin that needs some zero-initialised branches louder than others)."""
     with torch.no_grad():
-        for param in module.parameters():
-            if param.abs().max() == 0:
-                param.copy_(torch.randn(param.shape, generator=generator, dtype=param.dtype).to(param.device) * std)
+        for name, param in module.named_parameters():
+            if param.numel() and param.abs().max() == 0:
+                scale = std(name) if callable(std) else std
+                param.copy_(torch.randn(param.shape, generator=generator, dtype=param.dtype).to(param.device) * scale)
 
 
-def random_model(config: dict, *, seed: int = 0, std: float = 0.05, fill_seed: int | None = None,
-                 weights: dict[str, torch.Tensor] | None = None, device="cpu", dtype: torch.dtype | None = None,
-                 source: str = "random") -> Model:
+def random_model(config: dict, *, seed: int = 0, std: float | tp.Callable[[str], float] = 0.05,
+                 fill_seed: int | None = None, fill_all: bool = False, weights: dict[str, torch.Tensor] | None = None,
+                 device="cpu", dtype: torch.dtype | None = None, source: str = "random") -> Model:
     """The model of `config` with random weights: SAT's own initialisation after `torch.manual_seed(seed)`, then
     `weights` (a partial state dict, such as a trained VAE; names the model lacks are skipped) loaded over it,
-    then every all-zero parameter of the DiT drawn from N(0, std^2) with a generator seeded `fill_seed` (default
-    `seed`). In eval mode, without gradients, as `load_model` returns a model; the same arguments give the same
+    then every all-zero parameter of the DiT (with `fill_all`, of the whole model) drawn from N(0, std^2) with a
+    generator seeded `fill_seed` (default `seed`). In eval mode, without gradients, as `load_model` returns a model; the same arguments give the same
     weights."""
     torch.manual_seed(seed)
     sat = sat_adapter.build_model(copy.deepcopy(config))  # `config` itself stays the Model's, untouched
     if weights is not None:
         sat.load_state_dict(weights, strict=False)
-    fill_zero_weights(sat.model, std, torch.Generator().manual_seed(seed if fill_seed is None else fill_seed))
+    fill_zero_weights(sat if fill_all else sat.model, std, torch.Generator().manual_seed(seed if fill_seed is None else fill_seed))
     sat = sat.to(device=device, dtype=dtype).eval().requires_grad_(False)
     return Model(sat=sat, config=config, source=source, device=torch.device(device))
 

@@ -11,6 +11,7 @@ Audio file format (`model_config.json` + `model.safetensors`) with a tiny T5Gemm
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import torch
 
 import ditto
 from ditto import loading
+from ditto.testing import random_model
 
 T5GEMMA_SUBFOLDER = "t5gemma-b-b-ul2"
 T5GEMMA_WIDTH = 768
@@ -129,18 +131,13 @@ def sa3_twin(directory, kind: str = "small", *, base: bool = False, seed: int = 
     config = sa3_config(kind, base=base)
     built = loading.with_local_text_encoders(config, directory)
     assert built["model"]["conditioning"]["configs"][0]["config"]["model_path"] == str(encoder_dir)
-    torch.manual_seed(seed)
-    sat = ditto.sat.build_model(built)
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():  # as ditto.testing.fill_zero_weights, past the empty softnorm noise_scaling_factor
-        for name, param in sat.named_parameters():
-            if param.numel() and param.abs().max() == 0:
-                param.copy_(torch.randn(param.shape, generator=generator) * fill_std(name))
+    model = random_model(built, seed=seed, std=fill_std, fill_all=True, source="twin")
+    with torch.no_grad():
         # SAME decodes each output sample from new tokens (SAT's `new_tokens` plus `mask_noise`) that attend to
         # the latents; the audio's level must come through that attention, not from the output projection's
         # bias (a fixed pattern repeated every patch), for DITTO to have something to steer
-        sat.pretransform.model.decoder.layers[-1].mapping.bias.zero_()
-    model = loading.Model(sat=sat.eval(), config=config, source="twin", device=torch.device("cpu"))
+        model.sat.pretransform.model.decoder.layers[-1].mapping.bias.zero_()
+    model = dataclasses.replace(model, config=config)  # saved without the local encoder path
     files = directory / "weights"
     ditto.save_model(model, files)
     for name in ("model_config.json", "model.safetensors"):

@@ -18,6 +18,7 @@ from ditto.loading import ModelDefaults, ModelLoadError
 from ditto.optimize import SavedBytes
 
 import sa3_twins
+from helpers import assert_same_audio
 
 pytestmark = pytest.mark.skipif(not sat_adapter.SAT_0_0_20, reason="Stable Audio 3 needs stable-audio-tools 0.0.20")
 
@@ -51,12 +52,6 @@ def medium(medium_dir):
 def small_base(tmp_path_factory):
     return ditto.load_model(sa3_twins.sa3_twin(tmp_path_factory.mktemp("sa3") / "base", "small", base=True, seed=5),
                             device="cpu")
-
-
-def assert_same_audio(ours, reference):
-    assert ours.shape == reference.shape
-    assert reference.abs().max() > 0
-    assert torch.equal(ours, reference), (ours - reference).abs().max()
 
 
 # ------------------------------------------------------------------------------------------------ loading

@@ -17,10 +17,9 @@ import typing as tp
 from pathlib import Path
 
 from .cli import EXIT_BAD_INPUT, RecipeParser
-from ..methods import GUIDANCE_SCALE
+from ..methods import GUIDANCE_SCALE, METHODS  # every recipe takes these (native / both: the edits' command line)
 from .ui_jobs import SUMMARY_COLUMNS, UI_DIR, ModelFacts, Run, Session, target_curve
 
-METHODS = ("ditto", "guidance", "best-of-n")
 DEFAULT_ITERATIONS = {"melody": 150, "structure": 150, "rhythm": 150, "pitch": 150}  # others: 70 (the recipes')
 
 

@@ -1,9 +1,11 @@
 """Stable Audio 3 on a CPU at its real size: `python benchmarks/sa3_cpu.py [--threads 2] [--quick] [--medium]`.
 
-Builds offline a random-weight Stable Audio 3 Small-Music with the shapes of the published model: a 433M-parameter
-DiT (embed 1024, 20 layers, 16 heads, 64 memory tokens, rms qk-norm) and the SAME-S autoencoder (~266M: width 768,
-6 transformer layers each side, stride 16 over a 256-sample patch, 256 latent channels, softnorm bottleneck).
-Random weights cost what trained ones cost. The prompt goes through a tiny T5Gemma (tests/sa3_twins.py) that gives
+Builds offline a random-weight Stable Audio 3 Small-Music with the shapes of its published `model_config.json` as
+public ports of the model list them: the DiT (embed 1024, 20 layers, 16 heads, 64 memory tokens, rms qk-norm; this
+build counts 459M parameters, the model card 433M) and the SAME-S autoencoder (width 768, 6 differential-attention
+layers each side, stride 16 over a 256-sample patch, 256 latent channels, softnorm bottleneck; this build counts
+108M, the model card ~266M, so the real decoder may cost more than measured here). The counts are printed. Random
+weights cost what trained ones cost. The prompt goes through a tiny T5Gemma (tests/sa3_twins.py) that gives
 the real encoder's output shape (256 tokens x 768): the real T5Gemma (~0.3B, run once per run) is not timed.
 
 Measured, for --seconds of audio (default 10) at the model's own sampling (pingpong, 8 steps, CFG 1):

@@ -193,14 +193,17 @@ def ditto_row(model: ditto.Model, seconds: float, *, steps: int | None = None, i
 
 def cost_rows(model: ditto.Model, seconds: float, iterations: int) -> list[dict]:
     """The rows of table 1, measured in this order: generation, DITTO (kept), DITTO (recomputed), 4 steps."""
-    plain = generation_row(model, seconds)
-    kept = ditto_row(model, seconds, iterations=iterations)
-    recomputed = ditto_row(model, seconds, iterations=iterations, keep_steps=0)
-    four = ditto_row(model, seconds, steps=4, iterations=1)
-    return [dict(run="plain generation (warm)", **plain),
-            dict(run="DITTO iteration, steps kept (CPU default)", **kept),
-            dict(run="DITTO iteration, steps recomputed (keep_steps=0)", **recomputed),
-            dict(run="DITTO iteration at 4 steps, kept", **four)]
+    measurements = [("plain generation (warm)", lambda: generation_row(model, seconds)),
+                    ("DITTO iteration, steps kept (CPU default)", lambda: ditto_row(model, seconds,
+                                                                                    iterations=iterations)),
+                    ("DITTO iteration, steps recomputed (keep_steps=0)",
+                     lambda: ditto_row(model, seconds, iterations=iterations, keep_steps=0)),
+                    ("DITTO iteration at 4 steps, kept", lambda: ditto_row(model, seconds, steps=4, iterations=1))]
+    rows = []
+    for name, measure in measurements:
+        rows.append(dict(run=name, **measure()))
+        print(f"measured {name}: {rows[-1]['seconds']:.3g} s, peak {rows[-1]['peak_gb']:.3g} GB", flush=True)
+    return rows
 
 
 def print_costs(rows: list[dict], label: str, seconds: float) -> None:

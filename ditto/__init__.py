@@ -4,7 +4,11 @@ Control a text-to-music diffusion model without training it: optimize the initia
 differentiable feature of the decoded audio matches a target, backpropagating through the whole sampling chain.
 """
 
-from . import audio, sampling
+from . import openmp
+
+openmp.set_default()  # first: libgomp reads OMP_WAIT_POLICY once, when torch loads (ditto/openmp.py)
+
+from . import audio, sampling  # noqa: E402
 from .audio import read_audio, write_audio
 from .config import OptimizerConfig, RunSettings, SamplerConfig, SpeedConfig, StartSettings
 from .generation import Conditioning, build_conditioning, decode, encode, generate, sample_latents

@@ -190,8 +190,10 @@ class SpeedConfig:
     chunk_latents: int | None = None  # decode in overlapping chunks of this many latents
     autocast_bf16: bool = False  # the DiT under bf16 autocast
     decoder_bf16: bool = False  # decode with a bf16 copy of the VAE decoder
-    keep_steps: int | None = dataclasses.field(default=None, metadata=DESCENT_ONLY)  # the first k sampler steps
-    # keep their activations instead of recomputing
+    keep_steps: int | None = dataclasses.field(default=None, metadata={**DESCENT_ONLY, **RESUMABLE})  # the first
+    # k sampler steps keep their activations instead of recomputing (None: as many as memory_budget_gb holds;
+    # without a budget, on the CPU as many as half the memory available holds, on a GPU none; 0: every step
+    # recomputed, memory flat in steps). A resumed run may keep another number: the result is the same
     memory_budget_gb: float | None = dataclasses.field(default=None, metadata=DESCENT_ONLY)  # pick keep_steps
     # from a measurement of one step's activations
     surrogate_steps: int | None = dataclasses.field(default=None, metadata=DESCENT_ONLY)  # optimize through a
@@ -295,7 +297,8 @@ class RunSettings(Mapping):
     speed: SpeedConfig = dataclasses.field(metadata=_part(SpeedConfig))  # as run (keep_steps resolved)
     model: str  # the model's source (`load_model`'s argument)
     device: str = dataclasses.field(default="cpu", metadata=RESUMABLE)
-    activation_gb_per_step: float | None = None  # measured when `memory_budget_gb` picked keep_steps
+    activation_gb_per_step: float | None = dataclasses.field(default=None, metadata=RESUMABLE)  # measured when
+    # keep_steps was picked from memory (a budget, or the CPU's default)
     optimization: OptimizerConfig | None = dataclasses.field(default=None, metadata=_part(OptimizerConfig))
     # None: the method optimizes nothing
     method: str = "ditto"  # the control method that made the run

@@ -24,19 +24,26 @@
 # T5. On a GPU with a Hugging Face token (accept the model's terms on the hub, then `hf auth login`) and
 # `pip install -e ".[sao]"`, set `MODEL = "stabilityai/stable-audio-open-1.0"`: the settings below then switch to
 # the real model's (10 s of audio, SAT's 100 sampler steps, the paper's 20 steps and 70 iterations for DITTO).
-# Stable Audio Open Small is a rectified-flow model with its own samplers (`pingpong`, `euler`, ...) and no
-# `seconds_start`; docs/models.md says how to convert and load it, and sections 2 and 4 would need its samplers.
+#
+# Which models `MODEL` accepts: `"tiny"`, Stable Audio Open 1.0, Stable Audio Open Small (converted once,
+# docs/models.md) and Stable Audio 3 (`"stabilityai/stable-audio-3-small-music"`, `-small-sfx`, `-medium`, their
+# `-base` variants, or a folder holding one: `pip install -e ".[sao]"` for its T5Gemma encoder; Small runs on a
+# laptop CPU). Every model runs the Setup, section 1 and section 6 (DITTO) as they are, with its own sampling
+# (SAO Small and Stable Audio 3: `pingpong`, 8 steps, CFG 1). Sections 2 to 5 take apart the chain of a v-objective
+# model (the k-diffusion samplers, `seconds_start`, the v-denoiser and its sigma schedules) and need the tiny model
+# or SAO 1.0; SAO Small and Stable Audio 3 are rectified flows, with their own samplers (`pingpong`, `euler`, ...).
 
 # %%
-MODEL = "tiny"  # or "stabilityai/stable-audio-open-1.0" (GPU + HF token + pip install -e ".[sao]")
+MODEL = "tiny"  # or "stabilityai/stable-audio-open-1.0", "stabilityai/stable-audio-3-small-music", a folder
 
 ON_TINY = MODEL == "tiny"
 SECONDS = 0.5 if ON_TINY else 10.0  # length of every clip in this tutorial
 STEPS = 3 if ON_TINY else 100  # sampler steps when generating (SAT's default: 100)
-DITTO_STEPS = 3 if ON_TINY else 20  # sampler steps inside DITTO (the paper's: 20)
+DITTO_STEPS = 3 if ON_TINY else None  # steps inside DITTO; None: the model's (SAO 1.0: the paper's 20; SA3: 8)
 ITERATIONS = 15 if ON_TINY else 70  # DITTO iterations (the paper's: 70 for intensity, 150 for melody)
-LR = 1.0 if ON_TINY else None  # Adam's step; None: the model's default (tiny: 0.3, SAO 1.0: the paper's 5e-3)
-PROMPT = "solo piano"  # the tiny model knows only its eight prompts (printed below); SAO takes any text
+MODE_ITERATIONS = 5 if ON_TINY else 30  # DITTO iterations per speed mode (section 6.4)
+LR = 1.0 if ON_TINY else None  # Adam's step; None: the model's default (tiny: 0.3, SAO and SA3: the paper's 5e-3)
+PROMPT = "solo piano"  # the tiny model knows only its eight prompts (printed below); the real models take any text
 
 # %%
 import dataclasses
@@ -123,7 +130,7 @@ LATENT_FRAMES = SAMPLE_SIZE // model.latent_stride
 print(f"this tutorial's window: {SAMPLE_SIZE} samples = {LATENT_FRAMES} latent frames")
 
 # %% [markdown]
-# ## 2. Generate, and check it is stable-audio-tools' audio
+# ## 2. Generate, and check it is stable-audio-tools' audio (v models: tiny, SAO 1.0)
 #
 # `ditto.generate` takes the arguments of stable-audio-tools' `generate_diffusion_cond` (what the SAT web UI
 # calls), and for the same arguments returns the same audio:
@@ -178,7 +185,7 @@ print("with a negative prompt:", torch.equal(ditto.generate(model, PROMPT, **set
                                              ditto.sat.reference_generate(model, PROMPT, **settings_with_negative)))
 
 # %% [markdown]
-# ## 3. Audio-to-audio from a recording
+# ## 3. Audio-to-audio from a recording (v models)
 #
 # Give `generate` a recording (`init_audio`: a file path, or `(sample_rate, tensor)`) and it encodes it with the
 # VAE and starts the chain from those latents noised to `init_noise_level` (a sigma, like `sigma_max`) instead of
@@ -222,7 +229,7 @@ axis.set_ylabel("distance to the recording (dB)")
 show(figure, "audio_to_audio_distance")
 
 # %% [markdown]
-# ## 4. Deeper dive: the sampling chain by hand
+# ## 4. Deeper dive: the sampling chain by hand (v models)
 #
 # `generate` is four pieces: draw x_T, compute the conditioning, run a sampler over a denoiser from noise to
 # latents, decode the latents with the VAE. Here they are one at a time.
@@ -442,7 +449,7 @@ axis.legend(fontsize=7, ncol=2)
 show(figure, "variants_loudness")
 
 # %% [markdown]
-# ## 5. Classifier-free guidance
+# ## 5. Classifier-free guidance (v models)
 #
 # The network runs twice per step, with the prompt and with the empty (or negative) prompt, and the sampler uses
 # v_uncond + cfg_scale · (v_cond - v_uncond). So `cfg_scale` 0 is the unconditional model (the prompt is
@@ -535,13 +542,18 @@ plot_intensity(result, crescendo, "ditto_intensity")
 
 # %% [markdown]
 # The optimized x_T is the whole result: save it, and `generate` re-renders the same audio from it with the
-# settings `optimize` used (here its defaults on this model: the deterministic `v-ddim` sampler, CFG 7).
+# settings `optimize` used (`result.settings`; on the tiny model its defaults: the deterministic `v-ddim` sampler,
+# CFG 7). A stochastic sampler's per-step noises were optimized too (`result.noises`, SAO Small's and Stable Audio
+# 3's `pingpong`): they are saved and passed beside x_T. Stable Audio 3's decoder adds a little noise of its own
+# at every decode (`generate` draws it as stable-audio-tools does; `optimize` seeds it, docs/models.md), so there
+# the re-render differs from the result by that noise; on the other models it is the same audio.
 
 # %%
-torch.save({"x_T": result.x_T}, OUT / "x_T.pt")
-rendered = ditto.generate(model, "ambient pad", x_T=torch.load(OUT / "x_T.pt")["x_T"], sampler="v-ddim",
-                          steps=DITTO_STEPS, cfg_scale=7.0, seconds_total=SECONDS, sample_size=SAMPLE_SIZE,
-                          cut_to_seconds_total=True)
+torch.save({"x_T": result.x_T, "noises": result.noises}, OUT / "x_T.pt")
+saved = torch.load(OUT / "x_T.pt")
+used = {name: result.settings[name] for name in ("sampler", "steps", "cfg_scale", "seed")}
+rendered = ditto.generate(model, "ambient pad", x_T=saved["x_T"], noises=saved["noises"], **used,
+                          seconds_total=SECONDS, sample_size=SAMPLE_SIZE, cut_to_seconds_total=True)
 print("re-rendered vs result, largest difference:", float((rendered.cpu() - result.audio.cpu()).abs().max()))
 
 # %% [markdown]
@@ -624,10 +636,12 @@ show(figure, "ditto_custom")
 # Each DITTO iteration runs the chain forward and backward. `ditto.SpeedConfig` holds the switches (its fields
 # are `optimize` keyword arguments; docs/performance.md has the measurements):
 #
-# - `checkpoint` (on by default): each sampler step is checkpointed, so memory stays flat in the number of steps;
-#   `keep_steps=k` (or `memory_budget_gb`) keeps the first k steps' activations instead, for speed;
+# - `checkpoint` (on by default): a sampler step is checkpointed, so memory stays flat in the number of steps,
+#   unless it keeps its activations: `keep_steps=k` (or `memory_budget_gb`) keeps the first k steps', for speed;
+#   on the CPU ditto keeps as many as half the available memory holds, and `keep_steps=0` recomputes every step;
 # - `surrogate_steps=k`: optimize through a k-step chain, then render the best x_T with `steps`: several times
-#   more iterations in the same time, and what it learns transfers;
+#   more iterations in the same time, and what it learns transfers (deterministic samplers: a stochastic one's
+#   optimized noises do not carry over to a longer chain);
 # - `autocast_bf16` (the DiT) and `decoder_bf16` (the VAE decoder): bf16 on a GPU, about 2.5x faster there;
 #   on a CPU without bf16 units they are slower, so they are only tried here on a GPU;
 # - `chunk_latents`: decode long audio in overlapping chunks, bounding the decoder's memory.
@@ -637,15 +651,17 @@ show(figure, "ditto_custom")
 
 # %%
 modes = {
-    "default (checkpointed)": ditto.SpeedConfig(),
+    "default": ditto.SpeedConfig(),
+    "every step recomputed": ditto.SpeedConfig(keep_steps=0),
     "no checkpointing": ditto.SpeedConfig(checkpoint=False, decoder_checkpoint=False),
-    "surrogate, 2 steps": ditto.SpeedConfig(surrogate_steps=2),
 }
+if not ditto.config.model_sampling(model, "optimize").stochastic:
+    modes["surrogate, 2 steps"] = ditto.SpeedConfig(surrogate_steps=2)
 if model.device.type == "cuda":
     modes["bf16"] = ditto.SpeedConfig(autocast_bf16=True, decoder_bf16=True)
-render_steps = 6 if ON_TINY else 20
+render_steps = 6 if ON_TINY else DITTO_STEPS
 for name, speed in modes.items():
-    run = ditto.optimize(model, crescendo, prompt="ambient pad", iterations=5 if ON_TINY else 30,
+    run = ditto.optimize(model, crescendo, prompt="ambient pad", iterations=MODE_ITERATIONS,
                          **dict(window, steps=render_steps), **dataclasses.asdict(speed))
     print(f"{name:24s} {run.seconds['per_iteration']:.3f} s per iteration, intensity MSE "
           f"{run.metrics['before']['intensity_mse_db2']:.1f} -> {run.metrics['after']['intensity_mse_db2']:.1f} dB²")

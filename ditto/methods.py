@@ -95,7 +95,7 @@ class SearchSettings:
     best_seed: int | None = dataclasses.field(default=None, metadata=RESUMABLE)  # the kept candidate's seed
 
 
-SEARCH_RESUMABLE = resumable_fields(RunSettings, SearchSettings)  # may differ when a best-of-N search is resumed
+SEARCH_RESUMABLE = resumable_fields(RunSettings, SearchSettings, SpeedConfig)  # may differ when a best-of-N search is resumed
 
 
 def best_of_n(model: Model, objective: Objective, *, prompt: str, n: int | None = None,

@@ -123,7 +123,7 @@ class OptimizationState:
     best_noises: torch.Tensor | None = None
 
 
-RESUMABLE_CHANGES = resumable_fields(RunSettings, OptimizerConfig)  # may differ on resume
+RESUMABLE_CHANGES = resumable_fields(RunSettings, OptimizerConfig, SpeedConfig)  # may differ on resume
 
 
 def save_state(path: str | os.PathLike, state: OptimizationState) -> Path:

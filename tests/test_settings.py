@@ -68,7 +68,7 @@ def test_resume_refuses_a_changed_setting_and_accepts_a_resumable_one(tiny, tmp_
     assert ditto.load_state(state).settings == first.settings  # saved as its mapping, loaded as the record
     longer = ditto.optimize(tiny, TARGET, iterations=2, resume=state, patience=5, **WINDOW)
     assert len(longer.losses) == 2 and longer.settings["iterations"] == 2  # iterations and patience may change
-    with pytest.raises(ValueError, match=r"cannot resume: .*cfg_scale=7\.0 -> 3\.0.*only device, iterations"):
+    with pytest.raises(ValueError, match=r"cannot resume: .*cfg_scale=7\.0 -> 3\.0.*only device, .*keep_steps, iterations"):
         ditto.optimize(tiny, TARGET, iterations=2, resume=state, cfg_scale=3.0, **WINDOW)
 
 
@@ -88,9 +88,11 @@ def test_which_changes_are_resumable_comes_from_field_metadata():
     assert longer.changes(record) == []
     shorter_chain = dataclasses.replace(record, sampling=SamplerConfig(steps=4))
     assert shorter_chain.changes(record) == ["steps=3 -> 4"]
-    assert set(record.resumable()) == {"device", "iterations", "target_loss", "patience", "time_budget_s"}
+    assert set(record.resumable()) == {"device", "iterations", "target_loss", "patience", "time_budget_s",
+                                       "keep_steps", "activation_gb_per_step"}  # kept steps follow the memory free
     assert set(optimize_module.RESUMABLE_CHANGES) == set(record.resumable())
-    assert set(methods.SEARCH_RESUMABLE) == {"device", "n", "time_budget_s", "best_seed"}
+    assert set(methods.SEARCH_RESUMABLE) == {"device", "n", "time_budget_s", "best_seed", "keep_steps",
+                                             "activation_gb_per_step"}
 
 
 def test_the_name_lists_are_the_dataclass_fields():
@@ -107,5 +109,6 @@ def test_the_name_lists_are_the_dataclass_fields():
     assert not set(generation.GENERATE_OPTIONS) & set(inspect.signature(ditto.generate).parameters)
     described = SamplerConfig(sampler="v-ddim", steps=3, cfg_scale=7.0).describe()
     assert re.findall(r"(\w+)=", described) == list(field_names(SamplerConfig))
-    assert resumable_fields(SpeedConfig, SamplerConfig, StartSettings) == ()  # each changes the result
+    assert resumable_fields(SamplerConfig, StartSettings) == ()  # each changes the result
+    assert resumable_fields(SpeedConfig) == ("keep_steps",)  # how much is recomputed: the result is the same
     assert config.METHOD_SETTINGS == {"guidance": GuidanceConfig, "best-of-n": SearchSettings}

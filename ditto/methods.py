@@ -27,7 +27,8 @@ from .config import (METHOD_SETTINGS, RESUMABLE, RunSettings, SamplerConfig, Spe
 from .generation import build_chain, draw_x_T
 from .files import save_torch
 from .loading import Model
-from .optimize import NonFinite, Objective, OptimizationError, Problem, Result, Start, build_problem, control_sampling
+from .optimize import (Best, NonFinite, Objective, OptimizationError, Problem, Render, Result, Start, build_problem,
+                       control_sampling)
 from .sampling import (GUIDABLE_SAMPLERS, SAMPLERS, Step, StepHook, chain_steps, family_of, predicted_x0, renoise,
                        unit_scale)
 
@@ -60,17 +61,16 @@ def _problem(model: Model, objective: Objective, *, prompt: str, seed: int, batc
     return build_problem(model, objective, start, sampling, speed)
 
 
-def _result(problem: Problem, chosen: dict, baseline: dict, x_T: torch.Tensor, losses: list[float],
+def _result(problem: Problem, chosen: Render, baseline: Render, x_T: torch.Tensor, losses: list[float],
             best: int, seconds: dict, settings: RunSettings, stop_reason: str, advice: str,
             final_loss: dict | None = None) -> Result:
     """A method's Result: nothing optimized (`variables` []), its own `advice` for when it did not pay off."""
     with torch.no_grad():
-        metrics = {"before": problem.metrics(baseline["latents"], baseline["audio"]),
-                   "after": problem.metrics(chosen["latents"], chosen["audio"])}
-    return Result(audio=chosen["audio"], baseline_audio=baseline["audio"], x_T=x_T.detach().cpu(), losses=losses,
+        metrics = {"before": problem.metrics(baseline.latents, baseline.audio),
+                   "after": problem.metrics(chosen.latents, chosen.audio)}
+    return Result(audio=chosen.audio, baseline_audio=baseline.audio, x_T=x_T.detach().cpu(), losses=losses,
                   metrics=metrics, sample_rate=problem.model.sample_rate, best_iteration=best, seconds=seconds,
-                  settings=settings, stop_reason=stop_reason, latents=chosen["latents"], final_loss=final_loss,
-                  variables=[], advice=advice)
+                  settings=settings, stop_reason=stop_reason, final_loss=final_loss, variables=[], advice=advice)
 
 
 def check_search(n: int | None, time_budget_s: float | None) -> None:
@@ -138,14 +138,18 @@ def best_of_n(model: Model, objective: Objective, *, prompt: str, n: int | None 
 
 
 class _Search:
-    """best_of_n's state: every candidate's loss, the best candidate and the first (the baseline) so far."""
+    """best_of_n's state: every candidate's loss, the best candidate (its x_T, loss, index and render) and the
+    first's render (the baseline) so far, on the CPU."""
 
     def __init__(self, problem: Problem, settings: RunSettings, saved: dict | None):
         self.problem, self.settings = problem, settings
-        self.losses, self.best, self.first, self.seconds_before = [], None, None, 0.0
+        self.losses: list[float] = []
+        self.best: Best | None = None
+        self.first: Render | None = None
+        self.seconds_before = 0.0
         if saved is not None:
-            self.losses, self.best, self.first = list(saved["losses"]), saved["best"], saved["first"]
-            self.seconds_before = saved["seconds"]
+            self.losses, self.seconds_before = list(saved["losses"]), saved["seconds"]
+            self.best, self.first = _loaded_candidate(saved["best"]), _loaded_render(saved["first"])
         self.started = time.perf_counter()
 
     def elapsed(self) -> float:
@@ -162,35 +166,35 @@ class _Search:
                                         else problem.init_latents[:count])
         rendered = candidate.render(candidate.start())
         with torch.no_grad():
-            batch_losses = candidate.loss(rendered["latents"], rendered["audio"]).reshape(-1).tolist()
+            batch_losses = candidate.loss(rendered.latents, rendered.audio).reshape(-1).tolist()
         for j, value in enumerate(batch_losses):
-            one = {key: rendered[key][j:j + 1].cpu() for key in ("latents", "audio")}
-            if not math.isfinite(value) or not torch.isfinite(one["audio"]).all():
-                self.first = self.first or one
+            one = Render(rendered.latents[j:j + 1].cpu(), rendered.audio[j:j + 1].cpu())
+            self.first = self.first or one
+            if not math.isfinite(value) or not torch.isfinite(one.audio).all():
                 raise OptimizationError(f"the loss of seed {seed + j} became {value} (its render or the objective "
                                         f"is not finite); check the objective's target",
                                         self.result("failed"))
-            self.first = self.first or one
-            if self.best is None or value < self.best["loss"]:
-                self.best = {"loss": value, "index": len(self.losses), "x_T": x_T[j:j + 1].cpu(), **one}
+            if self.best is None or value < self.best.loss:
+                self.best = Best(variables={"x_T": x_T[j:j + 1].cpu()}, loss=value, iteration=len(self.losses),
+                                 render=one)
             self.losses.append(value)
         return count
 
     def snapshot(self) -> dict:
-        return {"settings": self.settings.to_dict(), "losses": self.losses, "best": self.best, "first": self.first,
-                "seconds": self.elapsed()}
+        """The search so far as plain containers (what `torch.load(weights_only=True)` reads back)."""
+        return {"settings": self.settings.to_dict(), "losses": self.losses, "best": _saved_candidate(self.best),
+                "first": _saved_render(self.first), "seconds": self.elapsed()}
 
     def result(self, stop_reason: str) -> Result:
         """The best candidate so far (the first when none was scored), against the first."""
-        best = self.best or {"index": -1, "x_T": self.problem.x_T[:1].cpu(), **self.first}
+        best = self.best or Best(variables={"x_T": self.problem.x_T[:1].cpu()}, render=self.first)
         total, device = self.elapsed(), self.problem.model.device
         self.settings = dataclasses.replace(self.settings, method_settings=dataclasses.replace(  # generate(seed=...)
-            self.settings.method_settings, best_seed=self.settings.start.seed + max(best["index"], 0)))  # renders it
-        chosen = {key: best[key].to(device) for key in ("latents", "audio")}
-        first = {key: self.first[key].to(device) for key in ("latents", "audio")}
+            self.settings.method_settings, best_seed=self.settings.start.seed + max(best.iteration, 0)))  # renders it
         advice = (f"no other seed beat the first (loss {self.losses[0]:.4g}): the result is the baseline; try "
                   f"more candidates" if self.losses else None)
-        return _result(self.problem, chosen, first, best["x_T"], self.losses, best["index"],
+        return _result(self.problem, best.render.to(device), self.first.to(device), best.variables["x_T"],
+                       self.losses, best.iteration,
                        {"total": total, "per_iteration": total / max(len(self.losses), 1), "baseline": None},
                        self.settings, stop_reason, advice)
 
@@ -203,6 +207,28 @@ def _guidance_advice(final_loss: dict | None, scale: float) -> str:
     worse = "made the objective worse" if after > before else "did not lower the objective"
     return (f"guidance {worse} (loss {before:.4g} -> {after:.4g} against the unguided baseline); try a lower "
             f"guidance scale (--guidance-scale, now {scale!r})")
+
+
+def _saved_render(render: Render | None) -> dict | None:
+    return None if render is None else {"latents": render.latents, "audio": render.audio}
+
+
+def _loaded_render(saved: dict | None) -> Render | None:
+    return None if saved is None else Render(saved["latents"], saved["audio"])
+
+
+def _saved_candidate(best: Best | None) -> dict | None:
+    """best_of_n's saved best candidate: {"loss", "index", "x_T", "latents", "audio"}, as every version wrote it."""
+    if best is None:
+        return None
+    return {"loss": best.loss, "index": best.iteration, "x_T": best.variables["x_T"], **_saved_render(best.render)}
+
+
+def _loaded_candidate(saved: dict | None) -> Best | None:
+    if saved is None:
+        return None
+    return Best(variables={"x_T": saved["x_T"]}, loss=saved["loss"], iteration=saved["index"],
+                render=_loaded_render(saved))
 
 
 def _saved_search(path: str | os.PathLike, settings: RunSettings) -> dict:
@@ -293,7 +319,7 @@ def guide(model: Model, objective: Objective, *, prompt: str, scale: float = GUI
     seconds = {"baseline": time.perf_counter() - tic}
     losses: list[float] = []
 
-    def finish(chosen: dict | None, stop_reason: str) -> Result:
+    def finish(chosen: Render | None, stop_reason: str) -> Result:
         """The result: the guided render, or (None) the baseline; both losses in `final_loss`."""
         total = time.perf_counter() - tic
         seconds.update(total=total, per_iteration=total / max(len(losses), 1))
@@ -309,17 +335,17 @@ def guide(model: Model, objective: Objective, *, prompt: str, scale: float = GUI
         if latents is None:
             return finish(None, "interrupted")
         with torch.no_grad():
-            chosen = {"latents": latents, "audio": problem.audio(latents)}
-        _check_finite(chosen["audio"], "the guided render's audio")
+            chosen = Render(latents, problem.audio(latents))
+        _check_finite(chosen.audio, "the guided render's audio")
     except NonFinite as error:
         raise OptimizationError(f"guidance {error}; lower the guidance scale (--guidance-scale, now {scale!r}); the "
                                 f"result is the unguided baseline", finish(None, "failed")) from None
     return finish(chosen, "iterations")
 
 
-def _mean_loss(problem: Problem, rendered: dict) -> float:
+def _mean_loss(problem: Problem, rendered: Render) -> float:
     with torch.no_grad():
-        return float(problem.loss(rendered["latents"], rendered["audio"]).mean())
+        return float(problem.loss(rendered.latents, rendered.audio).mean())
 
 
 def _check_finite(tensor: torch.Tensor, what: str) -> None:

@@ -73,7 +73,6 @@ class Result:
     seconds: dict  # {"total", "per_iteration", "baseline"}: wall-clock
     settings: RunSettings  # every setting of the run (a frozen record; reads as a mapping, report.json's "settings")
     stop_reason: str  # "iterations", "target_loss", "patience", "time_budget", "interrupted"
-    latents: torch.Tensor | None = None  # (batch, latent_channels, latent_frames): x_0 of the returned audio
     noises: torch.Tensor | None = None  # (steps, batch, latent_channels, latent_frames): the best per-step noises
     # of a stochastic sampler, when they were optimized beside x_T (None otherwise), on the CPU
     edited: tp.Any = None  # editing.Edited for an edit (ditto.outpaint / inpaint / loop): the stitched audio
@@ -142,6 +141,29 @@ def load_state(path: str | os.PathLike) -> OptimizationState:
         return OptimizationState(**{**fields, "settings": RunSettings.from_dict(fields["settings"])})
     except Exception as error:  # a truncated or foreign file: torch raises several types
         raise ValueError(f"cannot read optimization state {str(path)!r}: {str(error).splitlines()[0]}") from None
+
+
+@dataclasses.dataclass
+class Render:
+    """What the variables render to: the x_0 latents and their audio (None where the decoder was skipped: in
+    the loop, for an objective without an audio part)."""
+
+    latents: torch.Tensor  # (batch, latent_channels, latent_frames)
+    audio: torch.Tensor | None = None  # (batch, channels, span)
+
+    def to(self, device: torch.device | str) -> "Render":
+        return Render(self.latents.to(device), None if self.audio is None else self.audio.to(device))
+
+
+@dataclasses.dataclass
+class Best:
+    """The best variables so far: their loss, the iteration (or candidate) that reached it (-1: none, the start)
+    and their render when it was kept (None: rendered when the result is)."""
+
+    variables: dict[str, torch.Tensor]  # {"x_T": ...} and, when optimized, {"noises": ...}
+    loss: float = math.inf
+    iteration: int = -1
+    render: Render | None = None
 
 
 @dataclasses.dataclass
@@ -220,36 +242,37 @@ class Problem:
         return sat_adapter.set_decoder_checkpointing(self.model, self.decoder_checkpoint)
 
     def render(self, variables: dict[str, torch.Tensor], chain: SamplerConfig | None = None,
-               speed: SpeedConfig | None = None) -> dict:
-        """{"latents", "audio"} of the variables, without gradients."""
+               speed: SpeedConfig | None = None) -> Render:
+        """The latents and audio of the variables, without gradients."""
         with torch.no_grad():
             latents = self.latents(variables, chain, speed)
-            return dict(latents=latents, audio=self.audio(latents))
+            return Render(latents, self.audio(latents))
+
+    def decoded(self, render: Render) -> Render:
+        """`render` with its audio (decoded here, without gradients, where the loop skipped the decoder)."""
+        if render.audio is not None:
+            return render
+        with torch.no_grad():
+            return Render(render.latents, self.audio(render.latents))
 
 
-def _final_render(problem: Problem, best: dict, baseline: dict) -> tuple[dict, dict, dict]:
+def _final_render(problem: Problem, best: Best, baseline: Render) -> tuple[Render, Render, dict]:
     """(result, baseline, metrics) as reported: renders what the loop did not keep; with a surrogate chain, both
     x_T rendered again with the full chain, whose metrics become "before"/"after" (the surrogate's kept beside)."""
-    if baseline["latents"] is None:  # no iteration ran in this call (iterations=0, or a finished resume)
-        tic = time.perf_counter()
-        baseline.update(problem.render(problem.start()), seconds=time.perf_counter() - tic)
-    if best["iteration"] >= 0 and best["latents"] is None:
-        best.update(problem.render(best["variables"]))
-    chosen = best if best["iteration"] >= 0 else baseline
+    if best.iteration >= 0 and best.render is None:
+        best.render = problem.render(best.variables)
+    chosen = problem.decoded(best.render if best.iteration >= 0 else baseline)
+    baseline = problem.decoded(baseline)
     with torch.no_grad():
-        if chosen["audio"] is None:
-            chosen = {**chosen, "audio": problem.audio(chosen["latents"])}
-        if baseline["audio"] is None:
-            baseline = {**baseline, "audio": problem.audio(baseline["latents"])}
-        metrics = {"before": problem.metrics(baseline["latents"], baseline["audio"]),
-                   "after": problem.metrics(chosen["latents"], chosen["audio"])}
+        metrics = {"before": problem.metrics(baseline.latents, baseline.audio),
+                   "after": problem.metrics(chosen.latents, chosen.audio)}
     if problem.surrogate:
         final = SpeedConfig.plain(autocast_bf16=problem.speed.autocast_bf16)  # no gradient: nothing checkpointed
         metrics["before_surrogate"], metrics["after_surrogate"] = metrics["before"], metrics["after"]
-        chosen = problem.render(best["variables"], problem.render_chain, final)
-        baseline = {**baseline, **problem.render(problem.start(), problem.render_chain, final)}
-        metrics["before"] = problem.metrics(baseline["latents"], baseline["audio"])
-        metrics["after"] = problem.metrics(chosen["latents"], chosen["audio"])
+        chosen = problem.render(best.variables, problem.render_chain, final)
+        baseline = problem.render(problem.start(), problem.render_chain, final)
+        metrics["before"] = problem.metrics(baseline.latents, baseline.audio)
+        metrics["after"] = problem.metrics(chosen.latents, chosen.audio)
     return chosen, baseline, metrics
 
 
@@ -455,8 +478,9 @@ class Descent:
         self.opt = make_optimizer(optimization.optimizer, list(self.variables.values()), optimization.lr)
         self.project_noises = optimization.noise_projection
         self.losses: list[float] = []
-        self.best = dict(loss=math.inf, iteration=-1, variables=_detached(problem.start()), latents=None, audio=None)
-        self.baseline: dict = dict(latents=None, audio=None, seconds=0.0)
+        self.best = Best(variables=_detached(problem.start()))
+        self.baseline: Render | None = None  # the start's render, kept by iteration 0 of this call
+        self.baseline_seconds = 0.0
         self.since_best, self.first_iteration, self.seconds_before = 0, 0, 0.0
         if state is not None:
             self.restore(state, device)
@@ -466,8 +490,8 @@ class Descent:
         self.opt.load_state_dict(state.optimizer)
         self.losses = list(state.losses)
         best = {"x_T": state.best_x_T, **({"noises": state.best_noises} if state.best_noises is not None else {})}
-        self.best.update(loss=state.best_loss, iteration=state.best_iteration,
-                         variables={name: value.to(device) for name, value in best.items()})
+        self.best = Best(variables={name: value.to(device) for name, value in best.items()},
+                         loss=state.best_loss, iteration=state.best_iteration)
         self.since_best, self.first_iteration, self.seconds_before = state.since_best, state.iteration, state.seconds
         torch.set_rng_state(state.rng_state)
 
@@ -482,8 +506,9 @@ class Descent:
         loss_per_item = problem.loss(latents, audio)  # (batch,)
         loss = loss_per_item.sum()
         value = loss.item() / problem.x_T.shape[0]
-        if self.baseline["latents"] is None and iteration == 0:
-            self.baseline.update(latents=latents.detach(), audio=_detach(audio), seconds=time.perf_counter() - tic)
+        if self.baseline is None and iteration == 0:
+            self.baseline = Render(latents.detach(), _detach(audio))
+            self.baseline_seconds = time.perf_counter() - tic
         if not math.isfinite(value):
             raise NonFinite(f"loss became {value} at iteration {iteration}")
         loss.backward()
@@ -491,9 +516,9 @@ class Descent:
         if not math.isfinite(grad_norm):
             raise NonFinite(f"gradient became {grad_norm} at iteration {iteration}")
         self.losses.append(value)
-        if value < self.best["loss"]:
-            self.best.update(loss=value, iteration=iteration, variables=_detached(self.variables),
-                             latents=latents.detach(), audio=_detach(audio))
+        if value < self.best.loss:
+            self.best = Best(variables=_detached(self.variables), loss=value, iteration=iteration,
+                             render=Render(latents.detach(), _detach(audio)))
             self.since_best = 0
         else:
             self.since_best += 1
@@ -501,12 +526,12 @@ class Descent:
         if self.project_noises and "noises" in self.variables:
             project_to_unit_variance(self.variables["noises"])
         return dict(iteration=iteration, loss=value, losses=loss_per_item.detach().cpu().tolist(),
-                    best_loss=self.best["loss"], grad_norm=grad_norm,
+                    best_loss=self.best.loss, grad_norm=grad_norm,
                     grad=self.variables["x_T"].grad.detach().clone(), seconds=time.perf_counter() - tic)
 
     def stop_reason(self, optimization: OptimizerConfig, should_stop) -> str | None:
         """Why the loop stops after this iteration, or None to go on."""
-        if optimization.target_loss is not None and self.best["loss"] <= optimization.target_loss:
+        if optimization.target_loss is not None and self.best.loss <= optimization.target_loss:
             return "target_loss"
         if optimization.patience is not None and self.since_best >= optimization.patience:
             return "patience"
@@ -517,24 +542,27 @@ class Descent:
         return None
 
     def snapshot(self, settings: RunSettings) -> OptimizationState:
-        now, best = _on_cpu(self.variables), _on_cpu(self.best["variables"])
+        now, best = _on_cpu(self.variables), _on_cpu(self.best.variables)
         return OptimizationState(iteration=len(self.losses), x_T=now["x_T"], optimizer=self.opt.state_dict(),
-                                 losses=list(self.losses), best_loss=self.best["loss"],
-                                 best_iteration=self.best["iteration"], best_x_T=best["x_T"],
+                                 losses=list(self.losses), best_loss=self.best.loss,
+                                 best_iteration=self.best.iteration, best_x_T=best["x_T"],
                                  since_best=self.since_best, seconds=self.elapsed(), rng_state=torch.get_rng_state(),
                                  settings=settings, noises=now.get("noises"), best_noises=best.get("noises"))
 
     def result(self, problem: Problem, settings: RunSettings, stop_reason: str) -> Result:
         """The best variables rendered, with the baseline and the metrics of both."""
+        if self.baseline is None:  # no iteration ran in this call (iterations=0, or a finished resume)
+            tic = time.perf_counter()
+            self.baseline = problem.render(problem.start())
+            self.baseline_seconds = time.perf_counter() - tic
         chosen, baseline, metrics = _final_render(problem, self.best, self.baseline)
-        total, best = self.elapsed(), _on_cpu(self.best["variables"])
-        return Result(audio=chosen["audio"], baseline_audio=baseline["audio"], x_T=best["x_T"],
+        total, best = self.elapsed(), _on_cpu(self.best.variables)
+        return Result(audio=chosen.audio, baseline_audio=baseline.audio, x_T=best["x_T"],
                       losses=self.losses, metrics=metrics, sample_rate=problem.model.sample_rate,
-                      best_iteration=self.best["iteration"],
-                      seconds={"total": total, "baseline": self.baseline["seconds"],
+                      best_iteration=self.best.iteration,
+                      seconds={"total": total, "baseline": self.baseline_seconds,
                                "per_iteration": (total / len(self.losses)) if self.losses else None},
-                      settings=settings, stop_reason=stop_reason, latents=chosen["latents"],
-                      noises=best.get("noises"), variables=list(best),
+                      settings=settings, stop_reason=stop_reason, noises=best.get("noises"), variables=list(best),
                       advice=(f"no iteration improved on the baseline (loss {self.losses[0]:.4g}): the result is the "
                               f"baseline; try a lower lr (now {settings.get('lr')!r}) or more iterations"
                               if self.losses else None))
@@ -590,7 +618,7 @@ def descend(problem: Problem, optimization: OptimizerConfig, control: Control, s
                 raise OptimizationError(f"{error}; lower lr (now {optimization.lr}) or check the objective's "
                                         f"target", descent.result(problem, settings, stop_reason)) from None
             bar.update(1)
-            bar.set_postfix(loss=f"{info['loss']:.4g}", best=f"{descent.best['loss']:.4g}")
+            bar.set_postfix(loss=f"{info['loss']:.4g}", best=f"{descent.best.loss:.4g}")
             if control.callback is not None:
                 control.callback(info)
             reason = descent.stop_reason(optimization, control.should_stop)

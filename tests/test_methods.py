@@ -43,6 +43,25 @@ def test_best_of_n_within_a_time_budget_renders_at_least_one_batch(tiny):
     assert len(result.losses) == 2 and result.stop_reason == "time_budget"
 
 
+def test_a_saved_best_of_n_search_keeps_its_plain_layout_and_resumes_bit_for_bit(tiny, tmp_path):
+    """best_of_n's state file holds plain containers in the layout every version has written, so searches saved
+    by older versions resume: the best candidate {"loss", "index", "x_T", "latents", "audio"} and the first's
+    render {"latents", "audio"}; a search resumed from it ends exactly where an uninterrupted one does."""
+    short = dict(FAST, seconds_total=0.5, sample_size=11 * 2048, steps=3)
+    state = tmp_path / "search.pt"
+    ditto.best_of_n(tiny, CRESCENDO, n=2, state_path=state, **short)
+    saved = torch.load(state, map_location="cpu", weights_only=True)
+    assert set(saved) == {"settings", "losses", "best", "first", "seconds"}
+    assert set(saved["best"]) == {"loss", "index", "x_T", "latents", "audio"}
+    assert set(saved["first"]) == {"latents", "audio"}
+    assert saved["best"]["loss"] == min(saved["losses"]) == saved["losses"][saved["best"]["index"]]
+    resumed = ditto.best_of_n(tiny, CRESCENDO, n=4, resume=state, **short)
+    whole = ditto.best_of_n(tiny, CRESCENDO, n=4, **short)
+    assert resumed.losses == whole.losses and resumed.best_iteration == whole.best_iteration
+    assert torch.equal(resumed.audio, whole.audio) and torch.equal(resumed.baseline_audio, whole.baseline_audio)
+    assert torch.equal(resumed.x_T, whole.x_T) and resumed.metrics == whole.metrics
+
+
 @pytest.mark.parametrize("method,kwargs,named", [
     ("guide", dict(sampler="dpmpp-3m-sde"), "dpmpp-3m-sde"),
     ("guide", dict(sampler="no-such-sampler"), "no-such-sampler"),

@@ -191,9 +191,8 @@ class SpeedConfig:
     autocast_bf16: bool = False  # the DiT under bf16 autocast
     decoder_bf16: bool = False  # decode with a bf16 copy of the VAE decoder
     keep_steps: int | None = dataclasses.field(default=None, metadata={**DESCENT_ONLY, **RESUMABLE})  # the first
-    # k sampler steps keep their activations instead of recomputing (None: as many as memory_budget_gb holds;
-    # without a budget, on the CPU as many as half the memory available holds, on a GPU none; 0: every step
-    # recomputed, memory flat in steps). A resumed run may keep another number: the result is the same
+    # k sampler steps keep their activations instead of recomputing (None: as many as memory_budget_gb holds, else
+    # 0: every step recomputed, memory flat in steps). A resumed run may keep another number: the result is the same
     memory_budget_gb: float | None = dataclasses.field(default=None, metadata=DESCENT_ONLY)  # pick keep_steps
     # from a measurement of one step's activations
     surrogate_steps: int | None = dataclasses.field(default=None, metadata=DESCENT_ONLY)  # optimize through a

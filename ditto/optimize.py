@@ -421,23 +421,16 @@ def _check_noise_variables(model: Model, chain: SamplerConfig, speed: SpeedConfi
 def _keep_steps(model: Model, cond: Conditioning, chain: SamplerConfig, x_T: torch.Tensor,
                 speed: SpeedConfig) -> tuple[int, float | None]:
     """The steps that keep their activations: `speed.keep_steps`; else as many as `memory_budget_gb` holds
-    (measured); else, on the CPU, as many as `AUTO_MEMORY_FRACTION` of the memory available now holds (a kept step
-    is not recomputed in backward: Stable Audio 3 Small's iteration costs ~2.7x a generation instead of ~3.5x);
-    else 0 (on a GPU memory is scarcer: ask with `memory_budget_gb`); and the measurement (GB per step; None when
-    none was made)."""
+    (measured per step); else 0, every step recomputed and memory flat in steps (a default that picked from the
+    memory free was measured to overrun 20 GB on Stable Audio 3 Small at 10 s: one step's activations are not
+    the iteration's whole peak); and the measurement (GB per step; None when none was made)."""
     keep_steps, budget_gb = speed.keep_steps, speed.memory_budget_gb
     if keep_steps is not None:
         return keep_steps, None
-    if budget_gb is None and speed.checkpoint and model.device.type == "cpu":
-        available = available_memory_bytes()
-        budget_gb = None if available is None else AUTO_MEMORY_FRACTION * available / 1e9
     if budget_gb is None:
         return 0, None
     per_step = activation_bytes_per_step(model, cond, chain, x_T, autocast_bf16=speed.autocast_bf16)
     return min(chain.steps, int(budget_gb * 1e9 // max(per_step, 1))), per_step / 1e9
-
-
-AUTO_MEMORY_FRACTION = 0.5  # of the memory available when a CPU run starts: what kept steps may take by default
 
 
 def available_memory_bytes() -> int | None:
@@ -699,9 +692,8 @@ def optimize(model: Model, objective: Objective, *, prompt: str, seconds_total: 
     - `SpeedConfig` (docs/performance.md has the measurements): `checkpoint` every sampler step and
       `decoder_checkpoint` the decoder's residual units (memory flat in steps); `chunk_latents` decodes in
       overlapping chunks; `autocast_bf16` (the DiT) and `decoder_bf16` (a bf16 copy of the decoder);
-      `keep_steps=k` keeps the first k steps' activations, or `memory_budget_gb` picks k from a measurement;
-      with neither, a CPU run keeps as many steps as half the memory available holds (every step, as a rule:
-      recomputing them costs ~30 % per iteration) and a GPU run none; `keep_steps=0` recomputes every step;
+      `keep_steps=k` keeps the first k steps' activations, or `memory_budget_gb` picks k from a measurement
+      of one step (it does not count the decoder's backward: leave room); with neither every step is recomputed;
       `surrogate_steps=k` optimizes through a k-step chain, then renders the best x_T (and the baseline) with
       `steps`: metrics["after"] is that final render's, metrics["after_surrogate"] the k-step render's.
       Only the latents the loss reads are decoded: the span plus 16 latents of context (within 1e-6 of peak).

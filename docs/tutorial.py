@@ -637,8 +637,8 @@ show(figure, "ditto_custom")
 # are `optimize` keyword arguments; docs/performance.md has the measurements):
 #
 # - `checkpoint` (on by default): a sampler step is checkpointed, so memory stays flat in the number of steps,
-#   unless it keeps its activations: `keep_steps=k` (or `memory_budget_gb`) keeps the first k steps', for speed;
-#   on the CPU ditto keeps as many as half the available memory holds, and `keep_steps=0` recomputes every step;
+#   unless it keeps its activations: `keep_steps=k` (or `memory_budget_gb`) keeps the first k steps', for speed
+#   (by default none: every step is recomputed in backward);
 # - `surrogate_steps=k`: optimize through a k-step chain, then render the best x_T with `steps`: several times
 #   more iterations in the same time, and what it learns transfers (deterministic samplers: a stochastic one's
 #   optimized noises do not carry over to a longer chain);

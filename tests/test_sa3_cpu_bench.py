@@ -41,9 +41,9 @@ def test_quick_runs_every_row(capsys):
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("| ") and "run |" not in line]
     assert [row.split(" | ")[0] for row in rows] == [
-        "| plain generation (warm)", "| DITTO iteration, steps kept (CPU default)",
-        "| DITTO iteration, steps recomputed (keep_steps=0)", "| DITTO iteration at 4 steps, kept"]
-    assert "| 8/8 |" in rows[1] and "| 0/8 |" in rows[2] and "| 4/4 |" in rows[3]
+        "| plain generation (warm)", "| DITTO iteration, steps recomputed (the default)",
+        "| DITTO iteration, 2 steps kept (keep_steps=2)", "| DITTO iteration at 4 steps, recomputed"]
+    assert "| 0/8 |" in rows[1] and "| 2/8 |" in rows[2] and "| 0/4 |" in rows[3]
     assert "4 vs 8 steps" in out
 
 

@@ -374,6 +374,8 @@ def build_problem(model: Model, objective: Objective, start: Start, sampling: Sa
                          f"{list(start.seconds_total)!r}; generate takes one per batch item")
     sample_size, seconds_total = resolve_length(model, start.sample_size, start.seconds_start, start.seconds_total)
     check_window(model, sample_size, seconds_total)  # the loss sees the window only
+    sample_size = sat_adapter.generation_sample_size(model, sample_size, seconds_total)  # SA3: seconds_total + 6 s,
+    # as `generate` renders it (not the model's whole 120 s window for a 10 s request)
     check_start(start.batch_size, start.init_audio, start.init_noise_level)
     span = min(sample_size, int(round(seconds_total * model.sample_rate)))
     latent_shape = (start.batch_size, model.latent_channels, sample_size // model.latent_stride)

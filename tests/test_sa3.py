@@ -440,3 +440,13 @@ def test_guidance_and_best_of_n_improve_their_metric_on_stable_audio_3(small):
     assert len(best.losses) == 4 and best.settings["best_seed"] in (1, 2, 3)
     assert best.audio.shape == (1, 2, 22050)
     assert_metrics_improve(best.metrics, "best-of-N")
+
+
+def test_optimize_renders_the_window_generate_renders(small):
+    """A run of seconds_total s renders seconds_total + 6 s, as `generate` does, not the model's 120 s window: at
+    Stable Audio 3 Small's size the whole window made a 10 s DITTO iteration ~5x slower than its parts."""
+    audio = ditto.generate(small, "solo piano", seconds_total=1.0, steps=2)
+    result = ditto.optimize(small, objectives.Intensity([-20.0]), prompt="solo piano", seconds_total=1.0, steps=2,
+                            iterations=0, progress=False)
+    assert result.x_T.shape[-1] == audio.shape[-1] // sa3_twins.DOWNSAMPLING < small.sample_size // small.latent_stride
+    assert result.settings["sample_size"] == audio.shape[-1]

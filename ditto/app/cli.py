@@ -233,8 +233,7 @@ def recipe_parser(doc: str, *, prompt: str, iterations: int, save_every: bool = 
     opt.add_argument("--decoder-bf16", action="store_true", help="decode with a bf16 copy of the VAE decoder")
     opt.add_argument("--keep-steps", type=kept_steps, default=(None, None), metavar="K|GB",
                      help="sampler steps that keep their activations instead of being recomputed: a count (3), or "
-                          "a memory budget (40GB) that keeps as many as fit, measured per step (default: none, every "
-                          "step recomputed, memory flat in steps)")
+                          "a budget (40GB) that keeps as many as fit (default: none; memory flat in steps)")
     opt.add_argument("--surrogate-steps", type=int, default=None,
                      help="optimize through a chain of this many steps, render the result with --steps")
     _add_method_flags(parser)

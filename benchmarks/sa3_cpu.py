@@ -272,6 +272,24 @@ def print_omp(size: str, seconds: float, threads: int | None) -> None:
 # --------------------------------------------------------------------------------------------------------------
 
 
+def available_memory_bytes() -> int | None:
+    """Memory this process can still get: Linux's MemAvailable, capped by a cgroup v2 limit (containers); elsewhere
+    the free pages; None when unknown."""
+    found = []
+    with contextlib.suppress(OSError, ValueError):  # no /proc (not Linux), or no cgroup v2 limit
+        with open("/proc/meminfo") as meminfo:
+            found += [int(line.split()[1]) * 1024 for line in meminfo if line.startswith("MemAvailable:")]
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit.isdigit():
+            found.append(int(limit) - int(Path("/sys/fs/cgroup/memory.current").read_text()))
+    if not found:
+        try:
+            found.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+        except (ValueError, OSError, AttributeError):
+            return None
+    return max(0, min(found))
+
+
 def medium_fits(available_bytes: int | None) -> tuple[bool, str]:
     """Whether Medium is worth trying: its fp32 parameters (~3.2B with SAME-L, ~13 GB) times 1.6 for the
     activations and the optimizer must fit in the memory available now."""
@@ -331,7 +349,7 @@ def main(argv=None) -> None:
           f"{os.environ.get('OMP_WAIT_POLICY', '(unset)')}; memory: {memory_method()}")
     run_size(size, args.seconds, args.iterations)
     if args.medium and not args.quick:
-        fits, why = medium_fits(ditto.optimize_module.available_memory_bytes())
+        fits, why = medium_fits(available_memory_bytes())
         if fits:
             run_size("medium", args.seconds, args.iterations)
         else:

@@ -435,26 +435,6 @@ def _keep_steps(model: Model, cond: Conditioning, chain: SamplerConfig, x_T: tor
     return min(chain.steps, int(budget_gb * 1e9 // max(per_step, 1))), per_step / 1e9
 
 
-def available_memory_bytes() -> int | None:
-    """Memory this process can still get: Linux's MemAvailable, capped by a cgroup v2 limit (containers); elsewhere
-    the free pages; None when unknown."""
-    found = []
-    try:
-        with open("/proc/meminfo") as meminfo:
-            found += [int(line.split()[1]) * 1024 for line in meminfo if line.startswith("MemAvailable:")]
-        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
-        if limit.isdigit():
-            found.append(int(limit) - int(Path("/sys/fs/cgroup/memory.current").read_text()))
-    except (OSError, ValueError):
-        pass
-    if not found:
-        try:
-            found.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-        except (ValueError, OSError, AttributeError):
-            return None
-    return max(0, min(found))
-
-
 class NonFinite(ArithmeticError):
     """The loss or the gradient of one iteration is NaN or infinite."""
 

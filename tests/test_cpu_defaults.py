@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import objectives
-from ditto import openmp, optimize_module
+from ditto import openmp
 from ditto.optimize import optimize
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,7 +96,3 @@ def test_the_kept_steps_do_not_change_the_gradient(tiny):
         optimize(tiny, objectives.Intensity([-20.0]), keep_steps=keep_steps, callback=lambda info: grads.append(
             info["grad"]), **FAST)
     assert grads[0].abs().max() > 0 and torch.equal(grads[0], grads[1])
-
-
-def test_available_memory_is_known_here():
-    assert optimize_module.available_memory_bytes() > 0

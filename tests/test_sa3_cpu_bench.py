@@ -52,3 +52,7 @@ def test_the_omp_child_reports_its_policy(monkeypatch, capsys):
     sa3_cpu.main(["--child", "--size", "quick", "--seconds", "0.5"])
     found = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert found["policy"] == "PASSIVE" and found["seconds"] > 0
+
+
+def test_available_memory_is_known_here():
+    assert sa3_cpu.available_memory_bytes() > 0
